@@ -1,0 +1,50 @@
+# Two commands: `make run` serves the API on an embedded PostgreSQL, `make test` passes the suite.
+# The first use creates .venv inside the project and installs it; later uses skip that unless
+# pyproject.toml changed.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+WORKERS ?= 1
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint unit bench loadtest clean
+
+help: ## Show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Python 3.11+ is required (set PYTHON=...)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the project (only when pyproject.toml changed)
+
+run: $(STAMP) ## Start the embedded PostgreSQL, migrate, seed the demo, serve on 127.0.0.1:8000
+	$(BIN)/loyalty serve --host $(HOST) --port $(PORT) --workers $(WORKERS) --demo
+
+lint: $(STAMP) ## ruff and mypy (strict)
+	$(BIN)/ruff check wallet geo api migrations tests loadtests
+	$(BIN)/mypy
+
+unit: $(STAMP) ## Only the fast tests that need no database
+	$(BIN)/pytest tests/unit
+
+test: lint ## Lint, then the whole test suite on a real PostgreSQL (warnings are errors)
+	$(BIN)/pytest
+
+bench: $(STAMP) ## Matcher micro-benchmark at 1k, 10k and 100k zones (several minutes)
+	$(BIN)/python tests/bench/bench_matcher.py
+
+loadtest: $(STAMP) ## HTTP load tests (till purchases, ping ingestion) against real servers
+	$(BIN)/python -m loadtests.till
+	$(BIN)/python -m loadtests.pings
+
+clean: ## Remove the virtualenv and local data (the embedded database under .data/)
+	rm -rf $(VENV) .data

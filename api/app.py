@@ -1,0 +1,106 @@
+"""The application factory: `create_app(settings)` wires configuration, the database pool,
+tokens, error handling, metrics and every area's routes. Nothing is read at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ControllerRouterHandler
+
+from api import keys
+from api.auth import JWTAuthMiddleware, TokenService, provide_principal
+from api.auth_routes import AuthController
+from api.config import Settings
+from api.errors import EXCEPTION_HANDLERS
+from api.metrics import MetricsMiddleware
+from api.ops import OpsController
+from wallet.hashing import Hasher, dummy_hash
+
+log = logging.getLogger("api")
+
+# Each area contributes its controllers, and optionally a start hook run in the lifespan
+# (after the pool exists) that returns an async stop hook.
+Startup = Callable[[Litestar], Awaitable[Callable[[], Awaitable[None]] | None]]
+
+
+def _areas() -> tuple[list[ControllerRouterHandler], list[Startup]]:
+    from api import admin, manage, me_wallet, members, pos
+
+    routes: list[ControllerRouterHandler] = [OpsController, AuthController]
+    hooks: list[Startup] = []
+    for area in (admin, manage, members, me_wallet, pos):
+        routes.extend(area.ROUTES)
+        hooks.extend(getattr(area, "STARTUP", ()))
+    return routes, hooks
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.execute("SET TIME ZONE 'UTC'")
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the ASGI app. `settings` default to `Settings.from_env()`."""
+    settings = settings or Settings.from_env()
+    if not settings.database_url:
+        raise RuntimeError("DATABASE_URL is not set (use `loyalty serve`, which starts one)")
+    routes, hooks = _areas()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        pool = await asyncpg.create_pool(
+            settings.database_url, min_size=settings.db_pool_min,
+            max_size=settings.db_pool_max, init=_init_connection)
+        app.state.pool = pool
+        stops: list[Callable[[], Awaitable[None]]] = []
+        try:
+            for hook in hooks:
+                stop = await hook(app)
+                if stop is not None:
+                    stops.append(stop)
+            yield
+        finally:
+            for stop in reversed(stops):
+                await stop()
+            await pool.close()
+
+    hasher = Hasher(memory_kib=settings.password_memory_kib,
+                    time_cost=settings.password_time_cost)
+    tokens = TokenService(keys.load_or_create(settings.keys_file), issuer=settings.jwt_issuer,
+                          access_ttl_s=settings.access_token_ttl_s,
+                          refresh_ttl_s=settings.refresh_token_ttl_s,
+                          card_ttl_s=settings.qr_token_ttl_s)
+    state: dict[str, Any] = {"settings": settings, "tokens": tokens, "hasher": hasher,
+                             "dummy_hash": dummy_hash(hasher)}
+    openapi = OpenAPIConfig(
+        title="Loyalty wallet and geofencing API", version="1.0.0",
+        path="/schema", render_plugins=[ScalarRenderPlugin()],
+        components=Components(security_schemes={
+            "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}),
+        security=[{"bearer": []}],
+    )
+    return Litestar(
+        route_handlers=routes,
+        lifespan=[lifespan],
+        state=State(state),
+        dependencies={"principal": Provide(provide_principal)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[MetricsMiddleware, DefineMiddleware(
+            JWTAuthMiddleware, exclude=["^/schema", "^/health", "^/ready", "^/metrics"])],
+        openapi_config=openapi,
+        request_max_body_size=settings.max_body_bytes,
+        debug=False,
+    )
+
+
+__all__: Sequence[str] = ["create_app"]

@@ -1,0 +1,80 @@
+"""One place for configuration: a frozen Settings Struct decoded from the environment.
+
+`Settings.from_env()` is called when the app (or a CLI command) is created, never at import
+time, and the result is passed down explicitly: `wallet/` and `geo/` never read it themselves.
+Every field maps to an environment variable `LOYALTY_<FIELD_NAME_UPPER>`, except
+`database_url`, which is the conventional `DATABASE_URL`. The README's configuration table
+lists them all.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+PositiveInt = Annotated[int, Meta(gt=0)]
+NonNegInt = Annotated[int, Meta(ge=0)]
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Runtime configuration. Durations are in seconds, distances in metres, sizes in bytes."""
+
+    database_url: str = ""
+    data_dir: str = ".data"
+    # --- auth -------------------------------------------------------------------------------
+    jwt_keys_file: str = ""  # default: <data_dir>/jwt-keys.json, created on first use
+    jwt_issuer: str = "loyalty-geo"
+    access_token_ttl_s: PositiveInt = 900
+    refresh_token_ttl_s: PositiveInt = 30 * 86400
+    qr_token_ttl_s: PositiveInt = 60
+    # argon2id cost (memory in KiB). Defaults follow OWASP's minimum for argon2id.
+    password_memory_kib: Annotated[int, Meta(ge=8)] = 19456
+    password_time_cost: PositiveInt = 2
+    pin_max_attempts: PositiveInt = 5
+    pin_lock_s: PositiveInt = 900
+    # --- HTTP -------------------------------------------------------------------------------
+    max_body_bytes: PositiveInt = 1_048_576
+    db_pool_min: NonNegInt = 2
+    db_pool_max: PositiveInt = 10
+    # --- geofencing -------------------------------------------------------------------------
+    max_zone_extent_m: Annotated[float, Meta(gt=0)] = 20_000.0
+    ping_max_age_s: PositiveInt = 3600
+    ping_max_future_s: NonNegInt = 60
+    ping_max_accuracy_m: Annotated[float, Meta(gt=0)] = 200.0
+    ping_max_speed_mps: Annotated[float, Meta(gt=0)] = 70.0
+    visit_exit_after_s: PositiveInt = 180
+    visit_default_dwell_s: PositiveInt = 300
+    raw_ping_retention_s: NonNegInt = 0  # 0 = raw pings are never stored
+    # --- offers delivery ---------------------------------------------------------------------
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    # --- jobs and retention -----------------------------------------------------------------
+    jobs_interval_s: NonNegInt = 300  # 0 disables the in-process periodic jobs
+    retention_visits_days: PositiveInt = 180
+    retention_expired_offers_days: PositiveInt = 90
+    retention_access_log_days: PositiveInt = 365
+    retention_idle_account_days: PositiveInt = 3 * 365
+    retention_withdrawn_consent_days: PositiveInt = 5 * 365
+
+    @property
+    def keys_file(self) -> str:
+        return self.jwt_keys_file or os.path.join(self.data_dir, "jwt-keys.json")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Decode settings from `environ` (default: os.environ); `overrides` win.
+
+        Raises `msgspec.ValidationError` naming the variable when a value is malformed.
+        """
+        env = os.environ if environ is None else environ
+        raw: dict[str, object] = {}
+        for name in cls.__struct_fields__:
+            key = "DATABASE_URL" if name == "database_url" else f"LOYALTY_{name.upper()}"
+            if key in env:
+                raw[name] = env[key]
+        raw.update(overrides)
+        return msgspec.convert(raw, cls, strict=False)

@@ -1,0 +1,180 @@
+"""Every error becomes an RFC 9457 `application/problem+json` response, in one place.
+
+`PROBLEMS` is the single table from exception class to (status, problem type, title). Lookup
+walks the exception's MRO, so a subclass without its own row inherits its parent's. Unknown
+exceptions become a bare 500 problem with no stack trace (it is logged server-side instead).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.openapi import ResponseSpec
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from geo import errors as geo_errors
+from wallet import errors as wallet_errors
+
+log = logging.getLogger("api.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
+    wallet_errors.NotFound: (404, "/problems/not-found", "Not found"),
+    wallet_errors.Conflict: (409, "/problems/conflict", "Conflict"),
+    wallet_errors.IdempotencyConflict: (
+        409, "/problems/idempotency-key-reused", "Idempotency-Key reused with another body"),
+    wallet_errors.RuleViolation: (422, "/problems/rule-violation", "Refused by a business rule"),
+    wallet_errors.InsufficientBalance: (
+        422, "/problems/insufficient-balance", "Insufficient balance"),
+    wallet_errors.InvalidCardToken: (422, "/problems/invalid-card-token", "Invalid card token"),
+    wallet_errors.WrongPin: (422, "/problems/wrong-pin", "Wrong PIN"),
+    wallet_errors.PinLocked: (422, "/problems/pin-locked", "PIN locked"),
+    wallet_errors.PinRequired: (422, "/problems/pin-required", "PIN required"),
+    wallet_errors.CurrencyMismatch: (422, "/problems/currency-mismatch", "Currency mismatch"),
+    wallet_errors.StoredValueDisabled: (
+        422, "/problems/stored-value-disabled", "Stored value is not enabled"),
+    wallet_errors.AccessDenied: (403, "/problems/forbidden", "Forbidden"),
+    wallet_errors.ConsentRequired: (403, "/problems/consent-required", "Consent required"),
+    wallet_errors.Unauthenticated: (401, "/problems/unauthorized", "Unauthorized"),
+    geo_errors.InvalidZone: (422, "/problems/invalid-zone", "Invalid zone"),
+}
+
+class FieldError(msgspec.Struct, frozen=True, kw_only=True):
+    field: str
+    message: str
+    source: str
+
+
+class Problem(msgspec.Struct, frozen=True, kw_only=True):
+    """RFC 9457 problem details, as every error response of this API carries them."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    field: str | None = None
+    errors: list[FieldError] | None = None
+
+
+_DESCRIPTIONS = {
+    400: "Malformed JSON, unknown or invalid fields (each named in `errors`)",
+    401: "Missing, invalid or expired token",
+    403: "Wrong role or scope, or missing consent",
+    404: "Not found (or not yours)",
+    409: "Conflict, e.g. an Idempotency-Key reused with another body",
+    413: "Request body too large",
+    422: "Refused by a business rule",
+    429: "Too many requests",
+}
+
+
+def responses(*codes: int) -> dict[int, ResponseSpec]:
+    """OpenAPI error responses for a route: each a problem+json `Problem`."""
+    return {c: ResponseSpec(data_container=Problem, description=_DESCRIPTIONS[c],
+                            media_type=PROBLEM_JSON) for c in (400, 401, *codes)}
+
+
+_AT_PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`")
+
+
+def problem(
+    status: int, type_: str, title: str, detail: str, **extra: Any
+) -> Response[dict[str, Any]]:
+    """Build one problem+json response. Extra members (`errors`, `field`) are added as is."""
+    body: dict[str, Any] = {"type": type_, "title": title, "status": status, "detail": detail}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    headers = {}
+    if "retry_after" in extra:
+        headers["Retry-After"] = str(extra["retry_after"])
+    return Response(content=body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _lookup(exc: Exception) -> tuple[int, str, str] | None:
+    for cls in type(exc).__mro__:
+        if cls in PROBLEMS:
+            return PROBLEMS[cls]
+    return None
+
+
+def domain_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    mapped = _lookup(exc)
+    if mapped is None:
+        return internal_error_handler(_, exc)
+    status, type_, title = mapped
+    detail = getattr(exc, "detail", None) or str(exc) or title
+    return problem(
+        status, type_, title, detail,
+        field=getattr(exc, "field", None),
+        errors=getattr(exc, "errors", None),
+        retry_after=getattr(exc, "retry_after_s", None),
+    )
+
+
+def _field_errors(extra: Any) -> list[dict[str, str]]:
+    """Turn Litestar/msgspec validation details into `[{"field", "message", "source"}]`."""
+    out: list[dict[str, str]] = []
+    if not isinstance(extra, list):
+        return out
+    for item in extra:
+        if not isinstance(item, dict):
+            continue
+        message = str(item.get("message", "invalid value"))
+        match = _AT_PATH.search(message)
+        field = match.group("path") if match else str(item.get("key") or "")
+        unknown = re.search(r"unknown field `([^`]+)`", message)
+        if unknown:
+            field = f"{field}.{unknown.group(1)}" if field else unknown.group(1)
+        out.append({"field": field or "body", "message": _AT_PATH.sub("", message),
+                    "source": str(item.get("source") or "body")})
+    return out
+
+
+def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    status = exc.status_code
+    if isinstance(exc, ValidationException) or status == 400:
+        errors = _field_errors(exc.extra)
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or exc.detail
+        return problem(400, "/problems/validation", "Invalid request", detail,
+                       errors=errors or None)
+    if isinstance(exc, NotAuthorizedException):
+        return problem(401, "/problems/unauthorized", "Unauthorized", exc.detail)
+    if isinstance(exc, PermissionDeniedException):
+        return problem(403, "/problems/forbidden", "Forbidden", exc.detail)
+    if isinstance(exc, NotFoundException):
+        return problem(404, "/problems/not-found", "Not found", exc.detail)
+    if status == 413:
+        return problem(413, "/problems/body-too-large", "Request body too large", exc.detail)
+    if status == 429:
+        return problem(429, "/problems/rate-limited", "Too many requests", exc.detail,
+                       retry_after=(exc.headers or {}).get("Retry-After"))
+    if status >= 500:
+        return internal_error_handler(_, exc)
+    return problem(status, f"/problems/http-{status}", exc.detail or "Error", exc.detail)
+
+
+def internal_error_handler(
+    request: Request[Any, Any, Any], exc: Exception
+) -> Response[dict[str, Any]]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(HTTP_500_INTERNAL_SERVER_ERROR, "/problems/internal", "Internal error",
+                   "The server could not complete the request; it has been logged.")
+
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
+    HTTPException: http_error_handler,
+    wallet_errors.DomainError: domain_error_handler,
+    geo_errors.GeoError: domain_error_handler,
+    Exception: internal_error_handler,
+}

@@ -1,0 +1,132 @@
+"""Test fixtures: one real PostgreSQL per test session, one fresh database per test.
+
+Without DATABASE_URL a throwaway embedded cluster is started (fsync off); with it, that
+server is used (the role needs CREATEDB). The schema is migrated once into a template
+database; each test that asks for `db_url` gets its own copy, so tests are isolated and may
+run in any order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from api.app import create_app
+from api.auth import TokenService
+from api.config import Settings
+from api.embedded_pg import EmbeddedPostgres
+from api.keys import load_or_create
+from migrations.runner import migrate
+
+TEMPLATE = "loyalty_test_template"
+_counter = itertools.count()
+
+
+def with_database(dsn: str, name: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """DSN of the maintenance database of the session's PostgreSQL server."""
+    external = os.environ.get("DATABASE_URL")
+    if external:
+        yield external
+        return
+    pg = EmbeddedPostgres(fsync=False)
+    pg.start()
+    try:
+        yield pg.dsn
+    finally:
+        pg.stop()
+
+
+@pytest.fixture(scope="session")
+def template_dsn(pg_server: str) -> str:
+    async def build() -> None:
+        conn = await asyncpg.connect(pg_server)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{TEMPLATE}"')
+        finally:
+            await conn.close()
+        await migrate(with_database(pg_server, TEMPLATE))
+
+    asyncio.run(build())
+    return with_database(pg_server, TEMPLATE)
+
+
+@pytest.fixture
+async def db_url(pg_server: str, template_dsn: str) -> AsyncIterator[str]:
+    """A fresh, migrated database for this test alone, dropped afterwards."""
+    name = f"t_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+    admin = await asyncpg.connect(pg_server)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}" STRATEGY FILE_COPY')
+    finally:
+        await admin.close()
+    try:
+        yield with_database(pg_server, name)
+    finally:
+        admin = await asyncpg.connect(pg_server)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture
+async def conn(db_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """The test's own connection (never the app's pool, which lives in another loop)."""
+    c = await asyncpg.connect(db_url)
+    try:
+        yield c
+    finally:
+        await c.close()
+
+
+@pytest.fixture(scope="session")
+def keys_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("keys") / "jwt-keys.json"
+    load_or_create(path)
+    return path
+
+
+@pytest.fixture
+def settings(db_url: str, keys_file: Path, tmp_path: Path) -> Settings:
+    # Cheap argon2 parameters keep the suite fast; production defaults are in Settings.
+    return Settings(database_url=db_url, data_dir=str(tmp_path), jwt_keys_file=str(keys_file),
+                    password_memory_kib=8, password_time_cost=1, jobs_interval_s=0,
+                    db_pool_min=1, db_pool_max=4)
+
+
+@pytest.fixture
+def app(settings: Settings) -> Litestar:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app) as c:
+        yield c
+
+
+@pytest.fixture
+def tokens(app: Litestar) -> TokenService:
+    svc: TokenService = app.state.tokens
+    return svc
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -1,0 +1,73 @@
+"""Domain errors of the wallet. The API maps each class to one HTTP status and problem type
+(`api/errors.py`); the domain never raises HTTP exceptions itself."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every business error. `field` names the offending input field when one does."""
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+
+
+class NotFound(DomainError):
+    """The resource does not exist, or exists but is not the caller's to see."""
+
+
+class Conflict(DomainError):
+    """The request conflicts with the current state (a duplicate code or email, say)."""
+
+
+class IdempotencyConflict(Conflict):
+    """An Idempotency-Key was reused with a different request body."""
+
+
+class RuleViolation(DomainError):
+    """Well-formed, but refused by a business rule (HTTP 422)."""
+
+
+class InsufficientBalance(RuleViolation):
+    """Points or stored value would go below zero."""
+
+
+class InvalidCardToken(RuleViolation):
+    """A QR payload that is expired, tampered with, or of another program."""
+
+
+class WrongPin(RuleViolation):
+    """The stored-value PIN did not match."""
+
+
+class PinLocked(RuleViolation):
+    """Too many wrong PINs: stored-value spending is locked for a while."""
+
+    def __init__(self, detail: str, *, retry_after_s: int) -> None:
+        super().__init__(detail, field="stored_value.pin")
+        self.retry_after_s = retry_after_s
+
+
+class PinRequired(RuleViolation):
+    """Spending stored value needs a PIN set on the account and given at the till."""
+
+
+class CurrencyMismatch(RuleViolation):
+    """The amount's currency is not the program's."""
+
+
+class StoredValueDisabled(RuleViolation):
+    """The program has no stored value."""
+
+
+class AccessDenied(DomainError):
+    """The caller's role or scope does not allow this action (HTTP 403)."""
+
+
+class ConsentRequired(AccessDenied):
+    """The member has not (or no longer) given consent for the purpose this needs."""
+
+
+class Unauthenticated(DomainError):
+    """Credentials are missing, wrong, expired, revoked or belong to an erased member (401)."""
