@@ -1,0 +1,142 @@
+"""Concurrent tills against a real server process (uvicorn, two workers): hundreds of
+purchases, redemptions and stored-value spends on a few cards, some sent twice at once with
+the same Idempotency-Key. Balances must come out exact and every purchase counted once.
+
+The in-thread test client cannot show this (one event loop, one pool); here requests race
+across processes and connections, as tills do."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import ledger_fixtures as fx
+import pytest
+
+from api.auth import TokenService
+from api.config import Settings
+from api.keys import load_or_create
+from wallet.hashing import Hasher
+
+pytestmark = pytest.mark.slow
+PIN = "24680"
+START_TIMEOUT_S = 60.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(db_url: str, keys_file: Path, tmp_path: Path) -> Iterator[str]:
+    """A uvicorn process with two workers serving the app on the test database."""
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": db_url, "LOYALTY_JWT_KEYS_FILE": str(keys_file),
+           "LOYALTY_PASSWORD_MEMORY_KIB": "8", "LOYALTY_PASSWORD_TIME_COST": "1",
+           "LOYALTY_JOBS_INTERVAL_S": "0", "LOYALTY_DATA_DIR": str(tmp_path),
+           "LOYALTY_DB_POOL_MAX": "8"}
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
+             "127.0.0.1", "--port", str(port), "--workers", "2", "--log-level", "warning"],
+            env=env, cwd=Path(__file__).parents[2], stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:  # bounded readiness poll
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{base}/ready", timeout=1.0).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("server not ready in time")
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def test_concurrent_tills_count_each_purchase_once_and_balances_come_out_exact(
+        server: str, conn: asyncpg.Connection, keys_file: Path) -> None:
+    settings = Settings()
+    tokens = TokenService(load_or_create(keys_file), issuer=settings.jwt_issuer,
+                          access_ttl_s=600, refresh_ttl_s=600, card_ttl_s=600)
+    pid = await fx.program(conn)  # 1 point per 1.00, no tiers: order does not matter
+    sid = await fx.store(conn, pid)
+    pin_hash = Hasher(memory_kib=8, time_cost=1).hash(PIN)
+    members = [await fx.member(conn, pid, pin_hash=pin_hash) for _ in range(4)]
+    for m in members:
+        await fx.credit(conn, m, points=5_000, stored_value=100_000)
+    staff = tokens.mint_access(sub=uuid.uuid4(), role="staff", program_id=pid, store_ids=[sid])
+    rng = random.Random(7)
+
+    requests: list[tuple[str, dict[str, Any], fx.Member]] = []
+    for i in range(300):
+        m = rng.choice(members)
+        body: dict[str, Any] = {"store_id": str(sid), "card_number": m.card_number,
+                                "receipt_id": f"r{i}", "amount": rng.randint(100, 5000),
+                                "currency": "EUR"}
+        kind = i % 3
+        if kind == 1:
+            body["redeem"] = {"points": rng.randint(1, 20)}
+        elif kind == 2:
+            body["stored_value"] = {"amount": rng.randint(1, body["amount"]), "pin": PIN}
+        requests.append((f"key-{i}", body, m))
+    sent = [*requests, *rng.sample(requests, 60)]  # 60 retried with the same key
+    rng.shuffle(sent)
+
+    headers = {"Authorization": f"Bearer {staff}"}
+    limits = httpx.Limits(max_connections=64)
+    async with httpx.AsyncClient(base_url=server, headers=headers, limits=limits,
+                                 timeout=30.0) as client:
+        async def one(key: str, body: dict[str, Any]) -> tuple[str, int, Any]:
+            r = await client.post("/v1/pos/purchases", json=body,
+                                  headers={"Idempotency-Key": key})
+            return key, r.status_code, r.json()
+
+        results = await asyncio.gather(*(one(k, b) for k, b, _ in sent))
+        reused = await client.post("/v1/pos/purchases", json={**requests[0][1], "amount": 1},
+                                   headers={"Idempotency-Key": requests[0][0]})
+
+    assert reused.status_code == 409
+    assert reused.json()["type"] == "/problems/idempotency-key-reused"
+    assert all(status == 201 for _, status, _ in results), [
+        r for r in results if r[1] != 201][:3]
+    by_key: dict[str, set[str]] = {}
+    for key, _, body in results:
+        by_key.setdefault(key, set()).add(body["transaction_id"])
+    assert all(len(ids) == 1 for ids in by_key.values())  # a retry replays, never re-counts
+    assert await conn.fetchval("SELECT count(*) FROM transactions WHERE store_id = $1",
+                               sid) == len(requests)
+
+    for m in members:
+        mine = [b for _, b, owner in requests if owner is m]
+        earned = sum(b["amount"] // 100 for b in mine)
+        redeemed = sum(b.get("redeem", {}).get("points", 0) for b in mine)
+        spent = sum(b.get("stored_value", {}).get("amount", 0) for b in mine)
+        snap = await fx.snapshot(conn, m)
+        assert (snap.points, snap.stored_value) == (5_000 + earned - redeemed, 100_000 - spent)
+        assert await fx.ledger_sums(conn, m.account_id) == (snap.points, snap.stored_value,
+                                                            snap.points)
