@@ -10,7 +10,7 @@ from typing import Any
 
 import jwt
 import pytest
-from conftest import bearer
+from helpers import bearer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from litestar import Litestar

@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 import pytest
-from conftest import bearer
+from helpers import bearer
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
