@@ -18,7 +18,6 @@ from geo.zones import decode_zone, validate_zone, zone_to_geojson
 from wallet.cards import CARD_PREFIX, luhn_check_digit
 from wallet.hashing import Hasher
 from wallet.model import Tier
-from wallet.stores import notify_zone_change
 
 
 def _id(n: int) -> uuid.UUID:
@@ -110,9 +109,8 @@ async def seed(dsn: str) -> str:
             for store_id, code, name, raw in STORES:
                 zone = zone_to_geojson(validate_zone(decode_zone(raw),
                                                      max_extent_m=defaults.max_zone_extent_m))
-                if await conn.fetchval(INSERT_STORE, store_id, PROGRAM_ID, code, name,
-                                       msgspec.json.encode(zone).decode()):
-                    await notify_zone_change(conn, PROGRAM_ID, store_id)
+                await conn.fetchval(INSERT_STORE, store_id, PROGRAM_ID, code, name,
+                                    msgspec.json.encode(zone).decode())
             for acc_id, email, password, role, stores in (
                     (MANAGER_ID, MANAGER_EMAIL, MANAGER_PASSWORD, "manager", []),
                     (STAFF_ID, STAFF_EMAIL, STAFF_PASSWORD, "staff", STAFF_STORES)):

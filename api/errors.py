@@ -133,6 +133,8 @@ def _field_errors(extra: Any) -> list[dict[str, str]]:
         message = str(item.get("message", "invalid value"))
         match = _AT_PATH.search(message)
         field = match.group("path") if match else str(item.get("key") or "")
+        if field == "data":  # Litestar's name for the whole body
+            field = ""
         unknown = re.search(r"unknown field `([^`]+)`", message)
         if unknown:
             field = f"{field}.{unknown.group(1)}" if field else unknown.group(1)
@@ -145,9 +147,11 @@ def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Respons
     status = exc.status_code
     if isinstance(exc, ValidationException) or status == 400:
         errors = _field_errors(exc.extra)
-        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or exc.detail
-        return problem(400, "/problems/validation", "Invalid request", detail,
-                       errors=errors or None)
+        if not errors:  # the body could not even be decoded
+            return problem(400, "/problems/malformed-body", "Malformed request body",
+                           f"The body is not valid JSON: {exc.detail}")
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return problem(400, "/problems/validation", "Invalid request", detail, errors=errors)
     if isinstance(exc, NotAuthorizedException):
         return problem(401, "/problems/unauthorized", "Unauthorized", exc.detail)
     if isinstance(exc, PermissionDeniedException):

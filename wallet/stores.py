@@ -61,24 +61,6 @@ def _json(value: dict[str, Any]) -> str:
     return msgspec.json.encode(value).decode()
 
 
-NOTIFY = "SELECT pg_notify('zones_changed', $1)"
-
-
-async def notify_zone_change(conn: Conn, program_id: uuid.UUID,
-                             store_id: uuid.UUID) -> None:
-    """Tell every worker's zone registry (`geo/registry.py`) that a program's zones changed.
-
-    Call it inside the writing transaction: PostgreSQL delivers it on commit only. The
-    payload is the program id, as the registry's listener parses it; the registry then loads
-    what changed since its snapshot, so `store_id` needs no place in it. The `stores` trigger
-    of migration 0005 sends the same notification when a zone or `deleted_at` changes, and
-    PostgreSQL folds identical notifications of one transaction into one: this call makes the
-    rule hold whatever the trigger does, at no extra cost.
-    """
-    del store_id  # kept in the signature: callers say which store, listeners don't need it
-    await conn.execute(NOTIFY, str(program_id))
-
-
 COLUMNS = "id, program_id, code, name, zone, zone_version, created_at, updated_at"
 
 INSERT_STORE = f"""
@@ -169,12 +151,15 @@ async def soft_delete_store(conn: Conn, program_id: uuid.UUID,
 
 async def create_store(pool: asyncpg.Pool, *, program_id: uuid.UUID, code: str, name: str,
                        zone: Zone, max_extent_m: float) -> Store:
-    """Validate the zone, store it, notify. Duplicate live code → Conflict."""
+    """Validate the zone and store it. Duplicate live code → Conflict.
+
+    Every worker's zone registry hears of it through the `stores` trigger (migration 0005),
+    which bumps the program's zones version and NOTIFYs `zones_changed` on commit.
+    """
     stored_zone = normalised_zone(zone, max_extent_m)
     async with pool.acquire() as conn, conn.transaction():
         store = await insert_store(conn, program_id=program_id, code=code, name=name,
                                    zone=stored_zone)
-        await notify_zone_change(conn, program_id, store.id)
         return store
 
 
@@ -204,12 +189,10 @@ async def update_store(pool: asyncpg.Pool, *, program_id: uuid.UUID, store_id: u
             code=store.code if isinstance(changes.code, msgspec.UnsetType) else changes.code,
             name=store.name if isinstance(changes.name, msgspec.UnsetType) else changes.name,
             zone=zone, zone_changed=zone != old_zone)
-        await notify_zone_change(conn, program_id, store_id)
         return updated
 
 
 async def delete_store(pool: asyncpg.Pool, program_id: uuid.UUID, store_id: uuid.UUID) -> None:
-    """Soft-delete a live store (NotFound if it is not one) and notify."""
+    """Soft-delete a live store (NotFound if it is not one); the trigger notifies."""
     async with pool.acquire() as conn, conn.transaction():
         await soft_delete_store(conn, program_id, store_id)
-        await notify_zone_change(conn, program_id, store_id)

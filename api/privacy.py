@@ -1,0 +1,7 @@
+"""Routes for the privacy area (being built)."""
+
+from __future__ import annotations
+
+from litestar.types import ControllerRouterHandler
+
+ROUTES: list[ControllerRouterHandler] = []
