@@ -35,11 +35,11 @@ Startup = Callable[[Litestar], Awaitable[Callable[[], Awaitable[None]] | None]]
 
 
 def _areas() -> tuple[list[ControllerRouterHandler], list[Startup]]:
-    from api import admin, campaigns, manage, me_wallet, members, pos, privacy
+    from api import admin, campaigns, manage, me_wallet, members, pings, pos, privacy
 
     routes: list[ControllerRouterHandler] = [OpsController, AuthController]
     hooks: list[Startup] = []
-    for area in (admin, manage, members, me_wallet, pos, campaigns, privacy):
+    for area in (admin, manage, members, me_wallet, pings, pos, campaigns, privacy):
         routes.extend(area.ROUTES)
         hooks.extend(getattr(area, "STARTUP", ()))
     return routes, hooks

@@ -48,6 +48,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     ping_max_speed_mps: Annotated[float, Meta(gt=0)] = 70.0
     visit_exit_after_s: PositiveInt = 180
     visit_default_dwell_s: PositiveInt = 300
+    visit_lost_after_s: PositiveInt = 3600  # an open visit unseen this long is closed
     raw_ping_retention_s: NonNegInt = 0  # 0 = raw pings are never stored
     # --- offers delivery ---------------------------------------------------------------------
     webhook_url: str = ""

@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from litestar.openapi import ResponseSpec
 
 from api import metrics
-from migrations.runner import pending
+from migrations.runner import MigrationError, pending
 
 
 class Health(msgspec.Struct, frozen=True, kw_only=True):
@@ -39,7 +39,7 @@ class OpsController(Controller):
         try:
             async with pool.acquire(timeout=2) as conn:
                 missing = await pending(conn)
-        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        except (OSError, asyncpg.PostgresError, TimeoutError, MigrationError) as exc:
             body = Readiness(status="unavailable", database=type(exc).__name__,
                              pending_migrations=[])
             return Response(body, status_code=503)

@@ -20,6 +20,8 @@ from typing import NamedTuple
 
 import asyncpg
 
+from wallet.db import Conn
+
 __all__ = ["DEFAULT_DIR", "EditedMigration", "Migration", "MigrationError", "discover",
            "migrate", "pending"]
 
@@ -128,7 +130,7 @@ async def _apply(conn: asyncpg.Connection, m: Migration) -> None:
 PENDING_TABLE = "SELECT to_regclass('schema_migrations') IS NOT NULL"
 
 
-async def pending(conn: asyncpg.Connection, directory: Path = DEFAULT_DIR) -> list[str]:
+async def pending(conn: Conn, directory: Path = DEFAULT_DIR) -> list[str]:
     """Names of the migrations not applied yet on `conn`'s database (for readiness checks).
 
     Cheap enough for every probe: lists file names without reading them, takes no lock and

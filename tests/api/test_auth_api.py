@@ -10,9 +10,9 @@ from typing import Any
 
 import jwt
 import pytest
-from helpers import bearer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from helpers import bearer
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 

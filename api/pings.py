@@ -1,0 +1,145 @@
+"""`POST /v1/me/pings`: a member's location pings become visits (and, later, offers).
+
+Consent-gated (403 `/problems/consent-required` without current `location_offers` consent,
+and nothing of the batch is kept); idempotent with an optional `Idempotency-Key`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, Litestar, Request, Response, post
+from litestar.datastructures import State
+from litestar.params import HeaderParameter, JSONBody
+from litestar.types import ControllerRouterHandler
+from msgspec import Meta
+
+from api import metrics
+from api.auth import Caller, roles
+from api.config import Settings
+from api.errors import responses
+from api.idempotency import key_for, run_idempotent
+from geo.pings import IngestResult, Ping, PingRules, ingest
+from geo.registry import ZoneRegistry
+from wallet.db import Conn
+
+OptionalIdempotencyKey = Annotated[str | None, HeaderParameter(
+    name="Idempotency-Key", min_length=1, max_length=200, required=False,
+    description="Optional: a retried batch with the same key and body is not processed twice.")]
+
+
+class PingIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One GPS fix. Out-of-range coordinates are not refused but ignored (and counted), like
+    every other unusable ping, so one bad fix does not lose the rest of the batch."""
+
+    lat: Annotated[float, Meta(description="degrees, WGS 84")]
+    lon: Annotated[float, Meta(description="degrees, WGS 84")]
+    accuracy_m: Annotated[float, Meta(ge=0, le=100_000, description="1-sigma radius, metres")]
+    at: Annotated[datetime, Meta(tz=True, description="RFC 3339 with offset")]
+
+
+class PingBatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pings: Annotated[list[PingIn], Meta(min_length=1, max_length=100)]
+
+
+class VisitOut(msgspec.Struct, frozen=True, kw_only=True):
+    store_id: uuid.UUID
+    event: Literal["enter", "dwell", "exit"]
+    at: datetime
+
+
+class RewardOut(msgspec.Struct, frozen=True, kw_only=True):
+    kind: Literal["bonus_points", "points_multiplier", "percent_off", "amount_off"]
+    value: int
+
+
+class OfferOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    campaign_id: uuid.UUID
+    store_id: uuid.UUID
+    title: str
+    body: str
+    reward: RewardOut
+    issued_at: datetime
+    expires_at: datetime
+    status: Literal["active", "redeemed", "expired"]
+
+
+class PingsOut(msgspec.Struct, frozen=True, kw_only=True):
+    visits: list[VisitOut]
+    offers: list[OfferOut]
+    accepted: int
+    ignored: dict[str, int]  # reason -> count of pings not used
+
+
+def ping_rules(settings: Settings) -> PingRules:
+    return PingRules(max_age_s=settings.ping_max_age_s, max_future_s=settings.ping_max_future_s,
+                     max_accuracy_m=settings.ping_max_accuracy_m,
+                     max_speed_mps=settings.ping_max_speed_mps,
+                     exit_after_s=settings.visit_exit_after_s,
+                     dwell_s=settings.visit_default_dwell_s,
+                     lost_after_s=settings.visit_lost_after_s,
+                     raw_retention_s=settings.raw_ping_retention_s)
+
+
+def _out(result: IngestResult, offers: list[OfferOut]) -> PingsOut:
+    return PingsOut(
+        visits=[VisitOut(store_id=e.store_id, event=e.event, at=e.at)  # type: ignore[arg-type]
+                for e in result.events],
+        offers=offers, accepted=result.accepted, ignored=result.ignored)
+
+
+def _count(result: IngestResult, received: int) -> None:
+    metrics.PINGS_RECEIVED.inc(received)
+    metrics.PINGS_MATCHED.inc(result.matched)
+    for reason, n in result.ignored.items():
+        metrics.PINGS_IGNORED.labels(reason).inc(n)
+    for e in result.events:
+        metrics.VISIT_EVENTS.labels(e.event).inc()
+
+
+class PingsController(Controller):
+    path = "/v1/me/pings"
+    tags = ["members"]
+    guards = [roles("member")]
+
+    @post("", status_code=200, summary="Send a batch of location pings",
+          responses=responses(403, 404, 409))
+    async def pings(self, request: Request[Any, Any, Any], state: State, principal: Caller,
+                    data: JSONBody[PingBatch],
+                    idempotency_key: OptionalIdempotencyKey = None) -> Response[PingsOut]:
+        settings: Settings = state.settings
+        registry: ZoneRegistry = state.zones
+        rules = ping_rules(settings)
+        batch = [Ping(lat=p.lat, lon=p.lon, accuracy_m=p.accuracy_m, at=p.at)
+                 for p in data.pings]
+
+        async def work(conn: Conn) -> PingsOut:
+            result = await ingest(conn, registry, principal.sub, batch,
+                                  now=datetime.now(UTC), rules=rules)
+            _count(result, len(batch))
+            return _out(result, [])
+
+        if idempotency_key is None:
+            async with state.pool.acquire() as conn, conn.transaction():
+                return Response(await work(conn))
+        key = key_for(principal.sub, idempotency_key, method="POST", path=request.url.path,
+                      body=data)
+        outcome = await run_idempotent(state.pool, key, work, PingsOut)
+        return Response(outcome.result, status_code=outcome.status)
+
+
+async def start_zone_registry(app: Litestar) -> Any:
+    """Lifespan hook: one zone registry per worker, listening for zone changes."""
+    registry = ZoneRegistry(app.state.pool)
+    settings: Settings = app.state.settings
+    await registry.start(settings.database_url)
+    app.state.zones = registry
+    return registry.stop
+
+
+ROUTES: list[ControllerRouterHandler] = [PingsController]
+STARTUP = [start_zone_registry]

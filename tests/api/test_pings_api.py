@@ -1,0 +1,148 @@
+"""Location pings: consent-gated, screened, turned into visits; nothing kept without consent."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import asyncpg
+from helpers import (
+    FAR,
+    INSIDE,
+    Client,
+    ago,
+    create_program,
+    create_store,
+    manager,
+    now,
+    ping,
+    set_consent,
+    signup,
+)
+
+from api.auth import TokenService
+
+
+async def _count(conn: asyncpg.Connection, table: str) -> int:
+    return int(await conn.fetchval(f"SELECT count(*) FROM {table}"))
+
+
+async def test_pings_without_location_consent_are_refused_and_nothing_is_kept(
+    client: Client, tokens: TokenService, conn: asyncpg.Connection
+) -> None:
+    program = await create_program(client, tokens)
+    await create_store(client, tokens, program)
+    _, me = await signup(client, program, consents=["marketing"])
+    r = await client.post("/v1/me/pings", json={"pings": [ping(*INSIDE, ago(5))]}, headers=me)
+    assert r.status_code == 403
+    assert r.json()["type"] == "/problems/consent-required"
+    for table in ("visits", "member_geo_state", "raw_pings", "idempotency_keys"):
+        assert await _count(conn, table) == 0, table
+
+
+async def test_entering_a_zone_yields_one_enter_visit(
+    client: Client, tokens: TokenService, conn: asyncpg.Connection
+) -> None:
+    program = await create_program(client, tokens)
+    store = await create_store(client, tokens, program)
+    _, me = await signup(client, program, consents=["location_offers"])
+    r = await client.post("/v1/me/pings", json={"pings": [
+        ping(*FAR, ago(60)), ping(*INSIDE, ago(30))]}, headers=me)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [(v["store_id"], v["event"]) for v in body["visits"]] == [(store, "enter")]
+    assert body["accepted"] == 2 and body["ignored"] == {}
+    assert await _count(conn, "visits") == 1
+    assert await _count(conn, "raw_pings") == 0  # raw trails are not kept by default
+
+
+async def test_withdrawing_consent_stops_processing_at_the_next_ping(
+    client: Client, tokens: TokenService, conn: asyncpg.Connection
+) -> None:
+    program = await create_program(client, tokens)
+    await create_store(client, tokens, program)
+    _, me = await signup(client, program, consents=["location_offers"])
+    assert (await client.post("/v1/me/pings", json={"pings": [ping(*FAR, ago(60))]},
+                              headers=me)).status_code == 200
+    await set_consent(client, me, "location_offers", False)
+    r = await client.post("/v1/me/pings", json={"pings": [ping(*INSIDE, ago(5))]}, headers=me)
+    assert r.status_code == 403
+    assert await _count(conn, "visits") == 0
+
+
+async def test_unusable_pings_are_ignored_and_counted_by_reason(
+    client: Client, tokens: TokenService
+) -> None:
+    program = await create_program(client, tokens)
+    await create_store(client, tokens, program)
+    _, me = await signup(client, program, consents=["location_offers"])
+    t = now()
+    r = await client.post("/v1/me/pings", json={"pings": [
+        ping(*INSIDE, t - timedelta(seconds=100)),
+        ping(*INSIDE, t + timedelta(hours=1)),  # in the future
+        ping(*INSIDE, t - timedelta(days=2)),  # older than the accepted window
+        ping(95.0, 2.35, t - timedelta(seconds=90)),  # latitude out of range
+        ping(*INSIDE, t - timedelta(seconds=80), accuracy_m=5000),  # too inaccurate
+        ping(40.0, -3.7, t - timedelta(seconds=70)),  # Madrid 10 s later: impossible speed
+    ]}, headers=me)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["accepted"] == 1
+    assert sum(body["ignored"].values()) == 5
+    assert len(body["ignored"]) == 5  # five distinct reasons
+    # A ping older than the member's last processed one is stale.
+    r = await client.post("/v1/me/pings", json={"pings": [ping(*INSIDE, t - timedelta(
+        seconds=200))]}, headers=me)
+    assert r.json()["accepted"] == 0 and sum(r.json()["ignored"].values()) == 1
+    metrics = (await client.get("/metrics")).text
+    assert "pings_ignored_total" in metrics
+
+
+async def test_malformed_ping_batches_get_a_400_naming_the_field(
+    client: Client, tokens: TokenService
+) -> None:
+    program = await create_program(client, tokens)
+    _, me = await signup(client, program, consents=["location_offers"])
+    for body, field in (({"pings": []}, "pings"),
+                        ({"pings": [ping(*INSIDE, ago(1))] * 101}, "pings"),
+                        ({"pings": [{"lat": 1, "lon": 2, "at": ago(1).isoformat()}]},
+                         "accuracy_m"),
+                        ({"pings": [{**ping(*INSIDE, ago(1)), "at": "2026-01-01T10:00:00"}]},
+                         "at"),
+                        ({"pings": [{**ping(*INSIDE, ago(1)), "alt": 3}]}, "alt")):
+        r = await client.post("/v1/me/pings", json=body, headers=me)
+        assert r.status_code == 400, (body, r.text)
+        assert field in str(r.json()), r.text
+
+
+async def test_a_retried_batch_with_the_same_key_is_processed_once(
+    client: Client, tokens: TokenService, conn: asyncpg.Connection
+) -> None:
+    program = await create_program(client, tokens)
+    await create_store(client, tokens, program)
+    _, me = await signup(client, program, consents=["location_offers"])
+    body = {"pings": [ping(*INSIDE, ago(10))]}
+    headers = {**me, "Idempotency-Key": "batch-1"}
+    first = await client.post("/v1/me/pings", json=body, headers=headers)
+    again = await client.post("/v1/me/pings", json=body, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert first.json() == again.json()
+    assert await _count(conn, "visits") == 1
+    other = await client.post("/v1/me/pings", json={"pings": [ping(*FAR, ago(5))]},
+                              headers=headers)
+    assert other.status_code == 409
+
+
+async def test_a_moved_zone_changes_the_answer_of_the_next_ping(
+    client: Client, tokens: TokenService
+) -> None:
+    program = await create_program(client, tokens)
+    store = await create_store(client, tokens, program)
+    _, me = await signup(client, program, consents=["location_offers"])
+    r = await client.post("/v1/me/pings", json={"pings": [ping(*FAR, ago(100))]}, headers=me)
+    assert r.json()["visits"] == []
+    moved = {"type": "Circle", "center": [FAR[1], FAR[0]], "radius_m": 80}
+    r = await client.patch(f"/v1/programs/{program}/stores/{store}", json={"zone": moved},
+                           headers=manager(tokens, program))
+    assert r.status_code == 200, r.text
+    r = await client.post("/v1/me/pings", json={"pings": [ping(*FAR, ago(90))]}, headers=me)
+    assert [v["event"] for v in r.json()["visits"]] == ["enter"]

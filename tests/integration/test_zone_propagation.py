@@ -1,0 +1,72 @@
+"""With two workers serving, a zone created, moved or deleted through the API changes the
+answer of the very next pings on both workers, without a restart."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from helpers import FAR, INSIDE, PROGRAM, admin, ago, circle, manager, ping
+from realserver import running_server
+
+from api.auth import TokenService
+from api.config import Settings
+from api.keys import load_or_create
+
+ROUNDS = 16  # fresh members and connections per step, spread over both workers
+
+
+def _tokens(keys_file: Path) -> TokenService:
+    s = Settings()
+    return TokenService(load_or_create(keys_file), issuer=s.jwt_issuer, access_ttl_s=600,
+                        refresh_ttl_s=600, card_ttl_s=60)
+
+
+async def _entered(base: str, program: str, lat: float, lon: float) -> list[set[str]]:
+    """`ROUNDS` fresh members each ping once from (lat, lon), each over a new connection;
+    for each, the set of store ids entered."""
+    results = []
+    for _ in range(ROUNDS):
+        async with httpx.AsyncClient(base_url=base) as c:  # a new connection each time
+            r = await c.post(f"/v1/programs/{program}/members", json={
+                "email": f"{uuid.uuid4().hex[:8]}@example.com", "password": "a long password",
+                "first_name": "Sam", "consents": [
+                    {"purpose": "location_offers", "granted": True, "policy_version": "v1"}]})
+            assert r.status_code == 201, r.text
+            me = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        async with httpx.AsyncClient(base_url=base) as c:
+            r = await c.post("/v1/me/pings", headers=me,
+                             json={"pings": [ping(lat, lon, ago(5))]})
+            assert r.status_code == 200, r.text
+            results.append({v["store_id"] for v in r.json()["visits"] if v["event"] == "enter"})
+    return results
+
+
+async def test_zone_changes_reach_every_worker_at_once(
+    db_url: str, keys_file: Path, tmp_path: Path
+) -> None:
+    tokens = _tokens(keys_file)
+    with running_server(db_url, keys_file, tmp_path, workers=2) as base:
+        async with httpx.AsyncClient(base_url=base) as c:
+            r = await c.post("/v1/programs", json=PROGRAM, headers=admin(tokens))
+            program = r.json()["id"]
+            mgr = manager(tokens, program)
+            # Warm both workers' snapshots while the program has no store.
+            assert await _entered(base, program, *INSIDE) == [set()] * ROUNDS
+
+            r = await c.post(f"/v1/programs/{program}/stores", headers=mgr,
+                             json={"code": "A", "name": "A", "zone": circle()})
+            store: Any = r.json()["id"]
+            assert await _entered(base, program, *INSIDE) == [{store}] * ROUNDS
+
+            r = await c.patch(f"/v1/programs/{program}/stores/{store}", headers=mgr,
+                              json={"zone": circle(lon=FAR[1], lat=FAR[0])})
+            assert r.status_code == 200
+            assert await _entered(base, program, *INSIDE) == [set()] * ROUNDS
+            assert await _entered(base, program, *FAR) == [{store}] * ROUNDS
+
+            r = await c.delete(f"/v1/programs/{program}/stores/{store}", headers=mgr)
+            assert r.status_code == 204
+            assert await _entered(base, program, *FAR) == [set()] * ROUNDS
