@@ -1,0 +1,1 @@
+"""Geofencing core: zones, the spatial index, visits (pure, no I/O)."""

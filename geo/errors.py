@@ -1,0 +1,20 @@
+"""Domain errors of the geofencing core (mapped to HTTP once, in ``api/errors.py``)."""
+
+from __future__ import annotations
+
+
+class GeoError(Exception):
+    """Base class of every error raised by ``geo``."""
+
+
+class InvalidZone(GeoError):
+    """A zone geometry refused by validation (HTTP 422).
+
+    ``field`` is a path into the zone input such as ``"zone.coordinates[0][3]"`` or
+    ``"zone.radius_m"``; ``reason`` is a short human sentence.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
