@@ -49,6 +49,7 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     wallet_errors.ConsentRequired: (403, "/problems/consent-required", "Consent required"),
     wallet_errors.Unauthenticated: (401, "/problems/unauthorized", "Unauthorized"),
     geo_errors.InvalidZone: (422, "/problems/invalid-zone", "Invalid zone"),
+    geo_errors.InvalidFeatures: (422, "/problems/invalid-features", "Invalid features"),
 }
 
 class FieldError(msgspec.Struct, frozen=True, kw_only=True):

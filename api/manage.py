@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Response, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 from litestar.types import ControllerRouterHandler
@@ -24,7 +24,7 @@ from api.auth import roles
 from api.errors import responses
 from api.paging import Cursor, Limit, Page, decode_cursor, page_of
 from geo.zones import Zone
-from wallet import stores
+from wallet import store_import, stores
 from wallet.stores import Store
 
 Code = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^\S(.*\S)?$",
@@ -61,6 +61,21 @@ class StoreOut(msgspec.Struct, frozen=True, kw_only=True):
         return cls(id=s.id, program_id=s.program_id, code=s.code, name=s.name, zone=s.zone,
                    zone_version=s.zone_version, created_at=s.created_at,
                    updated_at=s.updated_at)
+
+
+IMPORT_MAX_BYTES = 64 * 1024 * 1024  # a whole chain's zones in one request
+
+
+class FeatureCollectionIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Features are validated one by one (so every bad one can be reported, by index)."""
+
+    type: Literal["FeatureCollection"]
+    features: Annotated[list[dict[str, Any]], Meta(min_length=1, max_length=100_000)]
+
+
+class ImportResult(msgspec.Struct, frozen=True, kw_only=True):
+    created: int
+    updated: int
 
 
 class StoresController(Controller):
@@ -107,5 +122,31 @@ class StoresController(Controller):
                            store_id: FromPath[uuid.UUID]) -> None:
         await stores.delete_store(state.pool, program_id, store_id)
 
+    @post("/import", status_code=200, request_max_body_size=IMPORT_MAX_BYTES,
+          summary="Import stores from a GeoJSON FeatureCollection (upsert by properties.code)",
+          description="Each feature: `{type: Feature, geometry: <zone>, properties: {code, "
+                      "name}}`. All features are validated first; one bad feature → 422 "
+                      "listing every bad one by index in `errors`, and nothing is written.",
+          responses=responses(403, 404, 409, 413, 422))
+    async def import_stores(self, state: State, program_id: FromPath[uuid.UUID],
+                            data: JSONBody[FeatureCollectionIn]) -> ImportResult:
+        prepared = store_import.prepare_import(
+            data.features, max_extent_m=state.settings.max_zone_extent_m)
+        created, updated = await store_import.import_stores(state.pool, program_id, prepared)
+        return ImportResult(created=created, updated=updated)
 
-ROUTES: list[ControllerRouterHandler] = [StoresController]
+
+class StoresExportController(Controller):
+    path = "/v1/programs/{program_id:uuid}/stores.geojson"
+    tags = ["stores"]
+    guards = [roles("admin", "manager"), in_path_program]
+
+    @get("/", summary="The program's stores as a GeoJSON FeatureCollection (imports back)",
+         media_type="application/geo+json", responses=responses(403))
+    async def export_stores(self, state: State, program_id: FromPath[uuid.UUID]
+                            ) -> Response[bytes]:
+        body = await store_import.export_stores(state.pool, program_id)
+        return Response(body, media_type="application/geo+json")
+
+
+ROUTES: list[ControllerRouterHandler] = [StoresController, StoresExportController]

@@ -18,3 +18,12 @@ class InvalidZone(GeoError):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+
+class InvalidFeatures(GeoError):
+    """A store import where some features are unusable; `errors` lists every one by index."""
+
+    def __init__(self, errors: list[dict[str, object]]) -> None:
+        super().__init__(f"{len(errors)} feature(s) refused; nothing was imported")
+        self.field = "features"
+        self.errors = errors
