@@ -91,12 +91,16 @@ def cmd_keys_rotate(_: argparse.Namespace) -> int:
 
 
 def cmd_job(args: argparse.Namespace) -> int:
-    from api.jobs import run_job
+    from api.jobs import UnknownJob, run_job
     from api.launcher import database_for_cli
 
     s = _settings()
     with database_for_cli(Path(s.data_dir)) as dsn:
-        print(asyncio.run(run_job(args.job, dsn, s)))
+        try:
+            print(asyncio.run(run_job(args.job, dsn, s)))
+        except UnknownJob as exc:
+            print(exc, file=sys.stderr)
+            return 2
     return 0
 
 
