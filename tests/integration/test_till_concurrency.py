@@ -8,12 +8,7 @@ across processes and connections, as tills do."""
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +18,7 @@ import asyncpg
 import httpx
 import ledger_fixtures as fx
 import pytest
+from realserver import running_server
 
 from api.auth import TokenService
 from api.config import Settings
@@ -31,51 +27,13 @@ from wallet.hashing import Hasher
 
 pytestmark = pytest.mark.slow
 PIN = "24680"
-START_TIMEOUT_S = 60.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
 def server(db_url: str, keys_file: Path, tmp_path: Path) -> Iterator[str]:
     """A uvicorn process with two workers serving the app on the test database."""
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": db_url, "LOYALTY_JWT_KEYS_FILE": str(keys_file),
-           "LOYALTY_PASSWORD_MEMORY_KIB": "8", "LOYALTY_PASSWORD_TIME_COST": "1",
-           "LOYALTY_JOBS_INTERVAL_S": "0", "LOYALTY_DATA_DIR": str(tmp_path),
-           "LOYALTY_DB_POOL_MAX": "8"}
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
-             "127.0.0.1", "--port", str(port), "--workers", "2", "--log-level", "warning"],
-            env=env, cwd=Path(__file__).parents[2], stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:  # bounded readiness poll
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{base}/ready", timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server not ready in time")
-            time.sleep(0.1)
+    with running_server(db_url, keys_file, tmp_path, workers=2) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 async def test_concurrent_tills_count_each_purchase_once_and_balances_come_out_exact(
