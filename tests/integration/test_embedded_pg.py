@@ -11,38 +11,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
+from processes import session_members, wait_until_gone
 
 from api.embedded_pg import EmbeddedPostgres, EmbeddedPostgresError, find_bindir, running_dsn
 
 ROOT = Path(__file__).resolve().parents[2]
 AS_ROOT = os.geteuid() == 0
-
-
-def session_members(sid: int) -> list[int]:
-    """Live (non-zombie) processes of session `sid`: the postmaster leads its own session."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # exited while we looked
-        if int(fields[3]) == sid and fields[0] != "Z":
-            members.append(int(stat.parent.name))
-    return members
-
-
-def wait_until_gone(sid: int, timeout: float = 15.0) -> list[int]:
-    """Poll until no process of the session remains; returns the survivors after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while (left := session_members(sid)) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return left
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from processes import session_members, wait_until_gone
+from realserver import free_port
 
 from api import launcher
 from api.embedded_pg import EmbeddedPostgres
@@ -67,33 +68,6 @@ port, workers, data_dir, factory = sys.argv[1:]
 sys.exit(serve(host="127.0.0.1", port=int(port), workers=int(workers), throwaway_db=True,
                data_dir=Path(data_dir), seed_demo=False, app_factory=factory))
 '''
-
-
-def session_members(sid: int) -> list[int]:
-    """Live (non-zombie) processes of session `sid`: the postmaster leads its own session."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":
-            members.append(int(stat.parent.name))
-    return members
-
-
-def wait_until_gone(sid: int, timeout: float = 15.0) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while (left := session_members(sid)) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return left
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture
