@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
@@ -60,12 +62,25 @@ def database_for_cli(data_dir: Path) -> Iterator[str]:
 
 
 def _seed_demo(dsn: str) -> None:
-    try:
-        from api.demo import seed  # lazily: optional until the demo module lands
-    except ImportError as exc:
-        print(f"demo data skipped: api.demo is not available ({exc})", file=sys.stderr)
-        return
+    from api.demo import seed  # lazily: only `make run` needs it
+
     print(f"demo: {asyncio.run(seed(dsn))}", flush=True)
+
+
+@contextlib.contextmanager
+def _metrics_dir(workers: int) -> Iterator[None]:
+    """With several workers, each writes its metrics to a shared directory and /metrics
+    aggregates them all (prometheus_client's multi-process mode); one worker needs nothing."""
+    if workers <= 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    path = tempfile.mkdtemp(prefix="loyalty-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    try:
+        yield
+    finally:
+        del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _banner(host: str, port: int) -> str:
@@ -99,8 +114,9 @@ def serve(*, host: str, port: int, workers: int, throwaway_db: bool, data_dir: P
                 _seed_demo(dsn)
             os.environ["DATABASE_URL"] = dsn  # uvicorn's workers inherit the environment
             print(_banner(host, port), flush=True)
-            uvicorn.run(app_factory, factory=True, host=host, port=port, workers=workers,
-                        reload=reload, log_level="info")
+            with _metrics_dir(workers):
+                uvicorn.run(app_factory, factory=True, host=host, port=port, workers=workers,
+                            reload=reload, log_level="info")
     except (EmbeddedPostgresError, MigrationError) as exc:  # explained by their message
         print(f"cannot start: {exc}", file=sys.stderr)
         return 1

@@ -111,13 +111,6 @@ def test_database_for_cli_joins_a_server_already_running_on_the_data_dir(
         assert session_members(running.pid), "the command must not stop `make run`'s server"
 
 
-def test_demo_seeding_is_skipped_with_a_message_while_api_demo_is_missing(
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setitem(sys.modules, "api.demo", None)  # makes `import api.demo` fail
-    launcher._seed_demo("postgresql://unused")
-    assert "demo data skipped" in capsys.readouterr().err
-
-
 def start_serve(tmp_path: Path, workers: int, factory: str) -> tuple[subprocess.Popen[bytes],
                                                                        int, Path]:
     (tmp_path / "tiny_app.py").write_text(textwrap.dedent(TINY_APP))
