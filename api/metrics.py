@@ -41,10 +41,14 @@ def render() -> tuple[bytes, str]:
 
 
 class MetricsMiddleware:
-    """Counts requests and times them by route template (not raw path: bounded cardinality)."""
+    """Counts requests and times them by route template (not raw path: bounded cardinality).
+
+    The labelled children are looked up once per (method, route, status) and kept: `labels()`
+    validates and hashes its arguments under a lock on every call."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # type: ignore[comparison-overlap]
@@ -64,6 +68,10 @@ class MetricsMiddleware:
             handler: Any = scope.get("route_handler")
             route = scope.get("path_template") or (
                 next(iter(handler.paths), "?") if handler is not None else "unmatched")
-            method = scope.get("method", "?")
-            REQUESTS.labels(method, route, str(status[0])).inc()
-            LATENCY.labels(method, route).observe(time.perf_counter() - start)
+            method = str(scope.get("method", "?"))
+            children = self._children.get((method, route, status[0]))
+            if children is None:
+                children = self._children[(method, route, status[0])] = (
+                    REQUESTS.labels(method, route, str(status[0])), LATENCY.labels(method, route))
+            children[0].inc()
+            children[1].observe(time.perf_counter() - start)

@@ -14,9 +14,8 @@ Afterwards it checks every wallet: balance = sum of its ledger entries = sum of 
 one transaction per successful Idempotency-Key (none twice, none lost), every replay answered
 with the first response's transaction id.
 
-The load generator is a minimal HTTP/1.1 keep-alive client over asyncio streams, not httpx or
-aiohttp: it shares the machine's two cores with the server and PostgreSQL, and httpx spends
-about half a millisecond of CPU per request, which would measure the client, not the server.
+Also printed: the cores the server, PostgreSQL and the load generator used during the run.
+Server start, the HTTP client and the figures come from `loadtests/common.py`.
 Argon2 for PINs uses cheap parameters here (8 KiB, t=1) as the tests do: with production
 parameters each stored-value payment costs an extra ~20-40 ms of one core by design.
 """
@@ -25,48 +24,40 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from api.auth import TokenService
-from api.config import Settings
-from api.embedded_pg import EmbeddedPostgres
-from api.keys import load_or_create
-from migrations.runner import migrate
+from loadtests.common import (
+    CpuMeter,
+    Http,
+    connect_migrated,
+    database,
+    header_lines,
+    health_baseline,
+    insert_members,
+    insert_program,
+    new_keys,
+    pct_ms,
+    print_row,
+    run,
+    server,
+    token_service,
+)
 from wallet import ledger, rules
 from wallet.hashing import Hasher
 
 PIN = "13579"
 HOT_CARDS = 5
-ROOT = Path(__file__).resolve().parents[1]
-
-
-# --- database ----------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def database() -> Iterator[str]:
-    if url := os.environ.get("DATABASE_URL"):
-        yield url
-        return
-    with EmbeddedPostgres(fsync=True) as pg:
-        yield pg.dsn
 
 
 class Card:
@@ -75,38 +66,23 @@ class Card:
 
 
 async def seed(dsn: str, members: int) -> tuple[uuid.UUID, uuid.UUID, list[Card]]:
-    await migrate(dsn)
-    conn = await asyncpg.connect(dsn)
+    conn = await connect_migrated(dsn)
     try:
-        pid, sid = uuid.uuid4(), uuid.uuid4()
         tiers = [{"name": "blue", "min_points_12m": 0, "multiplier_milli": 1000},
                  {"name": "gold", "min_points_12m": 20_000, "multiplier_milli": 1500}]
-        await conn.execute(
-            "INSERT INTO programs (id, name, currency, timezone, earn_points, earn_per_amount,"
-            " points_expiry_days, tiers, stored_value) VALUES ($1, 'Load', 'EUR',"
-            " 'Europe/Paris', 1, 100, 365, $2::jsonb, true)", pid, json.dumps(tiers))
+        pid = await insert_program(conn, tiers_json=json.dumps(tiers), stored_value=True)
+        sid = uuid.uuid4()
         await conn.execute(
             "INSERT INTO stores (id, program_id, code, name, zone) VALUES ($1, $2, 'L1',"
             " 'Load store', $3::jsonb)", sid, pid,
             json.dumps({"type": "Circle", "center": [2.35, 48.85], "radius_m": 100}))
         pin_hash = Hasher(memory_kib=8, time_cost=1).hash(PIN)
-        cards: list[Card] = []
-        rows_w, rows_m, rows_c = [], [], []
-        for i in range(members):
-            account, member, card = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-            number = f"9{i:015d}"
-            rows_w.append((account, pid))
-            rows_m.append((member, pid, f"m{i}@load.test", account, pin_hash))
-            rows_c.append((card, member, pid, number))
-            cards.append(Card(account, number))
-        await conn.executemany("INSERT INTO wallet_accounts (id, program_id) VALUES ($1, $2)",
-                               rows_w)
-        await conn.executemany(
-            "INSERT INTO members (id, program_id, email, password_hash, first_name,"
-            " wallet_account_id, pin_hash) VALUES ($1, $2, $3, 'x', 'Load', $4, $5)", rows_m)
-        await conn.executemany(
-            "INSERT INTO cards (id, member_id, program_id, number) VALUES ($1, $2, $3, $4)",
-            rows_c)
+        pairs = await insert_members(conn, pid, members, pin_hash=pin_hash)
+        cards = [Card(account, f"9{i:015d}") for i, (_, account) in enumerate(pairs)]
+        await conn.copy_records_to_table(
+            "cards", columns=["id", "member_id", "program_id", "number"],
+            records=[(uuid.uuid4(), member, pid, card.number)
+                     for (member, _), card in zip(pairs, cards, strict=True)])
         now = datetime.now(UTC)
         for card_ in cards:  # opening credits, through the ledger so the chain holds
             async with conn.transaction():
@@ -118,83 +94,6 @@ async def seed(dsn: str, members: int) -> tuple[uuid.UUID, uuid.UUID, list[Card]
         return pid, sid, cards
     finally:
         await conn.close()
-
-
-# --- server ------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def server(dsn: str, keys: Path, workers: int, data_dir: Path) -> Iterator[int]:
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": dsn, "LOYALTY_JWT_KEYS_FILE": str(keys),
-           "LOYALTY_PASSWORD_MEMORY_KIB": "8", "LOYALTY_PASSWORD_TIME_COST": "1",
-           "LOYALTY_JOBS_INTERVAL_S": "0", "LOYALTY_DATA_DIR": str(data_dir),
-           "LOYALTY_DB_POOL_MAX": "16"}
-    log = (data_dir / f"server-{workers}.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
-         "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level",
-         "warning", "--no-access-log"], env=env, cwd=ROOT, stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 60
-        while True:  # bounded readiness poll
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited, see {log.name}")
-            with contextlib.suppress(OSError):
-                url = f"http://127.0.0.1:{port}/ready"
-                with urllib.request.urlopen(url, timeout=1) as r:
-                    if r.status == 200:
-                        break
-            if time.monotonic() > deadline:
-                raise RuntimeError("server not ready within 60 s")
-            time.sleep(0.1)
-        yield port
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-# --- a minimal keep-alive HTTP/1.1 client ------------------------------------------------------
-
-
-class Http:
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def request(self, method: str, path: str, headers: dict[str, str],
-                      body: bytes = b"") -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        assert self.reader is not None
-        head = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1",
-                f"Content-Length: {len(body)}"]
-        head += [f"{k}: {v}" for k, v in headers.items()]
-        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
-        status_line = await self.reader.readline()
-        status = int(status_line.split()[1])
-        length = 0
-        while (line := await self.reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.partition(b":")
-            if name.lower() == b"content-length":
-                length = int(value)
-        return status, await self.reader.readexactly(length)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
 
 
 # --- the workload ------------------------------------------------------------------------------
@@ -210,11 +109,6 @@ class Stats:
         self.answers: dict[str, set[str]] = {}  # key -> transaction ids answered
 
 
-def _pct(xs: list[float], p: float) -> float:
-    s = sorted(xs)
-    return s[min(len(s) - 1, int(p * len(s)))] * 1000 if s else float("nan")
-
-
 async def drive(port: int, token: str, store_id: uuid.UUID, cards: list[Card], *,
                 duration: float, concurrency: int, rng: random.Random, tag: str) -> Stats:
     stats = Stats()
@@ -222,7 +116,8 @@ async def drive(port: int, token: str, store_id: uuid.UUID, cards: list[Card], *
     done_keys: list[str] = []
     counter = 0
     deadline = time.perf_counter() + duration
-    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    auth = header_lines({"Authorization": f"Bearer {token}",
+                         "Content-Type": "application/json"})
 
     def next_request() -> tuple[str, dict[str, Any]]:
         nonlocal counter
@@ -252,7 +147,8 @@ async def drive(port: int, token: str, store_id: uuid.UUID, cards: list[Card], *
                 payload = json.dumps(body).encode()
                 t0 = time.perf_counter()
                 status, raw = await http.request(
-                    "POST", "/v1/pos/purchases", {**auth, "Idempotency-Key": key}, payload)
+                    "POST", "/v1/pos/purchases", auth + b"Idempotency-Key: %s\r\n" % key.encode(),
+                    payload)
                 stats.latencies.append(time.perf_counter() - t0)
                 stats.statuses[status] = stats.statuses.get(status, 0) + 1
                 if status == 201:
@@ -269,24 +165,6 @@ async def drive(port: int, token: str, store_id: uuid.UUID, cards: list[Card], *
 
     await asyncio.gather(*(user() for _ in range(concurrency)))
     return stats
-
-
-async def baseline(port: int, duration: float, concurrency: int) -> float:
-    count = 0
-    deadline = time.perf_counter() + duration
-
-    async def user() -> None:
-        nonlocal count
-        http = Http(port)
-        try:
-            while time.perf_counter() < deadline:
-                await http.request("GET", "/health", {})
-                count += 1
-        finally:
-            http.close()
-
-    await asyncio.gather(*(user() for _ in range(concurrency)))
-    return count / duration
 
 
 # --- checks ------------------------------------------------------------------------------------
@@ -328,40 +206,47 @@ async def verify(dsn: str, program_id: uuid.UUID, runs: list[Stats]) -> list[str
 
 async def main_async(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed)
-    with tempfile.TemporaryDirectory(prefix="till-load-") as tmp, database() as dsn:
+    with tempfile.TemporaryDirectory(prefix="till-load-") as tmp, database() as db:
         data_dir = Path(tmp)
-        keys = data_dir / "jwt-keys.json"
-        load_or_create(keys)
+        keys = new_keys(data_dir)
         t0 = time.perf_counter()
-        program_id, store_id, cards = await seed(dsn, args.members)
-        where = "DATABASE_URL" if "DATABASE_URL" in os.environ else "embedded, fsync on"
+        program_id, store_id, cards = await seed(db.dsn, args.members)
         print(f"seeded {args.members} members in {time.perf_counter() - t0:.1f} s "
-              f"(PostgreSQL: {where})")
-        s = Settings()
-        tokens = TokenService(load_or_create(keys), issuer=s.jwt_issuer, access_ttl_s=3600,
-                              refresh_ttl_s=3600, card_ttl_s=60)
-        token = tokens.mint_access(sub=uuid.uuid4(), role="staff", program_id=program_id,
-                                   store_ids=[store_id])
+              f"(PostgreSQL: {db.where}); {args.concurrency} tills, {args.duration:.0f} s "
+              "per worker count")
+        token = token_service(keys).mint_access(
+            sub=uuid.uuid4(), role="staff", program_id=program_id, store_ids=[store_id])
         runs: list[Stats] = []
-        print(f"{'workers':>7} {'purchases/s':>12} {'requests/s':>11} {'p50 ms':>7} "
-              f"{'p99 ms':>7} {'replays':>8} {'non-201':>8} {'/health req/s (baseline)':>25}")
-        for workers in args.workers:
-            with server(dsn, keys, workers, data_dir) as port:
-                base = await baseline(port, args.baseline_duration, args.concurrency)
+        for i, workers in enumerate(args.workers):
+            with server(db.dsn, keys, workers, data_dir) as srv:
+                base = await health_baseline(srv.port, args.baseline_duration,
+                                             args.concurrency)
                 # a short warm-up (prepared statements, pools), not counted
-                runs.append(await drive(port, token, store_id, cards, duration=1.0,
+                runs.append(await drive(srv.port, token, store_id, cards, duration=1.0,
                                         concurrency=args.concurrency, rng=rng,
                                         tag=f"warm{workers}"))
-                stats = await drive(port, token, store_id, cards, duration=args.duration,
+                cpu = CpuMeter(server=srv.pid, postgres=db.pid, client=os.getpid())
+                cpu.start()
+                t0 = time.perf_counter()
+                stats = await drive(srv.port, token, store_id, cards, duration=args.duration,
                                     concurrency=args.concurrency, rng=rng, tag=f"w{workers}")
+                elapsed = time.perf_counter() - t0
+                cpu.stop()
             runs.append(stats)
             total = sum(stats.statuses.values())
             bad = total - stats.statuses.get(201, 0)
-            print(f"{workers:>7} {stats.new / args.duration:>12.0f} "
-                  f"{total / args.duration:>11.0f} {_pct(stats.latencies, 0.50):>7.1f} "
-                  f"{_pct(stats.latencies, 0.99):>7.1f} {stats.replays:>8} {bad:>8} "
-                  f"{base:>25.0f}", flush=True)
-        problems = await verify(dsn, program_id, runs)
+            print_row([
+                ("workers", 7, f"{workers}"),
+                ("purchases/s", 11, f"{stats.new / elapsed:.0f}"),
+                ("requests/s", 10, f"{total / elapsed:.0f}"),
+                ("p50 ms", 7, f"{pct_ms(stats.latencies, 0.50):.1f}"),
+                ("p99 ms", 7, f"{pct_ms(stats.latencies, 0.99):.1f}"),
+                ("replays", 7, f"{stats.replays}"),
+                ("non-201", 7, f"{bad}"),
+                ("/health req/s (baseline)", 24, f"{base:.0f}"),
+                ("cores used (CPU ms per request)", 64, cpu.summary(total / elapsed)),
+            ], header=i == 0)
+        problems = await verify(db.dsn, program_id, runs)
         if problems:
             print("LEDGER CHECK FAILED:\n  " + "\n  ".join(problems[:20]))
             return 1
@@ -378,7 +263,7 @@ def main() -> int:
     p.add_argument("--members", type=int, default=2000)
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     p.add_argument("--seed", type=int, default=1)
-    return asyncio.run(main_async(p.parse_args()))
+    return run(main_async(p.parse_args()))
 
 
 if __name__ == "__main__":

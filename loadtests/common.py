@@ -1,0 +1,309 @@
+"""What the HTTP load tests share: a database, a real server, a lean client, figures.
+
+- `database()`: DATABASE_URL, else a throwaway embedded PostgreSQL with fsync on (honest
+  commit costs); `migrated()` also migrates it.
+- `server()`: `uvicorn api.app:create_app --factory` (what `loyalty serve` runs once the
+  database is up) on a free 127.0.0.1 port with N workers, ready when `/ready` answers.
+- `Http`: a minimal HTTP/1.1 keep-alive client over asyncio streams. It shares the machine's
+  two cores with the server and PostgreSQL; httpx spends about half a millisecond of CPU per
+  request, which would measure the client, not the server. `run()` uses uvloop when present.
+- `health_baseline()`: `GET /health` requests/s with the same client, the baseline every
+  benchmark prints beside its figures (the machine is shared and noisy: ratios hold).
+- `CpuMeter`: CPU seconds used by the server, PostgreSQL and this process during a run
+  (Linux /proc), so a report can say which of them the machine's cores went to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Coroutine, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+
+from api.auth import TokenService
+from api.config import Settings
+from api.embedded_pg import EmbeddedPostgres
+from api.keys import load_or_create
+from migrations.runner import migrate
+
+ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
+
+# --- database ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Database:
+    dsn: str
+    pid: int | None  # the embedded postmaster, for CPU accounting (None with DATABASE_URL)
+
+    @property
+    def where(self) -> str:
+        return "DATABASE_URL" if self.pid is None else "embedded, fsync on"
+
+
+@contextlib.contextmanager
+def database() -> Iterator[Database]:
+    """DATABASE_URL if set, else a throwaway embedded PostgreSQL with fsync on."""
+    if url := os.environ.get("DATABASE_URL"):
+        yield Database(url, None)
+        return
+    with EmbeddedPostgres(fsync=True) as pg:
+        yield Database(pg.dsn, pg.pid)
+
+
+async def connect_migrated(dsn: str) -> asyncpg.Connection[asyncpg.Record]:
+    await migrate(dsn)
+    return await asyncpg.connect(dsn)
+
+
+def token_service(keys: Path) -> TokenService:
+    """Mints tokens the server (started with LOYALTY_JWT_KEYS_FILE=keys) accepts."""
+    s = Settings()
+    return TokenService(load_or_create(keys), issuer=s.jwt_issuer, access_ttl_s=3600,
+                        refresh_ttl_s=3600, card_ttl_s=60)
+
+
+def new_keys(data_dir: Path) -> Path:
+    keys = data_dir / "jwt-keys.json"
+    load_or_create(keys)
+    return keys
+
+
+async def insert_program(conn: asyncpg.Connection[asyncpg.Record], *,
+                         tiers_json: str = "[]", stored_value: bool = False) -> uuid.UUID:
+    pid = uuid.uuid4()
+    await conn.execute(
+        "INSERT INTO programs (id, name, currency, timezone, earn_points, earn_per_amount,"
+        " points_expiry_days, tiers, stored_value) VALUES ($1, 'Load', 'EUR',"
+        " 'Europe/Paris', 1, 100, 365, $2::jsonb, $3)", pid, tiers_json, stored_value)
+    return pid
+
+
+async def insert_members(conn: asyncpg.Connection[asyncpg.Record], program_id: uuid.UUID,
+                         count: int, *, pin_hash: str | None = None
+                         ) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """`count` members, each with its wallet account, by COPY; returns (member, account)."""
+    pairs = [(uuid.uuid4(), uuid.uuid4()) for _ in range(count)]
+    await conn.copy_records_to_table(
+        "wallet_accounts", columns=["id", "program_id"],
+        records=[(account, program_id) for _, account in pairs])
+    await conn.copy_records_to_table(
+        "members", columns=["id", "program_id", "email", "password_hash", "first_name",
+                            "wallet_account_id", "pin_hash"],
+        records=[(member, program_id, f"m{i}@load.test", "x", "Load", account, pin_hash)
+                 for i, (member, account) in enumerate(pairs)])
+    return pairs
+
+
+# --- server ------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Server:
+    port: int
+    pid: int  # uvicorn's main process; with several workers they are its children
+    log: Path
+
+    def errors(self, limit: int = 60) -> str:
+        """The last `limit` lines of the server's log (where its tracebacks go)."""
+        lines = self.log.read_text(errors="replace").splitlines()
+        return "\n".join(lines[-limit:])
+
+
+@contextlib.contextmanager
+def server(dsn: str, keys: Path, workers: int, data_dir: Path,
+           env: dict[str, str] | None = None) -> Iterator[Server]:
+    """The real app under uvicorn (uvloop + httptools when installed), no access log.
+
+    Cheap argon2 parameters (8 KiB, t=1) as in the tests; periodic jobs off; a pool of 16
+    connections per worker. `env` overrides any of it. The log is `data_dir/server-N.log`.
+    """
+    port = free_port()
+    full_env = {**os.environ, "DATABASE_URL": dsn, "LOYALTY_JWT_KEYS_FILE": str(keys),
+                "LOYALTY_PASSWORD_MEMORY_KIB": "8", "LOYALTY_PASSWORD_TIME_COST": "1",
+                "LOYALTY_JOBS_INTERVAL_S": "0", "LOYALTY_DATA_DIR": str(data_dir),
+                "LOYALTY_DB_POOL_MAX": "16", **(env or {})}
+    log = (data_dir / f"server-{workers}.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
+         "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level",
+         "warning", "--no-access-log"], env=full_env, cwd=ROOT, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # bounded readiness poll
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited, see {log.name}")
+            with contextlib.suppress(OSError):
+                url = f"http://127.0.0.1:{port}/ready"
+                with urllib.request.urlopen(url, timeout=1) as r:
+                    if r.status == 200:
+                        break
+            if time.monotonic() > deadline:
+                raise RuntimeError("server not ready within 60 s")
+            time.sleep(0.1)
+        yield Server(port, proc.pid, Path(log.name))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+# --- a minimal keep-alive HTTP/1.1 client ------------------------------------------------------
+
+
+class Http:
+    """One keep-alive connection to 127.0.0.1:`port`; one request at a time."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, headers: bytes = b"",
+                      body: bytes = b"") -> tuple[int, bytes]:
+        """`headers`: ready-made `Name: value\\r\\n` lines. Returns (status, body)."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        assert self.reader is not None
+        self.writer.write(b"%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n%s\r\n%s"
+                          % (method.encode(), path.encode(), len(body), headers, body))
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def header_lines(headers: dict[str, str]) -> bytes:
+    return b"".join(f"{k}: {v}\r\n".encode() for k, v in headers.items())
+
+
+async def health_baseline(port: int, duration: float, concurrency: int) -> float:
+    """`GET /health` requests/s over `concurrency` connections for `duration` seconds."""
+    count = 0
+    deadline = time.perf_counter() + duration
+
+    async def user() -> None:
+        nonlocal count
+        http = Http(port)
+        try:
+            while time.perf_counter() < deadline:
+                await http.request("GET", "/health")
+                count += 1
+        finally:
+            http.close()
+
+    await asyncio.gather(*(user() for _ in range(concurrency)))
+    return count / duration
+
+
+# --- figures -----------------------------------------------------------------------------------
+
+
+def pct_ms(xs: Sequence[float], p: float) -> float:
+    """The `p` quantile (0..1, nearest rank) of latencies in seconds, in milliseconds."""
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(p * len(s)))] * 1000 if s else float("nan")
+
+
+def _tree(root: int) -> list[int]:
+    """`root` and its descendants (Linux /proc; empty elsewhere)."""
+    children: dict[int, list[int]] = {}
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    stat = Path(entry.path, "stat").read_text()
+                    ppid = int(stat.rsplit(")", 1)[1].split()[1])
+                    children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, ()))
+    return out
+
+
+def _cpu_s(pids: Sequence[int]) -> float:
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """Cores used by named process trees between `start()` and `stop()` (0 if unknown)."""
+
+    def __init__(self, **roots: int | None) -> None:
+        self.roots = {name: pid for name, pid in roots.items() if pid is not None}
+        self._pids: dict[str, list[int]] = {}
+        self._t0 = 0.0
+        self._cpu0: dict[str, float] = {}
+        self.cores: dict[str, float] = {}
+
+    def start(self) -> None:
+        trees = {name: _tree(pid) for name, pid in self.roots.items()}
+        for name, pids in trees.items():  # a root inside another's tree counts only as itself
+            nested = {p for other, root in self.roots.items() if other != name
+                      and root in pids for p in trees[other]}
+            self._pids[name] = [p for p in pids if p not in nested]
+        self._cpu0 = {name: _cpu_s(pids) for name, pids in self._pids.items()}
+        self._t0 = time.perf_counter()
+
+    def stop(self) -> None:
+        wall = time.perf_counter() - self._t0
+        self.cores = {name: (_cpu_s(pids) - self._cpu0[name]) / wall
+                      for name, pids in self._pids.items()}
+
+    def summary(self, per_s: float) -> str:
+        """`name cores (ms of CPU per unit)` for each tree, `per_s` units a second."""
+        return " ".join(f"{name} {cores:.2f} ({cores / per_s * 1000:.2f} ms)" if per_s
+                        else f"{name} {cores:.2f}" for name, cores in self.cores.items())
+
+
+def print_row(cells: Sequence[tuple[str, int, str]], *, header: bool = False) -> None:
+    """One table row of (title, width, formatted value) cells; `header` prints the titles."""
+    if header:
+        print(" ".join(f"{title:>{width}}" for title, width, _ in cells))
+    print(" ".join(f"{value:>{width}}" for _, width, value in cells), flush=True)
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run on uvloop when installed: the client's CPU is the server's loss."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvicorn[standard] brings it
+        return asyncio.run(main)
+    return uvloop.run(main)

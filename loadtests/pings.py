@@ -1,0 +1,360 @@
+"""Ping ingestion under load (PERFORMANCE.md target 2), against a real server.
+
+    python -m loadtests.pings [--duration 15] [--concurrency 64] [--members 8000] [--zones 1000]
+
+Starts a throwaway embedded PostgreSQL with fsync on (or uses DATABASE_URL), migrates it and
+seeds one program with `--zones` store zones from the PERFORMANCE.md workload
+(`loadtests/workload.py`: clustered around ~50 European cities, 80% circles, 20% polygons,
+overlapping) and N members with current `location_offers` consent, each with an access token.
+Then it starts `uvicorn api.app:create_app --factory` with 1 and then 2 workers and drives
+`POST /v1/me/pings` with batches of `--batch` pings for a bounded time.
+
+Each member moves on a realistic track: it stays a few minutes at a store (GPS jitter up
+to 30 m from the zone's centre), travels at 6-12 m/s to one of the stores nearest to it, stays
+there, and so on, one fix every `--interval` seconds (accuracy 5-40 m), so visits open, reach
+dwell and close. A member's batches are sent one after another (it is held by one connection
+at a time), many members at once; its clock starts 50 minutes in the past (the server refuses
+pings older than an hour) and a member whose next batch would be in the future retires.
+
+Printed per worker count: requests/s, pings/s, p50 and p99 latency, non-200 answers, the
+`GET /health` requests/s with the same generator (the baseline measured in the same run), and
+the cores the server, PostgreSQL and the load generator used (CPU ms per request).
+Afterwards it checks the database against what the server answered: every `enter` answered is
+one visit row, every `exit` one closed visit, every member that sent a ping has its last
+position stored, and no answer was a 5xx.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+import numpy as np
+
+from geo.zones import M_PER_DEG, Circle
+from loadtests import workload
+from loadtests.common import (
+    CpuMeter,
+    Http,
+    connect_migrated,
+    database,
+    header_lines,
+    health_baseline,
+    insert_members,
+    insert_program,
+    new_keys,
+    pct_ms,
+    print_row,
+    run,
+    server,
+    token_service,
+)
+
+START_AGO_S = 3000.0  # a member's clock starts this far in the past (max ping age: 3600 s)
+NEIGHBOURS = 8  # a member's next store is one of the nearest stores to the current one
+
+
+# --- seeding -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Store:
+    lon: float
+    lat: float
+    radius_m: float
+
+
+async def seed(dsn: str, zones: int, members: int) -> tuple[uuid.UUID, list[Store],
+                                                               list[uuid.UUID]]:
+    """A program with `zones` store zones and `members` consenting members."""
+    conn = await connect_migrated(dsn)
+    try:
+        pid = await insert_program(conn)
+        shapes = workload.zones(zones)
+        await conn.executemany(  # one row at a time: the trigger versions every zone
+            "INSERT INTO stores (id, program_id, code, name, zone) VALUES ($1, $2, $3, $4,"
+            " $5::jsonb)",
+            [(uuid.uuid4(), pid, f"S{i}", f"Store {i}",
+              msgspec.json.encode(z, enc_hook=float).decode())  # numpy floats
+             for i, z in enumerate(shapes)])
+        ids = [m for m, _ in await insert_members(conn, pid, members)]
+        await conn.copy_records_to_table(
+            "member_consents", columns=["member_id", "purpose", "granted", "policy_version",
+                                        "source"],
+            records=[(m, "location_offers", True, "2025-01", "app") for m in ids])
+        stores = [Store(float(z.center[0]), float(z.center[1]), z.radius_m) for z in shapes
+                  if isinstance(z, Circle)]
+        return pid, stores, ids
+    finally:
+        await conn.close()
+
+
+def neighbours(stores: list[Store]) -> list[list[int]]:
+    """For each store, the `NEIGHBOURS` nearest others (equirectangular metres)."""
+    lon = np.array([s.lon for s in stores])
+    lat = np.array([s.lat for s in stores])
+    kx = M_PER_DEG * np.cos(np.radians(lat))
+    out = []
+    for i in range(len(stores)):
+        d2 = ((lon - lon[i]) * kx[i]) ** 2 + ((lat - lat[i]) * M_PER_DEG) ** 2
+        d2[i] = np.inf
+        out.append([int(j) for j in np.argsort(d2)[:NEIGHBOURS]])
+    return out
+
+
+# --- members on the move -----------------------------------------------------------------------
+
+
+class Member:
+    """One member's track: stay at a store, travel to a neighbour, stay, ... (see module doc)."""
+
+    def __init__(self, member_id: uuid.UUID, token: str, *, stores: list[Store],
+                 near: list[list[int]], rng: random.Random, start: float,
+                 interval: float) -> None:
+        self.id = member_id
+        self.auth = header_lines({"Authorization": f"Bearer {token}",
+                                  "Content-Type": "application/json"})
+        self.stores, self.near, self.rng, self.interval = stores, near, rng, interval
+        self.t = start + rng.uniform(0, interval)
+        self.at = rng.randrange(len(stores))
+        s = stores[self.at]
+        self.lon, self.lat = s.lon, s.lat
+        self.target: int | None = None  # travelling to this store, else staying at `at`
+        self.left = rng.uniform(0, 600)  # seconds left of the current stay
+        self.speed = 0.0
+
+    def _fix(self) -> dict[str, object]:
+        store = self.stores[self.at]
+        if self.target is None:  # staying: jitter within the zone
+            self.left -= self.interval
+            r = min(store.radius_m * 0.5, 30.0) * math.sqrt(self.rng.random())
+            a = self.rng.uniform(0, 2 * math.pi)
+            kx = M_PER_DEG * math.cos(math.radians(store.lat))
+            lon, lat = store.lon + r * math.cos(a) / kx, store.lat + r * math.sin(a) / M_PER_DEG
+            if self.left <= 0:
+                self.target = self.rng.choice(self.near[self.at])
+                self.speed = self.rng.uniform(6, 12)
+                self.lon, self.lat = lon, lat
+        else:  # travelling in a straight line
+            goal = self.stores[self.target]
+            kx = M_PER_DEG * math.cos(math.radians(self.lat))
+            dx, dy = (goal.lon - self.lon) * kx, (goal.lat - self.lat) * M_PER_DEG
+            dist = math.hypot(dx, dy)
+            step = self.speed * self.interval
+            if dist <= step:
+                self.lon, self.lat, self.at, self.target = goal.lon, goal.lat, self.target, None
+                self.left = self.rng.uniform(120, 900)
+            else:
+                self.lon += dx / dist * step / kx
+                self.lat += dy / dist * step / M_PER_DEG
+            lon, lat = self.lon, self.lat
+        fix = {"lat": lat, "lon": lon, "accuracy_m": self.rng.uniform(5, 40),
+               "at": datetime.fromtimestamp(self.t, UTC)}
+        self.t += self.interval
+        return fix
+
+    def batch(self, size: int) -> bytes:
+        return msgspec.json.encode({"pings": [self._fix() for _ in range(size)]})
+
+
+# --- the workload ------------------------------------------------------------------------------
+
+
+class VisitOut(msgspec.Struct):
+    event: str
+
+
+class PingsOut(msgspec.Struct):
+    visits: list[VisitOut]
+    accepted: int
+    ignored: dict[str, int]
+
+
+_answer = msgspec.json.Decoder(PingsOut)
+
+
+@dataclass
+class Stats:
+    latencies: list[float] = field(default_factory=list)
+    statuses: dict[int, int] = field(default_factory=dict)
+    pings: int = 0  # sent in requests answered 200
+    accepted: int = 0
+    ignored: dict[str, int] = field(default_factory=dict)
+    events: dict[str, int] = field(default_factory=dict)
+    retired: int = 0
+    active: set[uuid.UUID] = field(default_factory=set)  # members with an accepted ping
+
+
+async def drive(port: int, members: deque[Member], *, duration: float, concurrency: int,
+                batch: int) -> Stats:
+    stats = Stats()
+    deadline = time.perf_counter() + duration
+
+    async def user() -> None:
+        http = Http(port)
+        try:
+            while time.perf_counter() < deadline and members:
+                m = members.popleft()  # held by this connection alone: its batches in order
+                body = m.batch(batch)
+                t0 = time.perf_counter()
+                status, raw = await http.request("POST", "/v1/me/pings", m.auth, body)
+                stats.latencies.append(time.perf_counter() - t0)
+                stats.statuses[status] = stats.statuses.get(status, 0) + 1
+                if status == 200:
+                    out = _answer.decode(raw)
+                    stats.pings += batch
+                    stats.accepted += out.accepted
+                    if out.accepted:
+                        stats.active.add(m.id)
+                    for reason, n in out.ignored.items():
+                        stats.ignored[reason] = stats.ignored.get(reason, 0) + n
+                    for v in out.visits:
+                        stats.events[v.event] = stats.events.get(v.event, 0) + 1
+                if m.t + m.interval * batch < time.time() + 30:
+                    members.append(m)
+                else:
+                    stats.retired += 1
+        finally:
+            http.close()
+
+    await asyncio.gather(*(user() for _ in range(concurrency)))
+    return stats
+
+
+# --- checks ------------------------------------------------------------------------------------
+
+CHECK = """
+SELECT (SELECT count(*) FROM visits WHERE program_id = $1) AS visits,
+       (SELECT count(*) FROM visits WHERE program_id = $1 AND exited_at IS NOT NULL) AS closed,
+       (SELECT count(*) FROM visits WHERE program_id = $1 AND dwell_at IS NOT NULL) AS dwelt,
+       (SELECT count(*) FROM member_geo_state g JOIN members m ON m.id = g.member_id
+         WHERE m.program_id = $1) AS located
+"""
+
+
+async def verify(dsn: str, program_id: uuid.UUID, runs: list[Stats]) -> list[str]:
+    import asyncpg
+
+    events: dict[str, int] = {}
+    active: set[uuid.UUID] = set()
+    problems: list[str] = []
+    for stats in runs:
+        for e, n in stats.events.items():
+            events[e] = events.get(e, 0) + n
+        active |= stats.active
+        if fives := sum(n for s, n in stats.statuses.items() if s >= 500):
+            problems.append(f"{fives} answers were 5xx")
+    conn = await asyncpg.connect(dsn)
+    try:
+        row = await conn.fetchrow(CHECK, program_id)
+    finally:
+        await conn.close()
+    assert row is not None
+    print(f"visits: {row['visits']} opened ({row['dwelt']} reached dwell, {row['closed']} "
+          f"closed); events answered: {events}; members located: {row['located']}")
+    if row["visits"] != events.get("enter", 0):
+        problems.append(f"{events.get('enter', 0)} enters answered, {row['visits']} visits")
+    if row["closed"] != events.get("exit", 0):
+        problems.append(f"{events.get('exit', 0)} exits answered, {row['closed']} closed")
+    if row["dwelt"] != events.get("dwell", 0):
+        problems.append(f"{events.get('dwell', 0)} dwells answered, {row['dwelt']} dwelt")
+    if row["located"] != len(active):
+        problems.append(f"{len(active)} members sent pings, {row['located']} located")
+    if not row["visits"] or not row["closed"]:
+        problems.append("the workload opened or closed no visit")
+    return problems
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    rng = random.Random(args.seed)
+    with tempfile.TemporaryDirectory(prefix="pings-load-") as tmp, database() as db:
+        data_dir = Path(tmp)
+        keys = new_keys(data_dir)
+        t0 = time.perf_counter()
+        program_id, stores, ids = await seed(db.dsn, args.zones, args.members)
+        tokens = token_service(keys)
+        near = neighbours(stores)
+        start = time.time() - START_AGO_S
+        members = deque(
+            Member(m, tokens.mint_access(sub=m, role="member", program_id=program_id),
+                   stores=stores, near=near, rng=random.Random(rng.random()), start=start,
+                   interval=args.interval)
+            for m in ids)
+        print(f"seeded {args.zones} zones and {args.members} members in "
+              f"{time.perf_counter() - t0:.1f} s (PostgreSQL: {db.where}); {args.concurrency} "
+              f"members at a time, batches of {args.batch} pings, {args.duration:.0f} s per "
+              "worker count")
+        runs: list[Stats] = []
+        for i, workers in enumerate(args.workers):
+            with server(db.dsn, keys, workers, data_dir) as srv:
+                base = await health_baseline(srv.port, args.baseline_duration,
+                                             args.concurrency)
+                # warm-up, not counted: zone snapshots, prepared statements, pools
+                runs.append(await drive(srv.port, members, duration=2.0,
+                                        concurrency=args.concurrency, batch=args.batch))
+                cpu = CpuMeter(server=srv.pid, postgres=db.pid, client=os.getpid())
+                cpu.start()
+                t0 = time.perf_counter()
+                stats = await drive(srv.port, members, duration=args.duration,
+                                    concurrency=args.concurrency, batch=args.batch)
+                elapsed = time.perf_counter() - t0
+                cpu.stop()
+                if any(s >= 500 for s in stats.statuses):
+                    print(f"server errors ({workers} workers):\n{srv.errors()}")
+            runs.append(stats)
+            total = sum(stats.statuses.values())
+            print_row([
+                ("workers", 7, f"{workers}"),
+                ("requests/s", 10, f"{total / elapsed:.0f}"),
+                ("pings/s", 8, f"{stats.pings / elapsed:.0f}"),
+                ("p50 ms", 7, f"{pct_ms(stats.latencies, 0.50):.1f}"),
+                ("p99 ms", 7, f"{pct_ms(stats.latencies, 0.99):.1f}"),
+                ("non-200", 7, f"{total - stats.statuses.get(200, 0)}"),
+                ("/health req/s (baseline)", 24, f"{base:.0f}"),
+                ("cores used (CPU ms per request)", 64, cpu.summary(total / elapsed)),
+            ], header=i == 0)
+            if not members:
+                print("every member's clock reached the present: raise --members")
+        sent = sum(s.pings for s in runs)
+        ignored: dict[str, int] = {}
+        for s in runs:
+            for reason, n in s.ignored.items():
+                ignored[reason] = ignored.get(reason, 0) + n
+        print(f"pings: {sent} sent, {sum(s.accepted for s in runs)} accepted, ignored {ignored}")
+        problems = await verify(db.dsn, program_id, runs)
+        if problems:
+            print("CHECK FAILED:\n  " + "\n  ".join(problems))
+            return 1
+        print("check: every enter answered is a visit row, every exit a closed visit, every "
+              "dwell a dwelt visit; every member that sent a ping is located; no 5xx")
+    return 0
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--duration", type=float, default=15.0, help="seconds per worker count")
+    p.add_argument("--baseline-duration", type=float, default=3.0)
+    p.add_argument("--concurrency", type=int, default=64, help="members sending at once")
+    p.add_argument("--members", type=int, default=8000)
+    p.add_argument("--zones", type=int, default=1000)
+    p.add_argument("--batch", type=int, default=50, help="pings per request")
+    p.add_argument("--interval", type=float, default=5.0, help="seconds between fixes")
+    p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--seed", type=int, default=1)
+    return run(main_async(p.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
