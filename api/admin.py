@@ -20,7 +20,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.types import ControllerRouterHandler
 from msgspec import UNSET, Meta, UnsetType
 
-from api.auth import Caller, Principal, roles
+from api.auth import Caller, Principal, live_member, roles
 from api.auth_routes import Email
 from api.errors import responses
 from wallet import accounts_repo, programs
@@ -171,7 +171,7 @@ class ProgramsController(Controller):
         return ProgramOut.of(await programs.create_program(state.pool, data.to_spec()))
 
     @get("/{program_id:uuid}", guards=[roles("admin", "manager", "staff", "member"),
-                                       in_path_program],
+                                       in_path_program, live_member],
          summary="Read a program (admin, or anyone of that program)",
          responses=responses(403, 404))
     async def get_program(self, state: State, program_id: FromPath[uuid.UUID]) -> ProgramOut:

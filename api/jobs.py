@@ -1,6 +1,7 @@
 """Background jobs: run once from the CLI (`loyalty expire`), or periodically in the app.
 
-`JOBS` maps a job's name to a coroutine over a pool; `PERIODIC` names the jobs the app runs
+`JOBS` maps a job's name to a coroutine over a pool (`expire`: points lots past their date;
+`purge`: data past its retention period); `PERIODIC` names the jobs the app runs
 every `settings.jobs_interval_s` seconds (0 disables them). Jobs are idempotent and safe to
 run from several workers at once: each holds an advisory lock while it runs, so one worker
 does the work and the others skip that round (see `wallet.till.expire_due`).
@@ -12,12 +13,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 import asyncpg
 from litestar import Litestar
 
 from api.config import Settings
-from wallet import till
+from wallet import retention, till
 
 log = logging.getLogger("api.jobs")
 
@@ -32,8 +34,19 @@ async def _expire(pool: asyncpg.Pool, _: Settings) -> str:
             f"in {report.accounts} wallet accounts")
 
 
-JOBS: dict[str, Job] = {"expire": _expire}
-PERIODIC: tuple[str, ...] = ("expire",)
+async def _purge(pool: asyncpg.Pool, settings: Settings) -> str:
+    from api.privacy import retention_policy  # the one place settings become periods
+
+    report = await retention.purge(pool, retention_policy(settings), now=datetime.now(UTC))
+    if report.skipped:
+        return "purge: skipped, another process is purging right now"
+    counts = ", ".join(f"{name} {getattr(report, name)}" for name in report.__struct_fields__
+                       if name != "skipped")
+    return f"purge: {counts}"
+
+
+JOBS: dict[str, Job] = {"expire": _expire, "purge": _purge}
+PERIODIC: tuple[str, ...] = ("expire", "purge")
 
 
 class UnknownJob(ValueError):

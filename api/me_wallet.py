@@ -23,6 +23,7 @@ from api.errors import responses
 from api.paging import Cursor, Limit, Page
 from wallet import ledger
 from wallet.errors import RuleViolation
+from wallet.members_repo import require_member
 
 
 class BalanceAfter(msgspec.Struct, frozen=True, kw_only=True):
@@ -66,6 +67,8 @@ class MeWalletController(Controller):
         async with state.pool.acquire() as conn:
             rows = await ledger.member_entries(conn, principal.sub, principal.program_id,
                                                before_seq=_decode(cursor), limit=limit + 1)
+            if not rows:  # no entries yet, or no member any more (erased: 401)
+                await require_member(conn, principal.sub, keep=False)
         items = [LedgerItem(id=r.id, at=r.at, kind=r.kind, points=r.points,
                             stored_value=r.stored_value, store_id=r.store_id,
                             transaction_id=r.transaction_id,

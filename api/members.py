@@ -11,7 +11,7 @@ from datetime import UTC, datetime, time
 from typing import Annotated, Literal
 
 import msgspec
-from litestar import Controller, get, patch, post, put
+from litestar import Controller, delete, get, patch, post, put
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 from litestar.types import ControllerRouterHandler
@@ -22,7 +22,7 @@ from api.auth import Caller, TokenService, roles
 from api.auth_routes import Email
 from api.errors import responses
 from api.sessions import Identity, TokenPair
-from wallet import consents, members
+from wallet import consents, members, privacy
 from wallet.consents import Channel, Consents, ConsentState, Preferences, Purpose
 from wallet.db import Conn
 from wallet.members_repo import Card, Profile
@@ -203,6 +203,14 @@ class MeController(Controller):
                       data: JSONBody[ProfilePatch]) -> MemberOut:
         return MemberOut.of(
             await members.correct_profile(state.pool, principal.sub, data.to_changes()))
+
+    @delete("/", status_code=204, summary="Erase me",
+            description="At once: personal data deleted or detached, tokens, card and QR "
+                        "codes dead; the financial ledger stays, under a pseudonym that no "
+                        "longer leads to you.",
+            responses=responses(403))
+    async def erase(self, state: State, principal: Caller) -> None:
+        await privacy.erase_member(state.pool, principal.sub)
 
     @get("/card", summary="My card number and a short-lived QR payload",
          responses=responses(403, 404))

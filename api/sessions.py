@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from datetime import UTC, datetime
 from typing import Literal
 
 import asyncpg
@@ -20,6 +21,7 @@ from api.auth import Role, TokenService
 from wallet import errors
 from wallet.db import Conn
 from wallet.hashing import Hasher
+from wallet.members_repo import touch_active
 
 
 class TokenPair(msgspec.Struct, frozen=True, kw_only=True):
@@ -78,6 +80,8 @@ async def issue(conn: Conn, tokens: TokenService, who: Identity,
                                           family=fam, store_ids=who.store_ids)
     await conn.execute(INSERT_REFRESH, token_hash(refresh), fam, who.id, who.role,
                        who.program_id, exp)
+    if who.role == "member":  # activity, for the idle-account retention
+        await touch_active(conn, who.id, datetime.now(UTC))
     access = tokens.mint_access(sub=who.id, role=who.role, program_id=who.program_id,
                                 store_ids=who.store_ids)
     return TokenPair(access_token=access, refresh_token=refresh, expires_in=tokens.access_ttl_s)

@@ -54,6 +54,18 @@ async def require_member(conn: Conn, member_id: uuid.UUID, *, keep: bool = True)
         raise gone()
 
 
+TOUCH_ACTIVE = """
+UPDATE members SET last_active_at = $2::timestamptz
+WHERE id = $1 AND last_active_at < $2::timestamptz - interval '1 day'
+"""
+
+
+async def touch_active(conn: Conn, member_id: uuid.UUID, now: datetime) -> None:
+    """Record activity (login, refresh, pings) for the idle-account retention. Writes at
+    most once a day per member, so the hot paths almost never pay for it."""
+    await conn.execute(TOUCH_ACTIVE, member_id, now)
+
+
 INSERT_WALLET = """
 INSERT INTO wallet_accounts (id, program_id, tier) VALUES ($1, $2, $3) RETURNING id
 """
