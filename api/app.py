@@ -45,10 +45,6 @@ def _areas() -> tuple[list[ControllerRouterHandler], list[Startup]]:
     return routes, hooks
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.execute("SET TIME ZONE 'UTC'")
-
-
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the ASGI app. `settings` default to `Settings.from_env()`."""
     settings = settings or Settings.from_env()
@@ -58,9 +54,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        # UTC as a connection parameter, not a SET: the pool's reset on release (RESET ALL)
+        # returns to it, where it would drop a SET and leave the server's default zone.
         pool = await asyncpg.create_pool(
             settings.database_url, min_size=settings.db_pool_min,
-            max_size=settings.db_pool_max, init=_init_connection)
+            max_size=settings.db_pool_max, server_settings={"timezone": "UTC"})
         app.state.pool = pool
         stops: list[Callable[[], Awaitable[None]]] = []
         try:

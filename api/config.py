@@ -51,8 +51,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     visit_lost_after_s: PositiveInt = 3600  # an open visit unseen this long is closed
     raw_ping_retention_s: NonNegInt = 0  # 0 = raw pings are never stored
     # --- offers delivery ---------------------------------------------------------------------
-    webhook_url: str = ""
+    webhook_url: str = ""  # empty: offers are only returned in-app (no outbox rows)
     webhook_secret: str = ""
+    webhook_poll_s: Annotated[float, Meta(ge=0)] = 1.0  # 0 disables the delivery loop
+    webhook_timeout_s: Annotated[float, Meta(gt=0)] = 5.0
+    webhook_batch: PositiveInt = 50
+    webhook_backoff_s: Annotated[float, Meta(gt=0)] = 1.0  # first retry; doubles each time
+    webhook_max_backoff_s: Annotated[float, Meta(gt=0)] = 300.0
+    weather_max_age_s: PositiveInt = 3600  # an older observation satisfies no weather rule
     # --- jobs and retention -----------------------------------------------------------------
     jobs_interval_s: NonNegInt = 300  # 0 disables the in-process periodic jobs
     retention_visits_days: PositiveInt = 180
@@ -60,6 +66,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     retention_access_log_days: PositiveInt = 365
     retention_idle_account_days: PositiveInt = 3 * 365
     retention_withdrawn_consent_days: PositiveInt = 5 * 365
+    retention_idempotency_keys_hours: PositiveInt = 24
+    # --- privacy notice (GET /v1/privacy/notice) ---------------------------------------------
+    privacy_controller: str = "the program operator"
+    privacy_contact: str = ""  # e.g. the DPO's e-mail address
 
     @property
     def keys_file(self) -> str:

@@ -25,6 +25,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from geo import errors as geo_errors
 from wallet import errors as wallet_errors
+from wallet import offer_redemption
 
 log = logging.getLogger("api.errors")
 
@@ -50,6 +51,11 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     wallet_errors.Unauthenticated: (401, "/problems/unauthorized", "Unauthorized"),
     geo_errors.InvalidZone: (422, "/problems/invalid-zone", "Invalid zone"),
     geo_errors.InvalidFeatures: (422, "/problems/invalid-features", "Invalid features"),
+    offer_redemption.OfferAlreadyRedeemed: (
+        422, "/problems/offer-already-redeemed", "Offer already redeemed"),
+    offer_redemption.OfferExpired: (422, "/problems/offer-expired", "Offer expired"),
+    offer_redemption.OfferNotValidHere: (
+        422, "/problems/offer-not-valid-at-store", "Offer not valid at this store"),
 }
 
 class FieldError(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,7 +1,8 @@
-"""`POST /v1/me/pings`: a member's location pings become visits (and, later, offers).
+"""`POST /v1/me/pings`: a member's location pings become visits, and visits offers.
 
 Consent-gated (403 `/problems/consent-required` without current `location_offers` consent,
-and nothing of the batch is kept); idempotent with an optional `Idempotency-Key`.
+and nothing of the batch is kept); idempotent with an optional `Idempotency-Key`. Offers the
+batch earns (`geo/issuance.py`) are issued in the same transaction and returned.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from api.auth import Caller, roles
 from api.config import Settings
 from api.errors import responses
 from api.idempotency import key_for, run_idempotent
+from geo.issuance import IssuedOffer, IssueSettings, issue_for_batch, lock_member
 from geo.pings import IngestResult, Ping, PingRules, ingest
 from geo.registry import ZoneRegistry
 from wallet.db import Conn
@@ -85,6 +87,12 @@ def ping_rules(settings: Settings) -> PingRules:
                      raw_retention_s=settings.raw_ping_retention_s)
 
 
+def offer_out(o: IssuedOffer) -> OfferOut:
+    return OfferOut(id=o.id, campaign_id=o.campaign_id, store_id=o.store_id, title=o.title,
+                    body=o.body, reward=RewardOut(kind=o.reward.kind, value=o.reward.value),
+                    issued_at=o.issued_at, expires_at=o.expires_at, status="active")
+
+
 def _out(result: IngestResult, offers: list[OfferOut]) -> PingsOut:
     return PingsOut(
         visits=[VisitOut(store_id=e.store_id, event=e.event, at=e.at)  # type: ignore[arg-type]
@@ -117,11 +125,20 @@ class PingsController(Controller):
         batch = [Ping(lat=p.lat, lon=p.lon, accuracy_m=p.accuracy_m, at=p.at)
                  for p in data.pings]
 
+        issuing = IssueSettings(weather_max_age_s=settings.weather_max_age_s,
+                                push_enabled=bool(settings.webhook_url))
+
         async def work(conn: Conn) -> PingsOut:
-            result = await ingest(conn, registry, principal.sub, batch,
-                                  now=datetime.now(UTC), rules=rules)
+            now = datetime.now(UTC)
+            await lock_member(conn, principal.sub)  # batches of one member, one at a time
+            result = await ingest(conn, registry, principal.sub, batch, now=now, rules=rules)
+            offers = []
+            if result.matched or result.events:  # in or near a store: offers may be due
+                offers = await issue_for_batch(conn, principal.sub, result.program_id,
+                                               result.events, now=now, settings=issuing)
             _count(result, len(batch))
-            return _out(result, [])
+            metrics.OFFERS_ISSUED.inc(len(offers))
+            return _out(result, [offer_out(o) for o in offers])
 
         if idempotency_key is None:
             async with state.pool.acquire() as conn, conn.transaction():

@@ -62,7 +62,10 @@ class ScanRequest(_CardInput, frozen=True, kw_only=True, forbid_unknown_fields=T
 
 
 class Redeem(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    offer_ids: list[uuid.UUID] = []
+    """`offer_ids`: the member's drive-to-store offers to apply (see
+    `wallet/offer_redemption.py`); each refusal names `redeem.offer_ids[i]`."""
+
+    offer_ids: Annotated[list[uuid.UUID], Meta(max_length=20)] = []
     points: Annotated[int, Meta(ge=0, le=10**12)] = 0
 
 
@@ -94,7 +97,8 @@ def _caller(principal: Principal, store_id: uuid.UUID) -> Caller:
     if principal.program_id is None:  # admins have no program: not a till account
         raise errors.AccessDenied("only staff and managers of a program use the till")
     principal.require_store(store_id)
-    return Caller(account_id=principal.sub, program_id=principal.program_id)
+    return Caller(account_id=principal.sub, program_id=principal.program_id,
+                  role="manager" if principal.role == "manager" else "staff")
 
 
 def _card(tokens: TokenService, caller: Caller, body: _CardInput) -> CardRef:
@@ -140,15 +144,14 @@ class PosController(Controller):
         return _respond(await run_idempotent(state.pool, key, work, ScanResult))
 
     @post("/purchases", status_code=201,
-          summary="Record a purchase: earn points, redeem points, spend stored value (PIN)",
+          summary="Record a purchase: earn points, redeem points and offers, spend stored "
+                  "value (PIN)",
           responses=responses(403, 404, 409, 422))
     async def purchase(self, request: Request[Any, Any, Any], state: State,
                        principal: Authenticated, data: JSONBody[PurchaseRequest],
                        idempotency_key: IdempotencyKey) -> Response[PurchaseResult]:
         caller = _caller(principal, data.store_id)
         redeem = data.redeem or Redeem()
-        if redeem.offer_ids:  # offers arrive with the offers issue: none can exist yet
-            raise errors.RuleViolation("unknown offer", field="redeem.offer_ids[0]")
         card = _card(state.tokens, caller, data)
         settings = state.settings
         outcome = await till.purchase(
@@ -158,7 +161,7 @@ class PosController(Controller):
             pin=data.stored_value.pin if data.stored_value else None,
             idem=key_for(principal.sub, idempotency_key, method="POST",
                          path=request.url.path, body=data),
-            hasher=state.hasher,
+            hasher=state.hasher, offer_ids=redeem.offer_ids,
             pin_policy=PinPolicy(max_attempts=settings.pin_max_attempts,
                                  lock_s=settings.pin_lock_s))
         return _respond(outcome)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import msgspec
 
@@ -25,7 +25,8 @@ from geo import visits as core
 from geo.index import Where
 from geo.registry import ZoneRegistry
 from wallet.db import Conn
-from wallet.errors import ConsentRequired, NotFound
+from wallet.errors import ConsentRequired
+from wallet.members_repo import gone, touch_active
 
 
 class Ping(msgspec.Struct, frozen=True, kw_only=True):
@@ -72,7 +73,7 @@ class OpenVisit(msgspec.Struct, frozen=True, kw_only=True):
 
 
 MEMBER_CONTEXT = """
-SELECT m.program_id, p.zones_version,
+SELECT m.program_id, p.zones_version, m.last_active_at,
        coalesce((SELECT c.granted FROM member_consents c
                   WHERE c.member_id = m.id AND c.purpose = 'location_offers'
                   ORDER BY c.id DESC LIMIT 1), false) AS consent,
@@ -90,9 +91,20 @@ FOR UPDATE OF m
 """
 
 _open_visits = msgspec.json.Decoder(list[OpenVisit])
+_ACTIVE_EVERY = timedelta(days=1)  # members.last_active_at granularity (idle accounts)
 
 WRITE = """
-WITH ins AS (
+WITH upd AS (
+    UPDATE visits v
+       SET last_seen_at = u.last_seen_at, dwell_at = u.dwell_at,
+           outside_since = u.outside_since, exited_at = u.exited_at
+      FROM unnest($10::uuid[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[],
+                  $14::timestamptz[]) AS u(id, last_seen_at, dwell_at, outside_since, exited_at)
+     WHERE v.id = u.id AND v.member_id = $1
+    RETURNING 1
+), ins AS (
+    -- After `upd` (the WHERE makes it run first): a visit closed and the same store entered
+    -- again in one batch would otherwise hit `visits_one_open` before the close is applied.
     INSERT INTO visits (id, member_id, program_id, store_id, entered_at, last_seen_at,
                         dwell_at, outside_since, exited_at)
     SELECT u.id, $1, $2, u.store_id, u.entered_at, u.last_seen_at, u.dwell_at,
@@ -100,14 +112,7 @@ WITH ins AS (
     FROM unnest($3::uuid[], $4::uuid[], $5::timestamptz[], $6::timestamptz[],
                 $7::timestamptz[], $8::timestamptz[], $9::timestamptz[])
          AS u(id, store_id, entered_at, last_seen_at, dwell_at, outside_since, exited_at)
-    RETURNING 1
-), upd AS (
-    UPDATE visits v
-       SET last_seen_at = u.last_seen_at, dwell_at = u.dwell_at,
-           outside_since = u.outside_since, exited_at = u.exited_at
-      FROM unnest($10::uuid[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[],
-                  $14::timestamptz[]) AS u(id, last_seen_at, dwell_at, outside_since, exited_at)
-     WHERE v.id = u.id AND v.member_id = $1
+    WHERE (SELECT count(*) FROM upd) >= 0
     RETURNING 1
 ), geo AS (
     INSERT INTO member_geo_state (member_id, last_ping_at, last_lat, last_lon)
@@ -143,11 +148,13 @@ async def ingest(conn: Conn, registry: ZoneRegistry, member_id: uuid.UUID,
     """Process one batch for `member_id` inside the caller's transaction (see module doc)."""
     ctx = await conn.fetchrow(MEMBER_CONTEXT, member_id)
     if ctx is None:
-        raise NotFound("member not found")
+        raise gone()  # erased: the token must stop working (401)
     if not ctx["consent"]:
         raise ConsentRequired(
             "location pings need current consent to the location_offers purpose",
             field="consents.location_offers")
+    if ctx["last_active_at"] < now - _ACTIVE_EVERY:  # at most one write a day
+        await touch_active(conn, member_id, now)
     program_id: uuid.UUID = ctx["program_id"]
     zones = await registry.current(program_id, ctx["zones_version"], conn)
 

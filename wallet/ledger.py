@@ -19,6 +19,7 @@ import msgspec
 from asyncpg.pool import PoolConnectionProxy
 
 from wallet import errors
+from wallet.access_log import Access
 from wallet.model import Tier
 from wallet.rules import Balances, EarnRules, Effect, Lot
 
@@ -256,6 +257,8 @@ class Write(msgspec.Struct, frozen=True, kw_only=True):
     idem: IdemKey | None = None
     status_code: int = 0
     response: bytes = b""
+    redeem_offers: tuple[uuid.UUID, ...] = ()  # offers this purchase redeems (unredeemed)
+    access: Access | None = None  # the staff read of the member's balances, to log
 
 
 APPLY = """
@@ -297,12 +300,30 @@ pin AS (
 idem AS (
   INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response_body)
   SELECT $15::text, $16::text, $17::bytea, $18::integer, $19::bytea
-   WHERE $15::text IS NOT NULL RETURNING 1)
+   WHERE $15::text IS NOT NULL RETURNING 1),
+offers_used AS (
+  UPDATE offers SET redeemed_at = $21::timestamptz, redeemed_store_id = $22::uuid,
+         redeemed_transaction_id = $23::uuid
+   WHERE id = ANY($20::uuid[]) AND redeemed_at IS NULL RETURNING 1),
+access AS (
+  INSERT INTO access_log (member_id, program_id, actor_id, actor_role, action, purpose,
+                          store_id, at)
+  SELECT m.id, m.program_id, $24::uuid, $25::text, $26::text, $27::text, $22::uuid,
+         $21::timestamptz
+    FROM members m WHERE m.wallet_account_id = $5::uuid AND $24::uuid IS NOT NULL RETURNING 1)
 SELECT (SELECT count(*) FROM entries) AS entries, (SELECT count(*) FROM account) AS accounts,
-       (SELECT count(*) FROM lot_updates) AS lots_updated, (SELECT count(*) FROM orig) AS refunded
+       (SELECT count(*) FROM lot_updates) AS lots_updated, (SELECT count(*) FROM orig) AS refunded,
+       (SELECT count(*) FROM offers_used) AS offers_redeemed
 """
 
 _json = msgspec.json.Encoder()
+
+
+def _access_params(a: Access | None) -> tuple[uuid.UUID | None, str | None, str | None,
+                                             str | None]:
+    if a is None:
+        return None, None, None, None
+    return a.actor.id, a.actor.role, a.action, a.purpose
 
 
 def _rows(w: Write) -> tuple[str, str, str, str]:
@@ -322,7 +343,8 @@ def _rows(w: Write) -> tuple[str, str, str, str]:
 
 async def apply(conn: Conn, w: Write) -> None:
     """Append the operation: transaction row, ledger entries, lots, cached balances, tier
-    points, PIN counter reset and the Idempotency-Key's response, in one statement.
+    points, PIN counter reset, redeemed offers, the Idempotency-Key's response and the
+    access-log entry of the staff read (of the account's member, if any), in one statement.
 
     Raises Conflict (field `receipt_id`) for a receipt already recorded in this store, and
     IdempotencyRace when a concurrent request committed the same key first."""
@@ -334,7 +356,9 @@ async def apply(conn: Conn, w: Write) -> None:
             w.effect.balances.stored_value, w.set_tier, w.refund_of, w.refund_amount, w.tier,
             w.tier_day, w.tier_points, w.reset_pin_of,
             idem.scope if idem else None, idem.key if idem else None,
-            idem.request_hash if idem else None, w.status_code, w.response)
+            idem.request_hash if idem else None, w.status_code, w.response,
+            list(w.redeem_offers), w.at, w.store_id, w.tx.id if w.tx else None,
+            *_access_params(w.access))
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "transactions_receipt":
             raise errors.Conflict("this receipt is already recorded for this store",
@@ -348,6 +372,9 @@ async def apply(conn: Conn, w: Write) -> None:
                                        field="amount") from exc
         raise
     assert row is not None
+    if row["offers_redeemed"] != len(w.redeem_offers):  # the account lock makes this a bug
+        raise errors.RuleViolation("an offer was redeemed by a concurrent purchase",
+                                   field="redeem.offer_ids")
     if row["accounts"] != 1 or row["lots_updated"] != len(w.effect.lot_updates) or (
             w.refund_of is not None and row["refunded"] != 1):
         raise RuntimeError("ledger write touched unexpected rows")  # a bug, never input

@@ -116,6 +116,7 @@ class PurchaseEffect(msgspec.Struct, frozen=True, kw_only=True):
     stored_value_spent: int
     discount: int
     tier: str | None
+    points_bonus: int = 0  # offer bonus points (not counted towards tiers)
 
 
 class Original(msgspec.Struct, frozen=True, kw_only=True):
@@ -251,11 +252,16 @@ def redeem(balances: Balances, lots: Sequence[Lot], points: int, now: datetime) 
 
 def purchase(balances: Balances, lots: Sequence[Lot], rules: EarnRules, *, amount: int,
              redeem_points: int, stored_value: int, points_12m: int, now: datetime,
-             earn_lot_id: uuid.UUID, discount: int = 0) -> PurchaseEffect:
-    """A purchase: expire due lots, redeem points (FIFO), earn, spend stored value.
+             earn_lot_id: uuid.UUID, discount: int = 0, points_multiplier: int = 1,
+             bonus_lots: Sequence[tuple[uuid.UUID, int]] = ()) -> PurchaseEffect:
+    """A purchase: expire due lots, redeem points (FIFO), earn, offer bonuses, spend stored
+    value.
 
     `lots` must hold every due lot and enough open lots, oldest first, to cover
-    `redeem_points`. Entries come in that order: expire…, redeem…, earn, stored_value_spend.
+    `redeem_points`. Entries come in that order: expire…, redeem…, earn, offer_bonus…,
+    stored_value_spend. Offers (see `wallet/offer_redemption.py`) give the `discount` (points
+    are earned on `amount - discount`), a whole `points_multiplier` of the earned points, and
+    `bonus_lots` (lot id, points): each its own lot and `offer_bonus` entry.
     Refusals (nothing is appended): more points or stored value than the balance →
     InsufficientBalance; stored value above what is left to pay → RuleViolation.
     """
@@ -274,17 +280,23 @@ def purchase(balances: Balances, lots: Sequence[Lot], rules: EarnRules, *, amoun
     _take(book, "redeem", fifo(lots), open_, redeem_points)
     before = tier_for(rules.tiers, points_12m)
     earned = points_for(amount - discount, rules,
-                        before.multiplier_milli if before else 1000)
+                        before.multiplier_milli if before else 1000) * points_multiplier
     if earned:
         book.new_lots.append(NewLot(
             id=earn_lot_id, source="earn", earned_at=now, points=earned, remaining=earned,
             expires_at=now + timedelta(days=rules.points_expiry_days)))
         book.add("earn", points=earned, lot_id=earn_lot_id)
+    for lot_id, points in bonus_lots:
+        book.new_lots.append(NewLot(
+            id=lot_id, source="offer_bonus", earned_at=now, points=points, remaining=points,
+            expires_at=now + timedelta(days=rules.points_expiry_days)))
+        book.add("offer_bonus", points=points, lot_id=lot_id)
     book.add("stored_value_spend", value=-stored_value)
     after = tier_for(rules.tiers, points_12m + earned)
     return PurchaseEffect(effect=book.effect(), points_earned=earned,
                           points_redeemed=redeem_points, stored_value_spent=stored_value,
-                          discount=discount, tier=after.name if after else None)
+                          discount=discount, tier=after.name if after else None,
+                          points_bonus=sum(p for _, p in bonus_lots))
 
 
 def top_up(balances: Balances, amount: int) -> Effect:

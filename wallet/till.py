@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
 
 import asyncpg
 import msgspec
 
-from wallet import errors, ledger, rules
+from wallet import access_log, errors, ledger, offer_redemption, rules
+from wallet.access_log import Access, Action, Actor, ActorRole
 from wallet.hashing import Hasher
 from wallet.ledger import CardContext, Conn, IdemKey, StoredResponse
 from wallet.rules import Lot
@@ -54,6 +55,8 @@ class PurchaseResult(msgspec.Struct, frozen=True, kw_only=True):
     stored_value_spent: int
     points_balance: int
     stored_value_balance: int
+    points_bonus: int = 0  # from bonus_points offers
+    offers_redeemed: list[uuid.UUID] = []
 
 
 class RefundResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -94,6 +97,13 @@ class Caller(msgspec.Struct, frozen=True, kw_only=True):
 
     account_id: uuid.UUID
     program_id: uuid.UUID
+    role: ActorRole = "staff"
+
+
+def _access(caller: Caller, action: Action, store_id: uuid.UUID) -> Access:
+    """The access-log entry of a till operation: it shows the member's data to the staff."""
+    return Access(actor=Actor(id=caller.account_id, role=caller.role), action=action,
+                  purpose="till_service", store_id=store_id)
 
 
 CardRef = uuid.UUID | str  # a card id (from a verified QR payload) or a card number
@@ -188,9 +198,10 @@ async def _check_pin(conn: Conn, ctx: CardContext, pin: str | None, *,
 async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, card: CardRef,
                    receipt_id: str, amount: int, currency: str, redeem_points: int = 0,
                    stored_value: int = 0, pin: str | None = None, idem: IdemKey,
-                   hasher: Hasher, pin_policy: PinPolicy,
+                   hasher: Hasher, pin_policy: PinPolicy, offer_ids: Sequence[uuid.UUID] = (),
                    now: datetime | None = None) -> Outcome[PurchaseResult]:
-    """Record a purchase: earn, redeem points (oldest lots first), spend stored value."""
+    """Record a purchase: earn, redeem points (oldest lots first) and offers (see
+    `wallet/offer_redemption.py`), spend stored value."""
     now = now or datetime.now(UTC)
     qr = isinstance(card, uuid.UUID)
     async with pool.acquire() as conn:
@@ -218,10 +229,18 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
                     return replay(state.stored, idem, PurchaseResult)
                 lots = await _cover(conn, ctx.account_id, state.lots, redeem_points, now)
                 lot_id = uuid.uuid4()
+                gets = offer_redemption.NO_REWARDS
+                if offer_ids:
+                    gets = offer_redemption.rewards(
+                        await offer_redemption.load(conn, offer_ids, program_id=ctx.program_id),
+                        offer_ids, member_id=ctx.member_id, store_id=store_id, amount=amount,
+                        now=now)
                 done = rules.purchase(
                     ctx.balances, lots, ctx.rules, amount=amount, redeem_points=redeem_points,
                     stored_value=stored_value, points_12m=state.points_12m, now=now,
-                    earn_lot_id=lot_id)
+                    earn_lot_id=lot_id, discount=gets.discount,
+                    points_multiplier=gets.points_multiplier,
+                    bonus_lots=[(uuid.uuid4(), p) for p in gets.bonus_points])
                 tx = ledger.TxRow(
                     id=uuid.uuid4(), program_id=ctx.program_id, wallet_account_id=ctx.account_id,
                     store_id=store_id, staff_id=caller.account_id, kind="purchase",
@@ -233,13 +252,16 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
                     points_redeemed=done.points_redeemed, discount=done.discount,
                     stored_value_spent=done.stored_value_spent,
                     points_balance=done.effect.balances.points,
-                    stored_value_balance=done.effect.balances.stored_value)
+                    stored_value_balance=done.effect.balances.stored_value,
+                    points_bonus=done.points_bonus, offers_redeemed=list(offer_ids))
                 await ledger.apply(conn, ledger.Write(
                     account_id=ctx.account_id, program_id=ctx.program_id, effect=done.effect,
                     at=now, store_id=store_id, tx=tx, tier=done.tier,
                     set_tier=bool(ctx.rules.tiers), tier_day=now.date(),
                     tier_points=done.points_earned, reset_pin_of=pin_member, idem=idem,
-                    status_code=201, response=_encoder.encode(result)))
+                    status_code=201, response=_encoder.encode(result),
+                    redeem_offers=tuple(offer_ids),
+                    access=_access(caller, "till.purchase", store_id)))
                 return Outcome(status=201, result=result)
 
         return await _retrying(conn, idem, PurchaseResult, work)
@@ -302,7 +324,8 @@ async def refund(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID,
                     effect=done.effect, at=now, store_id=store_id, tx=tx,
                     tier_day=p.at.date(), tier_points=done.tier_points_delta,
                     refund_of=p.id, refund_amount=how_much, idem=idem, status_code=201,
-                    response=_encoder.encode(result)))
+                    response=_encoder.encode(result),
+                    access=_access(caller, "till.refund", store_id)))
                 return Outcome(status=201, result=result)
 
         return await _retrying(conn, idem, RefundResult, work)
@@ -337,7 +360,8 @@ async def top_up(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, car
                 await ledger.apply(conn, ledger.Write(
                     account_id=ctx.account_id, program_id=ctx.program_id, effect=effect,
                     at=now, store_id=store_id, tx=tx, idem=idem, status_code=201,
-                    response=_encoder.encode(result)))
+                    response=_encoder.encode(result),
+                    access=_access(caller, "till.top_up", store_id)))
                 return Outcome(status=201, result=result)
 
         return await _retrying(conn, idem, TopUpResult, work)
@@ -345,9 +369,11 @@ async def top_up(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, car
 
 async def scan(conn: Conn, caller: Caller, *, store_id: uuid.UUID,
                card: CardRef) -> ScanResult:
-    """What the cashier sees after scanning a card (read-only)."""
+    """What the cashier sees after scanning a card (logged in the member's access log, in
+    the caller's transaction)."""
     ctx = await ledger.card_context(conn, card, program_id=caller.program_id, store_id=store_id)
     _check_card(ctx, qr=isinstance(card, uuid.UUID))
+    await access_log.record(conn, ctx.member_id, _access(caller, "till.scan", store_id))
     return ScanResult(member_ref=ctx.account_id, first_name=ctx.first_name, tier=ctx.tier,
                       points_balance=ctx.balances.points,
                       stored_value_balance=ctx.balances.stored_value, offers=[])

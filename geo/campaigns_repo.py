@@ -1,0 +1,388 @@
+"""Campaigns, their revisions, weather and stats: SQL constants above the functions that run
+them. Functions take a connection and never open transactions (the services own them); this
+is the only module of the campaigns area that catches asyncpg exceptions."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, time
+from typing import Literal
+
+import asyncpg
+import msgspec
+
+from geo.campaigns import Campaign, CampaignRules, CampaignSpec, Reward, Status
+from geo.offers import Weather
+from wallet.db import Conn
+from wallet.errors import NotFound, RuleViolation
+from wallet.model import Tier
+
+_RULES = msgspec.json.Decoder(CampaignRules)
+_TIERS = msgspec.json.Decoder(list[Tier])
+_json = msgspec.json.Encoder()
+
+COLUMNS = ("id, program_id, name, status, store_ids, rules::text AS rules, issued, revision, "
+           "created_at, updated_at")
+
+
+def campaign_of(row: asyncpg.Record) -> Campaign:
+    return Campaign(id=row["id"], program_id=row["program_id"], name=row["name"],
+                    status=row["status"], store_ids=tuple(row["store_ids"]),
+                    rules=_RULES.decode(row["rules"]), issued=row["issued"],
+                    revision=row["revision"], created_at=row["created_at"],
+                    updated_at=row["updated_at"])
+
+
+class ProgramFacts(msgspec.Struct, frozen=True, kw_only=True):
+    timezone: str
+    tier_names: tuple[str, ...]
+
+
+PROGRAM_FACTS = "SELECT timezone, tiers::text AS tiers FROM programs WHERE id = $1"
+
+
+async def program_facts(conn: Conn, program_id: uuid.UUID) -> ProgramFacts:
+    row = await conn.fetchrow(PROGRAM_FACTS, program_id)
+    if row is None:
+        raise NotFound("no such program")
+    return ProgramFacts(timezone=row["timezone"],
+                        tier_names=tuple(t.name for t in _TIERS.decode(row["tiers"])))
+
+
+LIVE_STORES = """
+SELECT id FROM stores WHERE program_id = $1 AND deleted_at IS NULL AND id = ANY($2::uuid[])
+"""
+
+
+async def live_stores(conn: Conn, program_id: uuid.UUID,
+                      store_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of `store_ids` that are live stores of the program."""
+    if not store_ids:
+        return set()
+    return {r["id"] for r in await conn.fetch(LIVE_STORES, program_id, list(store_ids))}
+
+
+INSERT = f"""
+INSERT INTO campaigns (id, program_id, name, store_ids, rules, starts_at, ends_at, max_issued)
+VALUES ($1, $2, $3, $4::uuid[], $5::jsonb, $6, $7, $8)
+RETURNING {COLUMNS}
+"""
+
+
+async def insert(conn: Conn, program_id: uuid.UUID, spec: CampaignSpec) -> Campaign:
+    s = spec.rules.schedule
+    row = await conn.fetchrow(INSERT, uuid.uuid4(), program_id, spec.name, list(spec.store_ids),
+                              _json.encode(spec.rules).decode(), s.starts_at, s.ends_at,
+                              spec.rules.caps.max_issued)
+    assert row is not None
+    return campaign_of(row)
+
+
+SELECT_ONE = f"SELECT {COLUMNS} FROM campaigns WHERE id = $1 AND program_id = $2"
+
+
+async def get(conn: Conn, program_id: uuid.UUID, campaign_id: uuid.UUID, *,
+              for_update: bool = False) -> Campaign:
+    """The campaign, or NotFound (also for a campaign of another program)."""
+    row = await conn.fetchrow(SELECT_ONE + (" FOR UPDATE" if for_update else ""),
+                              campaign_id, program_id)
+    if row is None:
+        raise NotFound("no such campaign in this program")
+    return campaign_of(row)
+
+
+SELECT_PAGE = f"""
+SELECT {COLUMNS} FROM campaigns
+WHERE program_id = $1 AND ($2::text IS NULL OR status = $2)
+  AND ($3::timestamptz IS NULL OR (created_at, id) > ($3, $4::uuid))
+ORDER BY created_at, id
+LIMIT $5
+"""
+
+
+async def page(conn: Conn, program_id: uuid.UUID, *, status: Status | None,
+               after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[Campaign]:
+    rows = await conn.fetch(SELECT_PAGE, program_id, status, after[0] if after else None,
+                            after[1] if after else None, limit)
+    return [campaign_of(r) for r in rows]
+
+
+UPDATE = f"""
+UPDATE campaigns SET name = $2, store_ids = $3::uuid[], rules = $4::jsonb, starts_at = $5,
+       ends_at = $6, max_issued = $7, revision = revision + 1, updated_at = $8
+WHERE id = $1
+RETURNING {COLUMNS}
+"""
+
+
+async def update(conn: Conn, campaign_id: uuid.UUID, spec: CampaignSpec,
+                 now: datetime) -> Campaign:
+    """Replace the definition (the row must be locked). A budget below what was already
+    issued is refused, naming `caps.max_issued`."""
+    s = spec.rules.schedule
+    try:
+        row = await conn.fetchrow(UPDATE, campaign_id, spec.name, list(spec.store_ids),
+                                  _json.encode(spec.rules).decode(), s.starts_at, s.ends_at,
+                                  spec.rules.caps.max_issued, now)
+    except asyncpg.CheckViolationError as exc:
+        if exc.constraint_name == "campaigns_budget":
+            raise RuleViolation("the budget is below the number of offers already issued",
+                                field="caps.max_issued") from exc
+        raise
+    assert row is not None
+    return campaign_of(row)
+
+
+SET_STATUS = f"""
+UPDATE campaigns SET status = $2, revision = revision + 1, updated_at = $3 WHERE id = $1
+RETURNING {COLUMNS}
+"""
+
+
+async def set_status(conn: Conn, campaign_id: uuid.UUID, status: Status,
+                     now: datetime) -> Campaign:
+    row = await conn.fetchrow(SET_STATUS, campaign_id, status, now)
+    assert row is not None
+    return campaign_of(row)
+
+
+class CampaignDoc(msgspec.Struct, frozen=True, kw_only=True):
+    """What a revision records of a campaign: its definition and status."""
+
+    name: str
+    status: Status
+    store_ids: tuple[uuid.UUID, ...]
+    rules: CampaignRules
+
+
+class Revision(msgspec.Struct, frozen=True, kw_only=True):
+    revision: int
+    changed_at: datetime
+    changed_by: uuid.UUID
+    action: str
+    before: CampaignDoc | None
+    after: CampaignDoc
+
+
+_DOC = msgspec.json.Decoder(CampaignDoc)
+
+
+def document(c: Campaign) -> str:
+    return _json.encode(CampaignDoc(name=c.name, status=c.status, store_ids=c.store_ids,
+                                    rules=c.rules)).decode()
+
+
+INSERT_REVISION = """
+INSERT INTO campaign_revisions (campaign_id, revision, changed_at, changed_by, action, before,
+                                after)
+VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb)
+"""
+
+
+async def record_revision(conn: Conn, *, before: Campaign | None, after: Campaign,
+                          by: uuid.UUID, action: str, now: datetime) -> None:
+    await conn.execute(INSERT_REVISION, after.id, after.revision, now, by, action,
+                       document(before) if before else None, document(after))
+
+
+SELECT_REVISIONS = """
+SELECT revision, changed_at, changed_by, action, before::text AS before, after::text AS after
+FROM campaign_revisions WHERE campaign_id = $1 AND ($2::integer IS NULL OR revision < $2)
+ORDER BY revision DESC LIMIT $3
+"""
+
+
+async def revisions(conn: Conn, campaign_id: uuid.UUID, *, before: int | None,
+                    limit: int) -> list[Revision]:
+    rows = await conn.fetch(SELECT_REVISIONS, campaign_id, before, limit)
+    return [Revision(revision=r["revision"], changed_at=r["changed_at"],
+                     changed_by=r["changed_by"], action=r["action"],
+                     before=_DOC.decode(r["before"]) if r["before"] else None,
+                     after=_DOC.decode(r["after"])) for r in rows]
+
+
+# --- weather ----------------------------------------------------------------------------------
+
+UPSERT_WEATHER = """
+INSERT INTO store_weather (store_id, program_id, temp_c, condition, observed_at, received_at)
+SELECT u.store_id, $1, u.temp_c, u.condition, u.observed_at, $6
+FROM unnest($2::uuid[], $3::float8[], $4::text[], $5::timestamptz[])
+     AS u(store_id, temp_c, condition, observed_at)
+ON CONFLICT (store_id) DO UPDATE
+   SET temp_c = EXCLUDED.temp_c, condition = EXCLUDED.condition,
+       observed_at = EXCLUDED.observed_at, received_at = EXCLUDED.received_at
+ WHERE store_weather.observed_at <= EXCLUDED.observed_at
+RETURNING store_id
+"""
+
+
+class Observation(msgspec.Struct, frozen=True, kw_only=True):
+    store_id: uuid.UUID
+    weather: Weather
+
+
+async def upsert_weather(conn: Conn, program_id: uuid.UUID, obs: Sequence[Observation],
+                         now: datetime) -> int:
+    """Keep the latest observation per store (an older one never replaces a newer one).
+    `obs` must hold one observation per store. Returns how many were stored."""
+    rows = await conn.fetch(UPSERT_WEATHER, program_id, [o.store_id for o in obs],
+                            [o.weather.temp_c for o in obs], [o.weather.condition for o in obs],
+                            [o.weather.observed_at for o in obs], now)
+    return len(rows)
+
+
+# --- stats ------------------------------------------------------------------------------------
+
+
+class StoreStats(msgspec.Struct, frozen=True, kw_only=True):
+    store_id: uuid.UUID
+    visits: int
+    issued: int
+    redeemed: int
+
+
+class DeliveryStats(msgspec.Struct, frozen=True, kw_only=True):
+    pending: int = 0
+    delivered: int = 0
+    expired: int = 0  # the offer expired before the receiver took it
+    skipped: int = 0  # the member does not take push messages
+    failed_attempts: int = 0  # attempts that failed (each retried until delivered or expired)
+
+
+class Stats(msgspec.Struct, frozen=True, kw_only=True):
+    issued: int
+    redeemed: int
+    expired: int
+    conversion_rate: float
+    by_store: list[StoreStats]
+    deliveries: DeliveryStats
+
+
+STATS_TOTALS = """
+SELECT count(*) AS issued, count(redeemed_at) AS redeemed,
+       count(*) FILTER (WHERE redeemed_at IS NULL AND expires_at <= $2) AS expired
+FROM offers WHERE campaign_id = $1
+"""
+
+# Visits of the campaign's stores (every live store when it names none) that began inside
+# its schedule: dates, then weekdays and hour windows on the program's wall clock. Stores
+# that got offers are listed too (a store deleted since keeps its row).
+STATS_BY_STORE = """
+WITH scope AS (
+    SELECT id AS store_id FROM stores
+     WHERE program_id = $1 AND deleted_at IS NULL AND (cardinality($2::uuid[]) = 0
+                                                        OR id = ANY($2::uuid[]))
+    UNION
+    SELECT DISTINCT store_id FROM offers WHERE campaign_id = $3
+), v AS (
+    SELECT v.store_id, count(*) AS visits
+      FROM visit_counts v  -- anonymous: survives erasure and visit retention (0007)
+      CROSS JOIN LATERAL (SELECT (v.entered_at AT TIME ZONE $6) AS lt) l
+     WHERE v.program_id = $1 AND v.store_id IN (SELECT store_id FROM scope)
+       AND v.entered_at >= $4 AND v.entered_at < $5
+       AND ($7::int[] IS NULL OR extract(isodow FROM l.lt)::int = ANY($7::int[]))
+       AND ($8::time[] IS NULL OR EXISTS (
+             SELECT 1 FROM unnest($8::time[], $9::time[]) AS h(f, t)
+              WHERE CASE WHEN h.f < h.t THEN l.lt::time >= h.f AND l.lt::time < h.t
+                         ELSE l.lt::time >= h.f OR l.lt::time < h.t END))
+     GROUP BY v.store_id
+), o AS (
+    SELECT store_id, count(*) AS issued, count(redeemed_at) AS redeemed
+      FROM offers WHERE campaign_id = $3 GROUP BY store_id
+)
+SELECT s.store_id, coalesce(v.visits, 0) AS visits, coalesce(o.issued, 0) AS issued,
+       coalesce(o.redeemed, 0) AS redeemed
+FROM scope s LEFT JOIN v USING (store_id) LEFT JOIN o USING (store_id)
+ORDER BY s.store_id
+"""
+
+DELIVERIES = """
+SELECT state, count(*) AS n, sum(attempts) AS attempts
+FROM offer_outbox WHERE campaign_id = $1 GROUP BY state
+"""
+
+
+def _time(hhmm: str) -> time:
+    return time.fromisoformat(hhmm)
+
+
+async def stats(conn: Conn, c: Campaign, *, timezone: str, now: datetime) -> Stats:
+    """Counts at `now`: offers issued, redeemed, expired unredeemed; visits per store."""
+    totals = await conn.fetchrow(STATS_TOTALS, c.id, now)
+    assert totals is not None
+    s = c.rules.schedule
+    hours = s.hours
+    rows = await conn.fetch(
+        STATS_BY_STORE, c.program_id, list(c.store_ids), c.id, s.starts_at,
+        min(s.ends_at, now), timezone, s.weekdays,
+        [_time(w.from_) for w in hours] if hours else None,
+        [_time(w.to) for w in hours] if hours else None)
+    counts = {r["state"]: (int(r["n"]), int(r["attempts"]))
+              for r in await conn.fetch(DELIVERIES, c.id)}
+    n = {state: counts.get(state, (0, 0))[0]
+         for state in ("pending", "delivered", "expired", "skipped")}
+    # every delivered row took exactly one successful attempt; all other attempts failed
+    failed = sum(attempts for _, attempts in counts.values()) - n["delivered"]
+    deliveries = DeliveryStats(pending=n["pending"], delivered=n["delivered"],
+                               expired=n["expired"], skipped=n["skipped"],
+                               failed_attempts=failed)
+    issued, redeemed = totals["issued"], totals["redeemed"]
+    return Stats(issued=issued, redeemed=redeemed, expired=totals["expired"],
+                 conversion_rate=round(redeemed / issued, 4) if issued else 0.0,
+                 by_store=[StoreStats(**dict(r)) for r in rows], deliveries=deliveries)
+
+
+# --- the member's offers ----------------------------------------------------------------------
+
+OfferStatus = Literal["active", "redeemed", "expired"]
+
+
+class MemberOffer(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    campaign_id: uuid.UUID
+    store_id: uuid.UUID
+    title: str
+    body: str
+    reward: Reward
+    issued_at: datetime
+    expires_at: datetime
+    status: OfferStatus
+
+
+def offer_status(redeemed_at: datetime | None, expires_at: datetime,
+                 now: datetime) -> OfferStatus:
+    """redeemed if redeemed, else expired once `expires_at <= now`, else active."""
+    if redeemed_at is not None:
+        return "redeemed"
+    return "expired" if expires_at <= now else "active"
+
+
+MEMBER_OFFERS = """
+SELECT id, campaign_id, store_id, title, body, reward_kind, reward_value, issued_at,
+       expires_at, redeemed_at
+FROM offers
+WHERE member_id = $1
+  AND ($2::text IS NULL OR CASE $2::text
+        WHEN 'redeemed' THEN redeemed_at IS NOT NULL
+        WHEN 'expired' THEN redeemed_at IS NULL AND expires_at <= $3
+        ELSE redeemed_at IS NULL AND expires_at > $3 END)
+  AND ($4::timestamptz IS NULL OR (issued_at, id) < ($4, $5::uuid))
+ORDER BY issued_at DESC, id DESC
+LIMIT $6
+"""
+
+
+async def member_offers(conn: Conn, member_id: uuid.UUID, *, status: OfferStatus | None,
+                        now: datetime, before: tuple[datetime, uuid.UUID] | None,
+                        limit: int) -> list[MemberOffer]:
+    """The member's offers, newest first, with their status at `now`."""
+    rows = await conn.fetch(MEMBER_OFFERS, member_id, status, now,
+                            before[0] if before else None, before[1] if before else None,
+                            limit)
+    return [MemberOffer(id=r["id"], campaign_id=r["campaign_id"], store_id=r["store_id"],
+                        title=r["title"], body=r["body"],
+                        reward=Reward(kind=r["reward_kind"], value=r["reward_value"]),
+                        issued_at=r["issued_at"], expires_at=r["expires_at"],
+                        status=offer_status(r["redeemed_at"], r["expires_at"], now))
+            for r in rows]
