@@ -50,6 +50,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL is not set (use `loyalty serve`, which starts one)")
+    if settings.webhook_url and len(settings.webhook_secret) < 16:
+        raise RuntimeError("LOYALTY_WEBHOOK_URL needs LOYALTY_WEBHOOK_SECRET (16+ characters) "
+                           "to sign deliveries")
     routes, hooks = _areas()
 
     @asynccontextmanager

@@ -23,7 +23,7 @@ from api.auth import Caller, roles
 from api.config import Settings
 from api.errors import responses
 from api.idempotency import key_for, run_idempotent
-from geo.issuance import IssuedOffer, IssueSettings, issue_for_batch, lock_member
+from geo.issuance import IssuedOffer, IssueSettings, issue_for_batch
 from geo.pings import IngestResult, Ping, PingRules, ingest
 from geo.registry import ZoneRegistry
 from wallet.db import Conn
@@ -130,7 +130,6 @@ class PingsController(Controller):
 
         async def work(conn: Conn) -> PingsOut:
             now = datetime.now(UTC)
-            await lock_member(conn, principal.sub)  # batches of one member, one at a time
             result = await ingest(conn, registry, principal.sub, batch, now=now, rules=rules)
             offers = []
             if result.matched or result.events:  # in or near a store: offers may be due

@@ -56,21 +56,6 @@ class IssueSettings(msgspec.Struct, frozen=True, kw_only=True):
     push_enabled: bool  # a webhook is configured
 
 
-LOCK_MEMBER = "SELECT 1 FROM members WHERE id = $1 FOR UPDATE"
-
-
-async def lock_member(conn: Conn, member_id: uuid.UUID) -> None:
-    """Lock the member row before `geo.pings.ingest` reads the member's state.
-
-    Why a statement of its own: `ingest` locks the row in the same statement that reads the
-    open visits, and in READ COMMITTED that statement's snapshot is taken *before* it waits
-    for the lock, so a batch queued behind another one of the same member did not see the
-    visit the first one opened (and tried to open it again: a unique violation, HTTP 500).
-    Taking the lock first makes every later statement read after the previous batch
-    committed."""
-    await conn.execute(LOCK_MEMBER, member_id)
-
-
 ACTIVE = f"""
 SELECT p.timezone,
        ARRAY(SELECT row_to_json(x)::text FROM (

@@ -1,9 +1,9 @@
 """Ping ingestion: consent gate, screening, matching, visits — one member's batch at a time.
 
 `ingest` runs inside the caller's transaction (which may also record an idempotent response):
-1. one query locks the member row (so a member's batches are processed one after another,
-   in order) and reads the current `location_offers` consent, the program's zones version,
-   the last accepted ping and the open visits;
+1. the member row is locked (so a member's batches are processed one after another, in
+   order), then one query reads the current `location_offers` consent, the program's zones
+   version, the last accepted ping and the open visits;
 2. without current consent it raises `ConsentRequired` before anything is written, so the
    transaction rolls back and nothing of the batch is kept;
 3. the pure core screens the pings (`geo.visits.screen_pings`), classifies each against the
@@ -87,8 +87,13 @@ FROM members m
 JOIN programs p ON p.id = m.program_id
 LEFT JOIN member_geo_state g ON g.member_id = m.id
 WHERE m.id = $1
-FOR UPDATE OF m
 """
+
+# A statement of its own, before MEMBER_CONTEXT: in READ COMMITTED a statement that waits for
+# a row lock still reads everything else (the open visits) from the snapshot it took before
+# waiting, so a batch queued behind another batch of the same member would miss the visit
+# that batch opened. Locked first, every later statement reads after the other committed.
+LOCK_MEMBER = "SELECT 1 FROM members WHERE id = $1 FOR UPDATE"
 
 _open_visits = msgspec.json.Decoder(list[OpenVisit])
 _ACTIVE_EVERY = timedelta(days=1)  # members.last_active_at granularity (idle accounts)
@@ -146,7 +151,8 @@ class _Track(msgspec.Struct, kw_only=True):
 async def ingest(conn: Conn, registry: ZoneRegistry, member_id: uuid.UUID,
                  pings: Sequence[Ping], *, now: datetime, rules: PingRules) -> IngestResult:
     """Process one batch for `member_id` inside the caller's transaction (see module doc)."""
-    ctx = await conn.fetchrow(MEMBER_CONTEXT, member_id)
+    locked = await conn.fetchval(LOCK_MEMBER, member_id)
+    ctx = await conn.fetchrow(MEMBER_CONTEXT, member_id) if locked else None
     if ctx is None:
         raise gone()  # erased: the token must stop working (401)
     if not ctx["consent"]:

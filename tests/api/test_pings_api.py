@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import asyncpg
@@ -146,3 +147,33 @@ async def test_a_moved_zone_changes_the_answer_of_the_next_ping(
     assert r.status_code == 200, r.text
     r = await client.post("/v1/me/pings", json={"pings": [ping(*FAR, ago(90))]}, headers=me)
     assert [v["event"] for v in r.json()["visits"]] == ["enter"]
+
+
+async def test_leaving_and_coming_back_within_one_batch_closes_one_visit_and_opens_another(
+    client: Client, tokens: TokenService, conn: asyncpg.Connection
+) -> None:
+    program = await create_program(client, tokens)
+    store = await create_store(client, tokens, program)
+    _, me = await signup(client, program, consents=["location_offers"])
+    track = [ping(*INSIDE, ago(900)), ping(*FAR, ago(700)), ping(*FAR, ago(400)),
+             ping(*INSIDE, ago(200))]  # away for longer than the exit hysteresis
+    r = await client.post("/v1/me/pings", json={"pings": track}, headers=me)
+    assert r.status_code == 200, r.text
+    assert [(v["store_id"], v["event"]) for v in r.json()["visits"]] == [
+        (store, "enter"), (store, "exit"), (store, "enter")]
+    rows = await conn.fetch("SELECT exited_at IS NULL AS open FROM visits ORDER BY entered_at")
+    assert [r["open"] for r in rows] == [False, True]
+
+
+async def test_concurrent_batches_of_one_member_are_processed_one_after_another(
+    client: Client, tokens: TokenService, conn: asyncpg.Connection
+) -> None:
+    program = await create_program(client, tokens)
+    await create_store(client, tokens, program)
+    _, me = await signup(client, program, consents=["location_offers"])
+    body = {"pings": [ping(*INSIDE, ago(30))]}
+    responses = await asyncio.gather(*(client.post("/v1/me/pings", json=body, headers=me)
+                                       for _ in range(10)))
+    assert [r.status_code for r in responses] == [200] * 10
+    assert sum(len(r.json()["visits"]) for r in responses) == 1
+    assert await _count(conn, "visits") == 1
