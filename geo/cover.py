@@ -1,17 +1,22 @@
-"""Cover of zones by a grid of cells: which zones touch which cell, and how.
+"""Cover of zones by a two-level grid of cells: which zones touch which cell, and how.
 
 The cell grid is aligned on powers of two of a degree: cell ``(gx, gy)`` is the lon/lat
 rectangle ``[X0 + gx/S, X0 + (gx+1)/S) x [Y0 + gy/S, Y0 + (gy+1)/S)`` with ``S = 2**shift``.
-For each zone we emit one entry per cell it touches:
+Each cell is split into ``8 x 8`` *subcells* (``2**SUB`` per side, the grid at ``8 S``); subcell
+``(j, k)`` (row ``j``, column ``k``) is bit ``8 j + k`` of a 64-bit mask. For each zone we
+emit one entry per cell it touches:
 
-- ``FULL``: the cell (grown by ``EPS`` degrees on every side) is wholly covered by the zone,
-  so every ping mapped to that cell is inside without any test;
-- ``CIRCLE`` / ``POLY``: the zone's boundary may cross the cell, so pings there need the exact
-  test (``POLY`` entries carry the id of the *row list*: the polygon's edges that reach the
-  cell's row strip, enough for an exact ray-crossing test from any point of the cell).
+- ``FULL``: the cell is wholly covered by the zone: every ping mapped to it is inside;
+- ``CIRCLE`` / ``POLY``: the boundary may cross the cell. The entry carries two masks: ``inner``
+  (subcells wholly covered: inside without a test) and ``edge`` (subcells the boundary may
+  cross: the exact test decides). A ping in a subcell in neither mask is outside.
 
-Cells a zone does not touch get no entry. ``EPS`` (1e-9 degrees, ~0.1 mm) absorbs the rounding
-of mapping a ping to its cell, so the classification is exact for every ping, not a guess.
+So the finer level costs 16 bytes per boundary entry, not a finer grid: interiors stay coarse.
+Every "wholly covered" / "not touched" decision is made on the cell or subcell grown by ``EPS``
+(1e-9 degrees, ~0.1 mm), which absorbs the rounding of mapping a ping to its cell, so the
+classification is exact for every ping, not a guess.
+
+Circles are here; polygons in ``geo.polycover``.
 """
 
 from __future__ import annotations
@@ -21,20 +26,23 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import shapely
 
-from geo.zones import CircleShape, PolygonShape
+from geo.zones import CircleShape
 
 EPS = 1e-9  # degrees added around every cell / edge before classifying it
+SUB = 3  # a cell has 2**SUB x 2**SUB subcells: one bit each in a uint64 mask
 FULL, CIRCLE, POLY = 0, 1, 2
+ALL = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
-_CHUNK = 2_000_000  # cells classified per vectorised step (bounds temporary memory)
+I32 = npt.NDArray[np.int32]
+U64 = npt.NDArray[np.uint64]
 
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """The grid origin ``(x0, y0)`` in degrees, ``shift`` (cells per degree = 2**shift) and size."""
+    """The grid origin ``(x0, y0)`` in degrees, ``shift`` (cells per degree = 2**shift) and size
+    in cells; subcells are ``2**SUB`` times finer."""
 
     x0: float
     y0: float
@@ -46,184 +54,175 @@ class Frame:
     def scale(self) -> float:
         return float(2**self.shift)
 
+    @property
+    def fine_scale(self) -> float:
+        return float(2 ** (self.shift + SUB))
+
 
 @dataclass(frozen=True, slots=True)
 class Entries:
-    """Cover entries, one per (cell, zone): cell, kind, zone ref and, for POLY entries, the
-    range ``[aux, aux2)`` of row-list edges to test (edges not wholly left of the cell)."""
+    """Cover entries, one per (cell, zone): cell, kind, zone ref, subcell masks (see module)."""
 
     gx: I64
     gy: I64
     kind: npt.NDArray[np.int8]
     ref: I64
-    aux: I64
-    aux2: I64
+    inner: U64
+    edge: U64
 
 
 @dataclass(frozen=True, slots=True)
 class RowEdges:
-    """Polygon edges grouped by (polygon, cell row): list ``i`` is ``[start[i], start[i+1])``,
-    each list sorted by decreasing ``max(x1, x2)``."""
+    """Polygon edges by (polygon, subcell row): the list of polygon ``p``'s subcell row ``r`` is
+    ``l = row_off[p] + r``, its edges ``edge[start[l]:start[l+1]]`` (indices into x1..y2)."""
 
+    row_off: I64
     start: I64
+    edge: npt.NDArray[np.int32]
     x1: F64
     y1: F64
     x2: F64
     y2: F64
 
 
-def _expand(lo: I64, hi: I64) -> tuple[I64, I64]:
+def expand(lo: I64, hi: I64) -> tuple[I64, I64]:
     """For inclusive integer ranges [lo, hi]: (owner index, value) of every member."""
-    n = hi - lo + 1
+    n = np.maximum(hi - lo + 1, 0)
     owner = np.repeat(np.arange(len(lo)), n)
     first = np.cumsum(n) - n
     return owner, np.arange(int(n.sum())) - np.repeat(first - lo, n)
 
 
-def _cell(v: F64 | float, origin: float, scale: float) -> Any:
+def cell_of(v: F64 | float, origin: float, scale: float) -> Any:
     return np.floor((np.asarray(v) - origin) * scale).astype(np.int64)
 
 
-def circle_entries(circles: list[CircleShape], frame: Frame) -> Entries:
-    """FULL / CIRCLE entries of circles ``0..n-1`` (``ref`` = circle number).
-
-    Row by row: a cell row touches the circle over the half-chord at the row's nearest lat,
-    and lies wholly inside over the half-chord at its farthest lat (cells grown by ``EPS``,
-    radius squared shrunk / grown by one part in 10^9 so that rounding never misclassifies).
-    """
-    if not circles:
-        return _concat([])
-    par = np.array([(c.lon, c.lat, c.kx, c.ky, c.r2) for c in circles], dtype=np.float64)
-    cx, cy, kx, ky, r2 = (par[:, j] for j in range(5))
-    s, x0, y0 = frame.scale, frame.x0, frame.y0
-    dlat = np.sqrt(r2) / ky * (1 + 1e-9)
-    ci, row = _expand(_cell(cy - dlat - EPS, y0, s), _cell(cy + dlat + EPS, y0, s))
-    cx, kx, ky, r2 = cx[ci], kx[ci], ky[ci], r2[ci]
-    yl = (y0 + row / s - EPS - cy[ci]) * ky
-    yh = (y0 + (row + 1) / s + EPS - cy[ci]) * ky
-    near = np.maximum(np.maximum(yl, -yh), 0.0)
-    far = np.maximum(np.abs(yl), np.abs(yh))
-    with np.errstate(invalid="ignore"):
-        touch = np.sqrt(r2 * (1 + 1e-9) - near * near) / kx  # NaN: the row misses the circle
-        full = np.sqrt(r2 * (1 - 1e-9) - far * far) / kx
-    ok = np.isfinite(touch)
-    ci, row, cx, touch, full = ci[ok], row[ok], cx[ok], touch[ok], full[ok]
-    t0, t1 = _cell(cx - touch - EPS, x0, s), _cell(cx + touch + EPS, x0, s)
-    has_full = np.isfinite(full)
-    full = np.where(has_full, full, 0.0)
-    f0 = np.where(has_full, np.ceil((cx - full + EPS - x0) * s), t1 + 1).astype(np.int64)
-    f1 = np.where(has_full, np.floor((cx + full - EPS - x0) * s) - 1, t1).astype(np.int64)
-    f1 = np.maximum(f1, f0 - 1)  # empty full range when no whole cell fits
-    f0, f1 = np.clip(f0, t0, t1 + 1), np.clip(f1, t0 - 1, t1)
-    parts = []
-    for lo, hi, kind in ((t0, f0 - 1, CIRCLE), (f0, f1, FULL), (f1 + 1, t1, CIRCLE)):
-        k = hi >= lo
-        own, gx = _expand(lo[k], np.maximum(hi[k], lo[k] - 1))
-        n = len(gx)
-        zero = np.zeros(n, np.int64)
-        parts.append(Entries(gx, row[k][own], np.full(n, kind, np.int8), ci[k][own], zero, zero))
-    return _concat(parts)
+def empty_entries() -> Entries:
+    z = np.zeros(0, np.int64)
+    u = np.zeros(0, np.uint64)
+    return Entries(z, z, np.zeros(0, np.int8), z, u, u)
 
 
-def _concat(parts: list[Entries]) -> Entries:
+def concat(parts: list[Entries]) -> Entries:
     if not parts:
-        z = np.zeros(0, np.int64)
-        return Entries(z, z, np.zeros(0, np.int8), z, z, z)
+        return empty_entries()
     return Entries(*(np.concatenate([getattr(p, f) for p in parts]) for f in Entries.__slots__))
 
 
-def polygon_edges(polys: list[PolygonShape]) -> tuple[I64, F64]:
-    """(polygon number, [x1, y1, x2, y2]) of every edge of every ring of every part."""
-    geoms = np.array([p.geom for p in polys], dtype=object)
-    parts, part_of = shapely.get_parts(geoms, return_index=True)
-    rings, ring_of = shapely.get_rings(parts, return_index=True)
-    xy, vert_of = shapely.get_coordinates(rings, return_index=True)
-    same = vert_of[1:] == vert_of[:-1]
-    seg = np.hstack([xy[:-1], xy[1:]])[same]
-    return part_of[ring_of[vert_of[:-1][same]]].astype(np.int64), seg
+_BIG = 1 << 30  # span bound of an empty row: never the min / max of a cell row
 
 
-def polygon_entries(polys: list[PolygonShape], frame: Frame) -> tuple[Entries, RowEdges]:
-    """FULL / POLY entries of polygons ``0..n-1`` (``ref`` = polygon number) and row lists."""
-    if not polys:
-        z = np.zeros(0, np.float64)
-        return _concat([]), RowEdges(np.zeros(1, np.int64), z, z, z, z)
-    s, x0, y0 = frame.scale, frame.x0, frame.y0
-    owner, seg = polygon_edges(polys)
-    x1, y1, x2, y2 = seg[:, 0], seg[:, 1], seg[:, 2], seg[:, 3]
-    r0 = _cell(np.minimum(y1, y2) - EPS, y0, s)
-    r1 = _cell(np.maximum(y1, y2) + EPS, y0, s)
-    e, row = _expand(r0, r1)
-    # Row lists: edges of each (polygon, row), contiguous, by decreasing max lon, so the edges
-    # that can matter to a cell (those not wholly left of it) are a prefix of its row list.
-    xmax = np.maximum(x1, x2)
-    order = np.lexsort((-xmax[e], row, owner[e]))
-    e, row = e[order], row[order]
-    pr_key = owner[e] * (frame.height + 1) + row
-    first = np.flatnonzero(np.r_[True, pr_key[1:] != pr_key[:-1]])
-    rl_id = np.cumsum(np.r_[True, pr_key[1:] != pr_key[:-1]]) - 1
-    rows = RowEdges(np.r_[first, len(e)].astype(np.int64), x1[e], y1[e], x2[e], y2[e])
-    # Cells each edge touches in each row: clip the edge to the row strip (grown by EPS).
-    ylo = y0 + row / s - EPS
-    yhi = y0 + (row + 1) / s + EPS
-    ex1, ey1, ex2, ey2 = x1[e], y1[e], x2[e], y2[e]
-    dy = ey2 - ey1
-    flat = dy == 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ta, tb = (ylo - ey1) / dy, (yhi - ey1) / dy
-    t0 = np.where(flat, 0.0, np.clip(np.minimum(ta, tb), 0.0, 1.0))
-    t1 = np.where(flat, 1.0, np.clip(np.maximum(ta, tb), 0.0, 1.0))
-    xa, xb = ex1 + t0 * (ex2 - ex1), ex1 + t1 * (ex2 - ex1)
-    c0 = _cell(np.minimum(xa, xb) - EPS, x0, s)
-    c1 = _cell(np.maximum(xa, xb) + EPS, x0, s)
-    k, gx = _expand(c0, c1)
-    pid, prow = owner[e[k]], row[k]
-    order = np.lexsort((gx, prow, pid))
-    pid, prow, pgx, k = pid[order], prow[order], gx[order], k[order]
-    new = np.r_[True, (pid[1:] != pid[:-1]) | (prow[1:] != prow[:-1]) | (pgx[1:] != pgx[:-1])]
-    pid, prow, pgx, prl = pid[new], prow[new], pgx[new], rl_id[k[new]]
-    n_edges = _edges_reaching(xmax[e], rl_id, x0 + pgx / s - EPS, prl)
-    start = rows.start[prl]
-    part = Entries(pgx, prow, np.full(len(pid), POLY, np.int8), pid, start, start + n_edges)
-    return _concat([part, _interior_runs(polys, frame, pid, prow, pgx)]), rows
+def _circle_spans(
+    par: F64, row: I64, frame: Frame
+) -> tuple[I32, I32, I32, I32]:
+    """Subcells touched ``[t0, t1]`` and wholly inside ``[f0, f1]`` of subcell rows ``row``.
 
-
-def _edges_reaching(xmax: F64, rl: I64, qx: F64, qrl: I64) -> I64:
-    """For each query (row list ``qrl[i]``, lon ``qx[i]``): edges of the list with xmax >= qx."""
-    vals = np.concatenate([xmax, qx])
-    rls = np.concatenate([rl, qrl])
-    is_q = np.concatenate([np.zeros(len(xmax), np.int8), np.ones(len(qx), np.int8)])
-    order = np.lexsort((is_q, -vals, rls))  # edges before queries on ties: ">=" counts them
-    edges_before = np.cumsum(is_q[order] == 0)
-    out = np.empty(len(qx), np.int64)
-    q_at = np.flatnonzero(is_q[order] == 1)
-    out[order[q_at] - len(xmax)] = edges_before[q_at]
-    first_edge = np.searchsorted(rl, qrl)  # rl is sorted: edges of list r start here
-    return out - first_edge
-
-
-def _interior_runs(
-    polys: list[PolygonShape], frame: Frame, pid: I64, prow: I64, pgx: I64
-) -> Entries:
-    """FULL entries: runs of untouched cells between two boundary cells of a row, if inside.
-
-    A run of cells that no edge touches is connected and boundary-free, hence wholly inside
-    or wholly outside; one exact GEOS test of its first cell's centre decides. Cells before
-    the first or after the last boundary cell of a row are outside (a ray to them crosses
-    no edge).
+    ``par[i]`` (lon, lat, kx, ky, r²) is the circle of row ``row[i]`` (any broadcastable
+    shapes). A row touches the circle over the half-chord at the row's nearest lat and lies
+    wholly inside over the half-chord at its farthest lat (subcells grown by ``EPS``, radius
+    squared shrunk / grown by one part in 10^9, margins far above float rounding, so that
+    rounding never misclassifies). An empty span is ``[_BIG, -_BIG]``.
     """
-    same = (pid[1:] == pid[:-1]) & (prow[1:] == prow[:-1])
-    gap = same & (pgx[1:] - pgx[:-1] > 1)
-    at = np.flatnonzero(gap)
-    lo, hi = pgx[at] + 1, pgx[at + 1] - 1
-    rp, rr = pid[at], prow[at]
-    s = frame.scale
-    geoms = np.array([p.geom for p in polys], dtype=object)[rp]
-    cx = frame.x0 + (lo + 0.5) / s
-    cy = frame.y0 + (rr + 0.5) / s
-    inside = shapely.contains_xy(geoms, cx, cy) if len(at) else np.zeros(0, bool)
-    lo, hi, rp, rr = lo[inside], hi[inside], rp[inside], rr[inside]
-    run, gx = _expand(lo, hi)
-    n = len(gx)
-    zero = np.zeros(n, np.int64)
-    return Entries(gx, rr[run], np.full(n, FULL, np.int8), rp[run], zero, zero)
+    cx, cy, kx, ky, r2 = (par[..., j : j + 1] for j in range(5))
+    s = frame.fine_scale
+    a = row / s
+    a += frame.y0 - cy
+    yl = (a - EPS) * ky
+    a += 1 / s + EPS
+    a *= ky  # yh
+    near = np.maximum(np.maximum(yl, -a), 0.0)
+    far = np.maximum(-yl, a)
+    del a, yl
+    near *= near
+    touch2 = r2 * (1 + 1e-9) - near
+    far *= far
+    full2 = r2 * (1 - 1e-9) - far
+    del near, far
+    hit, fit = touch2 >= 0, full2 >= 0
+    u = cx - frame.x0
+    tx = np.sqrt(np.maximum(touch2, 0.0, out=touch2), out=touch2)
+    tx /= kx
+    tx += EPS
+    fx = np.sqrt(np.maximum(full2, 0.0, out=full2), out=full2)
+    fx /= kx
+    fx -= EPS
+    big = np.int32(_BIG)
+    t0 = np.where(hit, np.floor((u - tx) * s), big).astype(np.int32)
+    t1 = np.where(hit, np.floor((u + tx) * s), -big).astype(np.int32)
+    f0 = np.where(fit, np.ceil((u - fx) * s), big).astype(np.int32)
+    f1 = np.where(fit, np.floor((u + fx) * s) - 1, -big).astype(np.int32)
+    return t0, t1, f0, f1
+
+
+def circle_entries(circles: list[CircleShape], frame: Frame) -> Entries:
+    """FULL / CIRCLE entries of circles ``0..n-1`` (``ref`` = circle number), with masks.
+
+    Spans are computed once per subcell row; a cell row's spans follow from its 8 subcell rows
+    (a cell touches the circle iff one of its subcells does, is inside iff all of them are).
+    """
+    if not circles:
+        return empty_entries()
+    sub = 1 << SUB
+    par = np.array([(c.lon, c.lat, c.kx, c.ky, c.r2) for c in circles], dtype=np.float64)
+    dlat = np.sqrt(par[:, 4]) / par[:, 3] * (1 + 1e-9)
+    ci, row = expand(cell_of(par[:, 1] - dlat - EPS, frame.y0, frame.scale),
+                     cell_of(par[:, 1] + dlat + EPS, frame.y0, frame.scale))
+    spans = _circle_spans(par[ci], row[:, None] * sub + np.arange(sub), frame)
+    t0, t1, f0, f1 = spans
+    ct0 = t0.min(axis=1).astype(np.int64) >> SUB
+    ct1 = t1.max(axis=1).astype(np.int64) >> SUB
+    cf0 = -((-f0.max(axis=1).astype(np.int64)) >> SUB)  # ceil: first cell wholly inside
+    cf1 = ((f1.min(axis=1).astype(np.int64) + 1) >> SUB) - 1  # last cell wholly inside
+    cf1 = np.maximum(cf1, cf0 - 1)
+    cf0, cf1 = np.clip(cf0, ct0, ct1 + 1), np.clip(cf1, ct0 - 1, ct1)
+    flat = (t0.ravel(), t1.ravel(), f0.ravel(), f1.ravel())
+    parts = []
+    for lo, hi, kind in ((ct0, cf0 - 1, CIRCLE), (cf0, cf1, FULL), (cf1 + 1, ct1, CIRCLE)):
+        k = np.flatnonzero(hi >= lo)
+        own, gx = expand(lo[k], hi[k])
+        q = k[own]  # cell row of each entry
+        n = len(gx)
+        if kind == FULL:
+            ones = np.full(n, ALL, np.uint64)
+            parts.append(Entries(gx, row[q], np.zeros(n, np.int8), ci[q], ones, ones * 0))
+            continue
+        inner, edge = _circle_masks(q, gx, flat)
+        keep = (inner != 0) | (edge != 0)
+        kind_arr = np.where(inner == ALL, FULL, CIRCLE).astype(np.int8)[keep]
+        parts.append(Entries(gx[keep], row[q][keep], kind_arr, ci[q][keep], inner[keep],
+                             edge[keep]))
+    return concat(parts)
+
+
+_RUN = np.array([((1 << max(b, a)) - (1 << a)) for a in range(9) for b in range(9)], np.uint8)
+
+
+def _run_index(lo: I32, hi: I32) -> I32:
+    """Index into ``_RUN`` of the byte with bits ``[lo, hi]`` (clipped to 0..7) set."""
+    np.maximum(lo, 0, out=lo)
+    np.minimum(lo, 8, out=lo)
+    hi += 1
+    np.maximum(hi, 0, out=hi)
+    np.minimum(hi, 8, out=hi)
+    lo *= 9
+    lo += hi
+    return lo
+
+
+def _circle_masks(q: I64, gx: I64, spans: tuple[I32, I32, I32, I32]) -> tuple[U64, U64]:
+    """(inner, edge) subcell masks of cells ``gx`` of cell rows ``q`` from the subcell spans
+    (subcell row ``8 q + j`` is at index ``8 q + j`` of each span array)."""
+    t0, t1, f0, f1 = spans
+    sub = 1 << SUB
+    n = len(q)
+    inner = np.zeros((n, sub), np.uint8)
+    edge = np.zeros((n, sub), np.uint8)
+    col = (gx * sub).astype(np.int32)
+    base = q * sub
+    for j in range(sub):
+        i = base + j
+        tb = _RUN[_run_index(t0[i] - col, t1[i] - col)]
+        fb = _RUN[_run_index(f0[i] - col, f1[i] - col)]
+        inner[:, j] = fb
+        edge[:, j] = tb & ~fb
+    return inner.view("<u8").ravel().astype(np.uint64), edge.view("<u8").ravel().astype(np.uint64)

@@ -20,8 +20,8 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
-from geo.cover import polygon_edges
 from geo.grid import Grid
+from geo.polycover import polygon_edges
 from geo.zones import M_PER_DEG, CircleShape, PolygonShape, ZoneShape, circle_d2
 
 I64 = npt.NDArray[np.int64]

@@ -35,7 +35,8 @@ def expected_periods(s: Settings) -> dict[str, int]:
 @pytest.fixture
 def ten_day_visits(settings: Settings) -> Settings:
     return msgspec.structs.replace(settings, retention_visits_days=10,
-                                   webhook_url="https://push.example.com/hook")
+                                   webhook_url="https://push.example.com/hook",
+                                   webhook_secret="a-long-enough-signing-secret")
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ from api.config import Settings
 from api.keys import load_or_create
 from geo.outbox import signature, verify
 
-SECRET = "s3cret-for-tests"
+SECRET = "s3cret-for-tests-0123456789"
 DEADLINE_S = 60.0
 
 

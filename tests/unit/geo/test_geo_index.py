@@ -116,6 +116,25 @@ def test_batch_and_single_matching_equal_brute_force_covers(scene) -> None:  # t
         assert got == want[want[:, 0] == i, 1].tolist()
 
 
+@SETTINGS
+@given(scenes(), st.sampled_from([2.0**-13, 2.0**-16, 2.0**-19]))
+def test_pings_on_cell_and_subcell_lines_match_brute_force(scene, step: float) -> None:  # type: ignore[no-untyped-def]
+    """Pings snapped to the lattices the grid cells and subcells are aligned on, and one ulp
+    either side: where rounding a ping to its cell or subcell could go wrong."""
+    shapes, lons, lats = scene
+    x = np.round(lons / step) * step
+    y = np.round(lats / step) * step
+    lons = np.concatenate([x, np.nextafter(x, -np.inf), np.nextafter(x, np.inf), x])
+    lats = np.concatenate([y, y, np.nextafter(y, np.inf), np.nextafter(y, -np.inf)])
+    items = list(enumerate(shapes))
+    index = ZoneIndex.build(items)
+    want = expected(items, lons, lats)
+    assert np.array_equal(pairs_of(index, lons, lats), want)
+    for i in range(0, len(lons), 5):
+        got = sorted(index.match_one(float(lons[i]), float(lats[i])))
+        assert got == want[want[:, 0] == i, 1].tolist()
+
+
 def ring_points(shape: ZoneShape, lon: float, lat: float, r: float) -> list[tuple[float, float]]:
     return [(lon + r * math.cos(a) / shape.kx, lat + r * math.sin(a) / shape.ky)
             for a in np.linspace(0, 2 * math.pi, 24, endpoint=False)]
