@@ -4,19 +4,21 @@ tokens, error handling, metrics and every area's routes. Nothing is read at impo
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.types import ControllerRouterHandler
+from litestar.types import ControllerRouterHandler, Middleware
 
 from api import keys
 from api.auth import JWTAuthMiddleware, TokenService, provide_principal
@@ -96,12 +98,28 @@ def create_app(settings: Settings | None = None) -> Litestar:
         state=State(state),
         dependencies={"principal": Provide(provide_principal)},
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[MetricsMiddleware, DefineMiddleware(
+        middleware=[MetricsMiddleware, *_credential_rate_limit(settings), DefineMiddleware(
             JWTAuthMiddleware, exclude=["^/schema", "^/health", "^/ready", "^/metrics"])],
         openapi_config=openapi,
         request_max_body_size=settings.max_body_bytes,
         debug=False,
     )
+
+
+_CREDENTIAL_PATHS = re.compile(r"^/v1/(auth/token|programs/[^/]+/members)/?$")
+
+
+def _is_credential_attempt(request: Request[Any, Any, Any]) -> bool:
+    return request.method == "POST" and bool(_CREDENTIAL_PATHS.match(request.url.path))
+
+
+def _credential_rate_limit(settings: Settings) -> list[Middleware]:
+    """Password guessing and sign-up floods: a per-client-address limit on logins and
+    sign-ups (429 with Retry-After), per worker process. 0 turns it off."""
+    if settings.credential_attempts_per_minute == 0:
+        return []
+    return [RateLimitConfig(rate_limit=("minute", settings.credential_attempts_per_minute),
+                            check_throttle_handler=_is_credential_attempt).middleware]
 
 
 __all__: Sequence[str] = ["create_app"]

@@ -34,6 +34,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # argon2id cost (memory in KiB). Defaults follow OWASP's minimum for argon2id.
     password_memory_kib: Annotated[int, Meta(ge=8)] = 19456
     password_time_cost: PositiveInt = 2
+    credential_attempts_per_minute: NonNegInt = 60  # logins + sign-ups per client address
     pin_max_attempts: PositiveInt = 5
     pin_lock_s: PositiveInt = 900
     # --- HTTP -------------------------------------------------------------------------------

@@ -103,7 +103,7 @@ def problem(
     body: dict[str, Any] = {"type": type_, "title": title, "status": status, "detail": detail}
     body.update({k: v for k, v in extra.items() if v is not None})
     headers = {}
-    if "retry_after" in extra:
+    if extra.get("retry_after") is not None:
         headers["Retry-After"] = str(extra["retry_after"])
     return Response(content=body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
@@ -168,8 +168,10 @@ def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Respons
     if status == 413:
         return problem(413, "/problems/body-too-large", "Request body too large", exc.detail)
     if status == 429:
-        return problem(429, "/problems/rate-limited", "Too many requests", exc.detail,
-                       retry_after=(exc.headers or {}).get("Retry-After"))
+        limits = exc.headers or {}
+        retry = limits.get("Retry-After") or limits.get("RateLimit-Reset") or "60"
+        return problem(429, "/problems/rate-limited", "Too many requests",
+                       "too many attempts; retry later", retry_after=max(1, int(retry)))
     if status >= 500:
         return internal_error_handler(_, exc)
     return problem(status, f"/problems/http-{status}", exc.detail or "Error", exc.detail)

@@ -31,7 +31,8 @@ def running_server(db_url: str, keys_file: Path, tmp_path: Path, *, workers: int
     full_env = {**os.environ, "DATABASE_URL": db_url, "LOYALTY_JWT_KEYS_FILE": str(keys_file),
                 "LOYALTY_PASSWORD_MEMORY_KIB": "8", "LOYALTY_PASSWORD_TIME_COST": "1",
                 "LOYALTY_JOBS_INTERVAL_S": "0", "LOYALTY_DATA_DIR": str(tmp_path),
-                "LOYALTY_DB_POOL_MAX": "8", **(env or {})}
+                "LOYALTY_DB_POOL_MAX": "8", "LOYALTY_CREDENTIAL_ATTEMPTS_PER_MINUTE": "0",
+                **(env or {})}
     log = tmp_path / f"server-{port}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(

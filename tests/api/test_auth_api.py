@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import jwt
+import msgspec
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -198,3 +199,21 @@ async def test_a_rotated_signing_key_keeps_old_tokens_valid(
     async with AsyncTestClient(app=rotated) as c:
         assert await _probe(c, old) == 404
         assert await _probe(c, svc.mint_access(sub=uuid.uuid4(), role="admin")) == 404
+
+
+async def test_repeated_login_attempts_from_one_address_are_rate_limited(
+    settings: Settings
+) -> None:
+    from api.app import create_app
+
+    limited = create_app(msgspec.structs.replace(settings, credential_attempts_per_minute=3))
+    async with AsyncTestClient(app=limited) as c:
+        body = {"grant_type": "password", "email": "x@example.com", "password": "guess"}
+        codes = [(await c.post("/v1/auth/token", json=body)).status_code for _ in range(3)]
+        assert codes == [401, 401, 401]
+        r = await c.post("/v1/auth/token", json=body)
+        assert r.status_code == 429
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert int(r.headers["retry-after"]) > 0
+        # Other routes are not limited.
+        assert (await c.get("/health")).status_code == 200
