@@ -27,10 +27,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_migrate(_: argparse.Namespace) -> int:
     from api.launcher import database_for_cli
-    from migrations.runner import migrate
+    from migrations.runner import MigrationError, migrate
 
     with database_for_cli(Path(_settings().data_dir)) as dsn:
-        applied = asyncio.run(migrate(dsn))
+        try:
+            applied = asyncio.run(migrate(dsn))
+        except MigrationError as exc:
+            print(f"refused: {exc}", file=sys.stderr)
+            return 1
     print("applied: " + ", ".join(applied) if applied else "nothing to apply: schema is current")
     return 0
 
