@@ -131,7 +131,7 @@ async def seed(dsn: str) -> str:
 
 
 def summary() -> str:
-    login = ('curl -s localhost:8000/v1/auth/token -H "Content-Type: application/json" -d '
+    login = ('POST <API>/v1/auth/token, body '
              f"'{{\"grant_type\": \"password\", \"program_id\": \"{PROGRAM_ID}\", "
              f"\"email\": \"{MANAGER_EMAIL}\", \"password\": \"{MANAGER_PASSWORD}\"}}'")
     return "\n".join([
@@ -141,6 +141,6 @@ def summary() -> str:
         f"  staff    {STAFF_EMAIL} / {STAFF_PASSWORD} (stores OPERA, LOUVRE)",
         f"  member   {MEMBER_EMAIL} / {MEMBER_PASSWORD} (card {CARD_NUMBER}, PIN {MEMBER_PIN},"
         " location offers consented)",
-        f"  log in:  {login}",
+        f"  log in:  {login}  (API below)",
         "  admin:   loyalty token --role admin",
     ])
