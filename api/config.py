@@ -40,7 +40,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # --- HTTP -------------------------------------------------------------------------------
     max_body_bytes: PositiveInt = 1_048_576
     db_pool_min: NonNegInt = 2
-    db_pool_max: PositiveInt = 10
+    # A periodic job holds two connections (its lock, its work): see wallet.ledger.try_job_lock
+    db_pool_max: Annotated[int, Meta(ge=2)] = 10
     # --- geofencing -------------------------------------------------------------------------
     max_zone_extent_m: Annotated[float, Meta(gt=0)] = 20_000.0
     ping_max_age_s: PositiveInt = 3600

@@ -4,7 +4,8 @@
 `purge`: data past its retention period); `PERIODIC` names the jobs the app runs
 every `settings.jobs_interval_s` seconds (0 disables them). Jobs are idempotent and safe to
 run from several workers at once: each holds an advisory lock while it runs, so one worker
-does the work and the others skip that round (see `wallet.till.expire_due`).
+does the work and the others skip that round (see `wallet.ledger.try_job_lock`). A job uses
+two connections of the pool: its lock's and its work's.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from litestar import Litestar
 
 from api.config import Settings
 from wallet import retention, till
+from wallet.db import keep_session
 
 log = logging.getLogger("api.jobs")
 
@@ -61,16 +63,13 @@ def _job(name: str) -> Job:
                          ) from None
 
 
-async def _utc(conn: asyncpg.Connection) -> None:
-    await conn.execute("SET TIME ZONE 'UTC'")
-
-
 async def run_job(name: str, dsn: str, settings: Settings) -> str:
     """Run one job to completion against `dsn`; returns a one-line report.
 
     Raises UnknownJob (a ValueError) naming the known jobs for any other name."""
     job = _job(name)
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2, init=_utc)
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2, reset=keep_session,
+                                     server_settings={"timezone": "UTC"})
     try:
         return await job(pool, settings)
     finally:

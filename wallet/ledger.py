@@ -96,6 +96,20 @@ LOCK_BY_ID = CONTEXT_BY_ID + " FOR UPDATE OF w"
 LOCK_BY_NUMBER = CONTEXT_BY_NUMBER + " FOR UPDATE OF w"
 
 
+async def _card_row(conn: Conn, card: uuid.UUID | str, by_id: str, by_number: str,
+                    *args: object) -> asyncpg.Record:
+    """The one row of `by_id` (card id) or `by_number`, run with (card, *args). Raises
+    NotFound naming `card_number` for an unknown number, InvalidCardToken for an unknown card
+    id (it came from a QR payload)."""
+    row = await conn.fetchrow(by_id if isinstance(card, uuid.UUID) else by_number, card, *args)
+    if row is not None:
+        return row
+    if isinstance(card, uuid.UUID):
+        raise errors.InvalidCardToken("this card does not exist in this program",
+                                      field="qr_payload")
+    raise errors.NotFound("no such card in this program", field="card_number")
+
+
 async def card_context(conn: Conn, card: uuid.UUID | str, *,
                        program_id: uuid.UUID, store_id: uuid.UUID,
                        lock: bool = False) -> CardContext:
@@ -103,17 +117,12 @@ async def card_context(conn: Conn, card: uuid.UUID | str, *,
     locked until the transaction ends (concurrent tills on one member serialise here).
     Raises NotFound naming `card_number` for an unknown number, InvalidCardToken for an
     unknown card id (it came from a QR payload)."""
-    if isinstance(card, uuid.UUID):
-        row = await conn.fetchrow(LOCK_BY_ID if lock else CONTEXT_BY_ID, card, store_id,
-                                  program_id)
-        if row is None:
-            raise errors.InvalidCardToken("this card does not exist in this program",
-                                          field="qr_payload")
-    else:
-        row = await conn.fetchrow(LOCK_BY_NUMBER if lock else CONTEXT_BY_NUMBER, card,
-                                  store_id, program_id)
-        if row is None:
-            raise errors.NotFound("no such card in this program", field="card_number")
+    row = await _card_row(conn, card, LOCK_BY_ID if lock else CONTEXT_BY_ID,
+                          LOCK_BY_NUMBER if lock else CONTEXT_BY_NUMBER, store_id, program_id)
+    return _context(row)
+
+
+def _context(row: asyncpg.Record) -> CardContext:
     return CardContext(
         card_id=row["card_id"], card_status=row["card_status"], member_id=row["member_id"],
         first_name=row["first_name"], pin_hash=row["pin_hash"],
@@ -163,13 +172,71 @@ async def account_state(conn: Conn, account_id: uuid.UUID, *,
         STATE, account_id, idem.scope if idem else None, idem.key if idem else None,
         now.date(), now, fifo_limit, extra_lot)
     assert row is not None  # one row by construction
-    stored = None
-    if row["status_code"] is not None:
-        stored = StoredResponse(request_hash=bytes(row["request_hash"]),
-                                status_code=row["status_code"],
-                                body=bytes(row["response_body"]))
-    return AccountState(stored=stored, points_12m=row["points_12m"],
+    return AccountState(stored=_stored(row), points_12m=row["points_12m"],
                         lots=_LOTS.decode(row["lots"]))
+
+
+# The lock and the post-lock read in one round trip. The state columns are read in the
+# statement's snapshot, taken *before* the row lock was granted: when a concurrent writer held
+# the lock, that snapshot misses what it committed (READ COMMITTED re-reads only the locked
+# row). Every writer under the lock updates the wallet account row (`apply` always does), so
+# the locked row version (`w.xmin`, the writer that made it) differs from the version the
+# snapshot sees exactly when the snapshot may be stale; then `lock_card_state` reads the state
+# again in a fresh snapshot. Uncontended (most cards, most of the time): one round trip.
+_LOCK_STATE = """
+SELECT c.id AS card_id, c.status AS card_status, m.id AS member_id, m.first_name,
+       m.pin_hash, m.pin_failures, m.pin_locked_until,
+       w.id AS account_id, w.points_balance, w.stored_value_balance, w.tier,
+       p.id AS program_id, p.currency, p.stored_value, p.earn_points, p.earn_per_amount,
+       p.points_expiry_days, p.tiers::text AS tiers,
+       EXISTS (SELECT 1 FROM stores s WHERE s.id = $2 AND s.program_id = c.program_id
+                                        AND s.deleted_at IS NULL) AS store_ok,
+       w.xmin::text AS locked_version,
+       (SELECT v.xmin::text FROM wallet_accounts v WHERE v.id = w.id) AS read_version,
+       i.request_hash, i.status_code, i.response_body,
+  (SELECT coalesce(sum(d.points), 0)::bigint FROM tier_points_daily d
+    WHERE d.wallet_account_id = w.id AND d.day > $6::date - 365) AS points_12m,
+  (SELECT coalesce(json_agg(json_build_object(
+              'id', l.id, 'earned_at', l.earned_at, 'expires_at', l.expires_at,
+              'points', l.points, 'remaining', l.remaining)), '[]')::text
+     FROM ((SELECT * FROM points_lots WHERE wallet_account_id = w.id AND remaining > 0
+                                        AND expires_at <= $7)
+           UNION
+           (SELECT * FROM points_lots WHERE wallet_account_id = w.id AND remaining > 0
+                                        AND expires_at > $7
+             ORDER BY expires_at, earned_at, id LIMIT $8)) l) AS lots
+FROM cards c
+JOIN members m ON m.id = c.member_id
+JOIN wallet_accounts w ON w.id = m.wallet_account_id
+JOIN programs p ON p.id = c.program_id
+LEFT JOIN idempotency_keys i ON i.scope = $4 AND i.key = $5
+WHERE c.program_id = $3 AND """
+LOCK_STATE_BY_ID = _LOCK_STATE + "c.id = $1::uuid FOR UPDATE OF w"
+LOCK_STATE_BY_NUMBER = _LOCK_STATE + "c.number = $1::text FOR UPDATE OF w"
+
+
+def _stored(row: asyncpg.Record) -> StoredResponse | None:
+    if row["status_code"] is None:
+        return None
+    return StoredResponse(request_hash=bytes(row["request_hash"]),
+                          status_code=row["status_code"], body=bytes(row["response_body"]))
+
+
+async def lock_card_state(conn: Conn, card: uuid.UUID | str, *, program_id: uuid.UUID,
+                          store_id: uuid.UUID, idem: IdemKey, now: datetime,
+                          fifo_limit: int) -> tuple[CardContext, AccountState]:
+    """`card_context(..., lock=True)` then `account_state(...)`, in one round trip unless a
+    concurrent writer committed on this account while we waited for its lock (then two).
+
+    Errors as `card_context`. The lock is held until the transaction ends."""
+    row = await _card_row(conn, card, LOCK_STATE_BY_ID, LOCK_STATE_BY_NUMBER, store_id,
+                          program_id, idem.scope, idem.key, now.date(), now, fifo_limit)
+    ctx = _context(row)
+    if row["locked_version"] != row["read_version"]:  # the snapshot predates the lock
+        return ctx, await account_state(conn, ctx.account_id, idem=idem, now=now,
+                                        fifo_limit=fifo_limit)
+    return ctx, AccountState(stored=_stored(row), points_12m=row["points_12m"],
+                             lots=_LOTS.decode(row["lots"]))
 
 
 MORE_LOTS = """
@@ -277,7 +344,7 @@ new_lots AS (
 lot_updates AS (
   UPDATE points_lots l SET remaining = u.remaining
     FROM jsonb_populate_recordset(NULL::points_lots, $4::jsonb) AS u
-   WHERE l.id = u.id AND l.wallet_account_id = $5 RETURNING l.id),
+   WHERE l.id = u.id AND l.wallet_account_id = $5 AND l.remaining > 0 RETURNING l.id),
 entries AS (
   INSERT INTO ledger_entries (id, wallet_account_id, program_id, at, kind, points, stored_value,
                               store_id, transaction_id, lot_id, points_balance_after,
@@ -345,6 +412,13 @@ async def apply(conn: Conn, w: Write) -> None:
     """Append the operation: transaction row, ledger entries, lots, cached balances, tier
     points, PIN counter reset, redeemed offers, the Idempotency-Key's response and the
     access-log entry of the staff read (of the account's member, if any), in one statement.
+
+    Lot updates only ever consume open lots (the rules take from lots with points left), so
+    `lot_updates` says `remaining > 0`: that lets it find them by the account's open-lots
+    index instead of scanning every lot of every account (it did: the planner expects 100
+    rows from jsonb_populate_recordset and hash-joined a sequential scan, on each write, and
+    the table grows with every purchase). A stale lot would be a bug: the count check below
+    refuses the write then.
 
     Raises Conflict (field `receipt_id`) for a receipt already recorded in this store, and
     IdempotencyRace when a concurrent request committed the same key first."""
@@ -474,17 +548,20 @@ async def due_accounts(conn: Conn, now: datetime, limit: int) -> list[uuid.UUID]
     return [r[0] for r in await conn.fetch(DUE_ACCOUNTS, now, limit)]
 
 
-TRY_LOCK = "SELECT pg_try_advisory_lock($1)"
-UNLOCK = "SELECT pg_advisory_unlock($1)"
+TRY_LOCK = "SELECT pg_try_advisory_xact_lock($1)"
 
 
 async def try_job_lock(conn: Conn, key: int) -> bool:
-    """Take a session advisory lock if free (a periodic job runs in one process at a time)."""
+    """Take a job's advisory lock if free (a periodic job runs in one process at a time),
+    until `conn`'s transaction ends.
+
+    Transaction-scoped, never session-scoped: pools do not reset sessions on release (see
+    `wallet.db.keep_session`), and a transaction always ends (even on cancellation the pool
+    rolls it back), so the lock cannot outlive the job on a pooled connection. A job holds it
+    with a transaction open on a connection of its own and works on a second one (its
+    own short transactions). That idle transaction wrote nothing and holds no snapshot
+    between statements (READ COMMITTED), so it holds back no vacuum."""
     return bool(await conn.fetchval(TRY_LOCK, key))
-
-
-async def release_job_lock(conn: Conn, key: int) -> None:
-    await conn.fetchval(UNLOCK, key)
 
 
 # --- idempotency keys, for any route (see api/idempotency.py) ----------------------------------

@@ -21,8 +21,9 @@ counted in the report for the operator to contact). The ledger is never purged: 
 pseudonymous once its member is erased, for the accounting obligation.
 
 `purge` may run from several workers at once: an advisory lock lets one run and the others
-skip the round. Each statement commits on its own; each idle member is erased in its own
-transaction (see `wallet.privacy.erase`).
+skip the round (held by a transaction on a second connection, see `ledger.try_job_lock`).
+Each statement commits on its own; each idle member is erased in its own transaction (see
+`wallet.privacy.erase`).
 """
 
 from __future__ import annotations
@@ -113,13 +114,11 @@ async def _delete(conn: Conn, sql: str, cutoff: datetime) -> int:
 
 async def purge(pool: asyncpg.Pool, policy: RetentionPolicy, *, now: datetime) -> PurgeReport:
     """Remove (or anonymise) everything past its retention period at `now`; idempotent."""
-    async with pool.acquire() as conn:
-        if not await ledger.try_job_lock(conn, PURGE_LOCK):
+    async with pool.acquire() as held, held.transaction():  # the job lock, see try_job_lock
+        if not await ledger.try_job_lock(held, PURGE_LOCK):
             return PurgeReport(skipped=True)
-        try:
+        async with pool.acquire() as conn:
             return await _purge(conn, policy, now)
-        finally:
-            await ledger.release_job_lock(conn, PURGE_LOCK)
 
 
 async def _purge(conn: Conn, policy: RetentionPolicy, now: datetime) -> PurgeReport:

@@ -2,9 +2,13 @@
 
 Each operation runs one transaction on one connection: lock the wallet account row
 (`SELECT … FOR UPDATE`, so concurrent tills on one member serialise and nothing is double
-spent), read what the rules need in a fresh snapshot *after* the lock (READ COMMITTED re-reads
-only the locked row, so lots and idempotency keys are read by a second statement), call the
-pure rule, append everything with one statement, commit. The response is stored under the
+spent) and read what the rules need, call the pure rule, append everything with one
+statement, commit: BEGIN, lock+read, write, COMMIT. What the rules read must be as of *after*
+the lock (READ COMMITTED re-reads only the locked row): `ledger.lock_card_state` reads it in
+the locking statement and, when a concurrent writer committed while we waited for the lock,
+reads it again in a fresh snapshot. The lock is held for lock→write→COMMIT only: the PIN,
+argon2 and the request's decoding come before it, the response's encoding inside is
+microseconds. The response is stored under the
 request's Idempotency-Key by that same statement, so a crash can never keep the one without
 the other; refusals (HTTP 4xx) roll back and store nothing, so a corrected retry can succeed.
 
@@ -218,13 +222,11 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
 
         async def work() -> Outcome[PurchaseResult]:
             async with conn.transaction():
-                ctx = await ledger.card_context(conn, card, program_id=caller.program_id,
-                                                store_id=store_id, lock=True)
+                ctx, state = await ledger.lock_card_state(
+                    conn, card, program_id=caller.program_id, store_id=store_id, idem=idem,
+                    now=now, fifo_limit=_LOTS_PAGE if redeem_points else 0)
                 _check_card(ctx, qr=qr)
                 _check_money(ctx, currency, stored_value=stored_value)
-                state = await ledger.account_state(
-                    conn, ctx.account_id, idem=idem, now=now,
-                    fifo_limit=_LOTS_PAGE if redeem_points else 0)
                 if state.stored is not None:
                     return replay(state.stored, idem, PurchaseResult)
                 lots = await _cover(conn, ctx.account_id, state.lots, redeem_points, now)
@@ -341,12 +343,11 @@ async def top_up(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, car
 
         async def work() -> Outcome[TopUpResult]:
             async with conn.transaction():
-                ctx = await ledger.card_context(conn, card, program_id=caller.program_id,
-                                                store_id=store_id, lock=True)
+                ctx, state = await ledger.lock_card_state(
+                    conn, card, program_id=caller.program_id, store_id=store_id, idem=idem,
+                    now=now, fifo_limit=0)
                 _check_card(ctx, qr=qr)
                 _check_money(ctx, currency, stored_value=amount)
-                state = await ledger.account_state(conn, ctx.account_id, idem=idem, now=now,
-                                                   fifo_limit=0)
                 if state.stored is not None:
                     return replay(state.stored, idem, TopUpResult)
                 effect = rules.top_up(ctx.balances, amount)
@@ -399,10 +400,10 @@ async def expire_due(pool: asyncpg.Pool, *, now: datetime | None = None,
     re-reads its due lots under the row lock, so no lot can be expired twice."""
     now = now or datetime.now(UTC)
     accounts = lots = points = 0
-    async with pool.acquire() as conn:
-        if not await ledger.try_job_lock(conn, EXPIRY_LOCK):
+    async with pool.acquire() as held, held.transaction():  # the job lock, see try_job_lock
+        if not await ledger.try_job_lock(held, EXPIRY_LOCK):
             return ExpiryReport(skipped=True)
-        try:
+        async with pool.acquire() as conn:
             while due := await ledger.due_accounts(conn, now, batch):
                 for account_id in due:
 
@@ -422,6 +423,4 @@ async def expire_due(pool: asyncpg.Pool, *, now: datetime | None = None,
                     accounts += 1
                     lots += len(done.result.entries)
                     points -= sum(e.points for e in done.result.entries)
-        finally:
-            await ledger.release_job_lock(conn, EXPIRY_LOCK)
     return ExpiryReport(accounts=accounts, lots=lots, points=points)

@@ -152,11 +152,9 @@ async def test_purge_removes_exactly_what_is_past_each_period_and_nothing_more(
 
 async def test_a_purge_while_another_runs_skips_its_round(
         conn: asyncpg.Connection, pool: asyncpg.Pool) -> None:
-    assert await ledger.try_job_lock(conn, PURGE_LOCK)
-    try:
+    async with conn.transaction():
+        assert await ledger.try_job_lock(conn, PURGE_LOCK)
         assert (await purge(pool, POLICY, now=NOW)).skipped
-    finally:
-        await ledger.release_job_lock(conn, PURGE_LOCK)
     assert not (await purge(pool, POLICY, now=NOW)).skipped
 
 
