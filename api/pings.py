@@ -23,7 +23,7 @@ from api.auth import Caller, roles
 from api.config import Settings
 from api.errors import responses
 from api.idempotency import key_for, run_idempotent
-from geo.issuance import IssuedOffer, IssueSettings, issue_for_batch
+from geo.issuance import CampaignCache, IssuedOffer, IssueSettings, issue_for_batch
 from geo.pings import IngestResult, Ping, PingRules, ingest
 from geo.registry import ZoneRegistry
 from wallet.db import Conn
@@ -121,6 +121,7 @@ class PingsController(Controller):
                     idempotency_key: OptionalIdempotencyKey = None) -> Response[PingsOut]:
         settings: Settings = state.settings
         registry: ZoneRegistry = state.zones
+        campaigns: CampaignCache = state.campaigns
         rules = ping_rules(settings)
         batch = [Ping(lat=p.lat, lon=p.lon, accuracy_m=p.accuracy_m, at=p.at)
                  for p in data.pings]
@@ -133,8 +134,10 @@ class PingsController(Controller):
             result = await ingest(conn, registry, principal.sub, batch, now=now, rules=rules)
             offers = []
             if result.matched or result.events:  # in or near a store: offers may be due
-                offers = await issue_for_batch(conn, principal.sub, result.program_id,
-                                               result.events, now=now, settings=issuing)
+                offers = await issue_for_batch(
+                    conn, principal.sub, result.program_id, result.events, now=now,
+                    settings=issuing, cache=campaigns,
+                    campaigns_version=result.campaigns_version)
             _count(result, len(batch))
             metrics.OFFERS_ISSUED.inc(len(offers))
             return _out(result, [offer_out(o) for o in offers])
@@ -157,5 +160,10 @@ async def start_zone_registry(app: Litestar) -> Any:
     return registry.stop
 
 
+async def start_campaign_cache(app: Litestar) -> None:
+    """Lifespan hook: one cache of active campaigns per worker (see `geo.issuance`)."""
+    app.state.campaigns = CampaignCache()
+
+
 ROUTES: list[ControllerRouterHandler] = [PingsController]
-STARTUP = [start_zone_registry]
+STARTUP = [start_zone_registry, start_campaign_cache]

@@ -3,9 +3,14 @@
 `issue_for_batch` runs after `geo.pings.ingest`, on the same connection and transaction, so the
 member row is already locked: a member's batches are handled one after another, and the facts
 read here (offers today, per campaign, per visit) cannot change under us. Steps:
-1. one query reads the program's time zone and its campaigns active at `now`; none → done;
+1. the program's time zone and its campaigns active at `now` come from the worker's
+   `CampaignCache`, which reloads them (one query) only when the `campaigns_version` that
+   `ingest` read has moved (migration 0008 bumps it on every campaign change but a budget
+   count, and on a time zone change): so a campaign activated or paused takes effect on the
+   next ping, and a program without active campaigns costs no query at all; none → done;
 2. one query reads the member's facts (tier, consent, preferences, recent offers, open visits,
-   offers already made for these visits) and the latest weather of the stores concerned;
+   offers already made for these visits), the campaigns' budget counts (`issued`, never
+   cached) and the latest weather of the stores concerned;
 3. the pure `geo.offers.plan` decides;
 4. one statement per offer (in campaign id order, so concurrent batches lock campaign rows in
    one order and cannot deadlock) takes one unit of the campaign's budget *and* inserts the
@@ -56,12 +61,13 @@ class IssueSettings(msgspec.Struct, frozen=True, kw_only=True):
     push_enabled: bool  # a webhook is configured
 
 
+# Every campaign with status 'active', whatever its schedule (filtered at `now` per batch), so
+# the result stays right until the version moves; version and rows come from one snapshot.
 ACTIVE = f"""
-SELECT p.timezone,
+SELECT p.timezone, p.campaigns_version,
        ARRAY(SELECT row_to_json(x)::text FROM (
-               SELECT {campaigns_repo.COLUMNS} FROM campaigns
-                WHERE program_id = p.id AND status = 'active' AND starts_at <= $2
-                  AND ends_at > $2) x) AS campaigns
+               SELECT {campaigns_repo.COLUMNS}, starts_at, ends_at FROM campaigns
+                WHERE program_id = p.id AND status = 'active') x) AS campaigns
 FROM programs p WHERE p.id = $1
 """
 
@@ -77,18 +83,65 @@ class _CampaignRow(msgspec.Struct, frozen=True, kw_only=True):
     revision: int
     created_at: datetime
     updated_at: datetime
+    starts_at: datetime
+    ends_at: datetime
 
 
 _row = msgspec.json.Decoder(_CampaignRow)
 _rules_dec = msgspec.json.Decoder(CampaignRules)
 
 
-def _campaign(raw: str) -> Campaign:
+class Scheduled(msgspec.Struct, frozen=True, kw_only=True):
+    """An active campaign and the range [starts_at, ends_at) it issues in."""
+
+    starts_at: datetime
+    ends_at: datetime
+    campaign: Campaign
+
+
+def _scheduled(raw: str) -> Scheduled:
     r = _row.decode(raw)
-    return Campaign(id=r.id, program_id=r.program_id, name=r.name, status=r.status,
-                    store_ids=tuple(r.store_ids), rules=_rules_dec.decode(r.rules),
-                    issued=r.issued, revision=r.revision, created_at=r.created_at,
-                    updated_at=r.updated_at)
+    return Scheduled(starts_at=r.starts_at, ends_at=r.ends_at, campaign=Campaign(
+        id=r.id, program_id=r.program_id, name=r.name, status=r.status,
+        store_ids=tuple(r.store_ids), rules=_rules_dec.decode(r.rules), issued=r.issued,
+        revision=r.revision, created_at=r.created_at, updated_at=r.updated_at))
+
+
+class ActiveCampaigns(msgspec.Struct, frozen=True, kw_only=True):
+    """A program's time zone and active campaigns as of `version` (`issued` as loaded:
+    stale by design, replaced by the fresh count before planning)."""
+
+    version: int
+    timezone: str
+    campaigns: tuple[Scheduled, ...]
+
+    def at(self, now: datetime) -> list[Campaign]:
+        """The campaigns whose schedule range holds `now` (what `ACTIVE` used to filter)."""
+        return [s.campaign for s in self.campaigns if s.starts_at <= now < s.ends_at]
+
+
+class CampaignCache:
+    """The worker's `ActiveCampaigns` per program, reloaded when a batch reads a newer
+    `campaigns_version` than the one held (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._programs: dict[uuid.UUID, ActiveCampaigns] = {}
+
+    async def current(self, conn: Conn, program_id: uuid.UUID, version: int
+                      ) -> ActiveCampaigns | None:
+        """The program's campaigns at `version` or newer; None if the program is gone."""
+        held = self._programs.get(program_id)
+        if held is not None and held.version >= version:
+            return held
+        row = await conn.fetchrow(ACTIVE, program_id)
+        if row is None:
+            return None
+        loaded = ActiveCampaigns(version=row["campaigns_version"], timezone=row["timezone"],
+                                 campaigns=tuple(_scheduled(raw) for raw in row["campaigns"]))
+        held = self._programs.get(program_id)  # another batch may have loaded a newer one
+        if held is None or held.version <= loaded.version:
+            self._programs[program_id] = loaded
+        return loaded
 
 
 FACTS = """
@@ -124,7 +177,10 @@ SELECT w.tier,
           FROM store_weather s
          WHERE s.store_id = ANY($5::uuid[]) OR s.store_id IN (
                   SELECT v.store_id FROM visits v
-                   WHERE v.member_id = m.id AND v.exited_at IS NULL)) AS weather
+                   WHERE v.member_id = m.id AND v.exited_at IS NULL)) AS weather,
+       (SELECT coalesce(json_agg(json_build_object('id', c.id, 'issued', c.issued)),
+                        '[]')::text
+          FROM campaigns c WHERE c.id = ANY($3::uuid[])) AS issued
 FROM members m
 JOIN wallet_accounts w ON w.id = m.wallet_account_id
 LEFT JOIN member_preferences p ON p.member_id = m.id
@@ -154,11 +210,17 @@ class _StoreWeather(Weather, frozen=True, kw_only=True):
     store_id: uuid.UUID
 
 
+class _Issued(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    issued: int
+
+
 _open = msgspec.json.Decoder(list[_OpenVisit])
 _recent = msgspec.json.Decoder(list[PastOffer])
 _totals = msgspec.json.Decoder(list[_Total])
 _visit_offers = msgspec.json.Decoder(list[_VisitOffer])
 _weather = msgspec.json.Decoder(list[_StoreWeather])
+_issued = msgspec.json.Decoder(list[_Issued])
 
 ISSUE = """
 WITH budget AS (
@@ -213,17 +275,23 @@ def _preferences(row: asyncpg.Record) -> Preferences:
 
 async def issue_for_batch(conn: Conn, member_id: uuid.UUID, program_id: uuid.UUID,
                           events: Sequence[VisitEvent], *, now: datetime,
-                          settings: IssueSettings) -> list[IssuedOffer]:
-    """Issue the offers this batch earns (see the module docstring); returns them."""
-    head = await conn.fetchrow(ACTIVE, program_id, now)
-    if head is None or not head["campaigns"]:
+                          settings: IssueSettings, cache: CampaignCache,
+                          campaigns_version: int) -> list[IssuedOffer]:
+    """Issue the offers this batch earns (see the module docstring); returns them.
+
+    `campaigns_version`: the program's version read in this transaction (by `ingest`)."""
+    head = await cache.current(conn, program_id, campaigns_version)
+    active = head.at(now) if head is not None else []
+    if head is None or not active:
         return []
-    campaigns = [_campaign(raw) for raw in head["campaigns"]]
-    ids = [c.id for c in campaigns]
+    ids = [c.id for c in active]
     row = await conn.fetchrow(FACTS, member_id, now - RECENT, ids,
                               [e.visit_id for e in events], [e.store_id for e in events])
     if row is None:
         return []
+    fresh = {c.id: c.issued for c in _issued.decode(row["issued"])}
+    campaigns = [msgspec.structs.replace(c, issued=fresh[c.id]) for c in active
+                 if c.id in fresh]  # a campaign deleted since the version was read is gone
     open_visits = _open.decode(row["open_visits"])
     moments = moments_of(events, open_visits)
     if not moments:
@@ -240,7 +308,7 @@ async def issue_for_batch(conn: Conn, member_id: uuid.UUID, program_id: uuid.UUI
     weather = {w.store_id: Weather(temp_c=w.temp_c, condition=w.condition,
                                    observed_at=w.observed_at)
                for w in _weather.decode(row["weather"])}
-    policy = Policy(timezone=head["timezone"], weather_max_age_s=settings.weather_max_age_s)
+    policy = Policy(timezone=head.timezone, weather_max_age_s=settings.weather_max_age_s)
     decisions = plan(moments, member, campaigns, weather=weather, now=now, policy=policy)
     by_id = {c.id: c for c in campaigns}
     state = None

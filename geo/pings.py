@@ -6,9 +6,10 @@
    version, the last accepted ping and the open visits;
 2. without current consent it raises `ConsentRequired` before anything is written, so the
    transaction rolls back and nothing of the batch is kept;
-3. the pure core screens the pings (`geo.visits.screen_pings`), classifies each against the
-   program's zone snapshot (`ZoneIndex.classify`: inside / at the edge / outside, with the GPS
-   accuracy circle), and steps the visit state machine (`geo.visits.step`);
+3. the pure core screens the pings (`geo.visits.screen_pings`), classifies them against the
+   program's zone snapshot (`ZoneIndex.classify_batch`, all at once: inside / at the edge /
+   outside, with the GPS accuracy circle), and steps the visit state machine
+   (`geo.visits.step`) for every zone a ping is near and every open visit;
 4. one statement writes the new and changed visits and the last accepted ping.
 Raw pings are stored only when a retention is configured (off by default).
 """
@@ -23,17 +24,13 @@ import msgspec
 
 from geo import visits as core
 from geo.index import Where
-from geo.registry import ZoneRegistry
+from geo.registry import ProgramZones, ZoneRegistry
 from wallet.db import Conn
 from wallet.errors import ConsentRequired
 from wallet.members_repo import gone, touch_active
 
-
-class Ping(msgspec.Struct, frozen=True, kw_only=True):
-    lat: float
-    lon: float
-    accuracy_m: float
-    at: datetime
+# The pure core's ping, used as is: a batch is not copied into a second, identical type.
+Ping = core.Ping
 
 
 class PingRules(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,6 +54,7 @@ class VisitEvent(msgspec.Struct, frozen=True, kw_only=True):
 
 class IngestResult(msgspec.Struct, frozen=True, kw_only=True):
     program_id: uuid.UUID
+    campaigns_version: int  # read with the context: what `issue_for_batch` must be as new as
     accepted: int
     matched: int
     ignored: dict[str, int]
@@ -73,7 +71,7 @@ class OpenVisit(msgspec.Struct, frozen=True, kw_only=True):
 
 
 MEMBER_CONTEXT = """
-SELECT m.program_id, p.zones_version, m.last_active_at,
+SELECT m.program_id, p.zones_version, p.campaigns_version, m.last_active_at,
        coalesce((SELECT c.granted FROM member_consents c
                   WHERE c.member_id = m.id AND c.purpose = 'location_offers'
                   ORDER BY c.id DESC LIMIT 1), false) AS consent,
@@ -169,7 +167,7 @@ async def ingest(conn: Conn, registry: ZoneRegistry, member_id: uuid.UUID,
         prev = core.Ping(at=ctx["last_ping_at"], lat=ctx["last_lat"], lon=ctx["last_lon"],
                          accuracy_m=0.0)
     accepted, counts = core.screen_pings(
-        [core.Ping(lat=p.lat, lon=p.lon, accuracy_m=p.accuracy_m, at=p.at) for p in pings],
+        pings,
         now=now, last_processed_at=ctx["last_ping_at"], prev_position=prev,
         max_age_s=rules.max_age_s, max_future_s=rules.max_future_s,
         max_accuracy_m=rules.max_accuracy_m, max_speed_mps=rules.max_speed_mps)
@@ -182,12 +180,32 @@ async def ingest(conn: Conn, registry: ZoneRegistry, member_id: uuid.UUID,
         for v in _open_visits.decode(ctx["open_visits"])}
     visit_rules = core.VisitRules(dwell_s=rules.dwell_s, exit_after_s=rules.exit_after_s,
                                   lost_after_s=rules.lost_after_s)
+    events, closed, matched = _walk(zones, accepted, tracks, visit_rules)
+
+    await _write(conn, member_id, program_id, [*tracks.values(), *closed], accepted)
+    if rules.raw_retention_s > 0 and accepted:
+        await conn.execute(INSERT_RAW, member_id, float(rules.raw_retention_s),
+                           [p.at for p in accepted], [p.lat for p in accepted],
+                           [p.lon for p in accepted], [p.accuracy_m for p in accepted])
+    return IngestResult(program_id=program_id, campaigns_version=ctx["campaigns_version"],
+                        accepted=len(accepted), matched=matched,
+                        ignored={r: n for r, n in counts.items() if n}, events=events)
+
+
+def _walk(zones: ProgramZones, accepted: Sequence[core.Ping], tracks: dict[uuid.UUID, _Track],
+          visit_rules: core.VisitRules) -> tuple[list[VisitEvent], list[_Track], int]:
+    """Step every (ping, store) pair of the batch through the visit state machine, in time
+    order: the stores a ping is near and the open visits. Updates `tracks` (the open visits)
+    in place; returns the events, the visits closed and the count of pings inside a zone."""
     events: list[VisitEvent] = []
     closed: list[_Track] = []
     matched = 0
-    for ping in accepted:
-        where = {zones.store(key): w for key, w in
-                 zones.index.classify(ping.lon, ping.lat, ping.accuracy_m)}
+    near = zones.index.classify_batch([p.lon for p in accepted], [p.lat for p in accepted],
+                                      [p.accuracy_m for p in accepted])
+    for ping, found in zip(accepted, near, strict=True):
+        if not found and not tracks:
+            continue  # near no zone, no open visit: stepping would change nothing
+        where = {zones.store(key): w for key, w in found}
         matched += any(w is Where.INSIDE for w in where.values())
         for store_id in where.keys() | tracks.keys():
             track = tracks.get(store_id)
@@ -209,14 +227,7 @@ async def ingest(conn: Conn, registry: ZoneRegistry, member_id: uuid.UUID,
                                          at=ev.at, entered_at=_entered(track)))
             if state.inside and store_id in tracks:
                 tracks[store_id].state = state
-
-    await _write(conn, member_id, program_id, [*tracks.values(), *closed], accepted)
-    if rules.raw_retention_s > 0 and accepted:
-        await conn.execute(INSERT_RAW, member_id, float(rules.raw_retention_s),
-                           [p.at for p in accepted], [p.lat for p in accepted],
-                           [p.lon for p in accepted], [p.accuracy_m for p in accepted])
-    return IngestResult(program_id=program_id, accepted=len(accepted), matched=matched,
-                        ignored={r: n for r, n in counts.items() if n}, events=events)
+    return events, closed, matched
 
 
 def _entered(track: _Track) -> datetime:

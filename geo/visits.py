@@ -65,17 +65,18 @@ def step(
 ) -> tuple[VisitState, list[VisitEvent]]:
     """Apply one observation (``None`` = clearly outside). Pings must come in time order; one
     older than the state's ``last_seen_at`` / ``outside_since`` is ignored (no change)."""
-    latest = max((t for t in (state.last_seen_at, state.outside_since) if t), default=None)
-    if latest is not None and ping_at < latest:
-        return state, []
+    # Called for every (ping, zone) pair of a batch: plain comparisons, no generator.
+    last, since = state.last_seen_at, state.outside_since
+    if (last is not None and ping_at < last) or (since is not None and ping_at < since):
+        return state, []  # older than the latest observation: ignored
     events: list[VisitEvent] = []
     if (
         state.inside
         and rules.lost_after_s is not None
-        and state.last_seen_at is not None
-        and (ping_at - state.last_seen_at).total_seconds() >= rules.lost_after_s
+        and last is not None
+        and (ping_at - last).total_seconds() >= rules.lost_after_s
     ):
-        events.append(VisitEvent(event="exit", at=state.last_seen_at))
+        events.append(VisitEvent(event="exit", at=last))
         state = OUTSIDE
     if where is None:
         if not state.inside:

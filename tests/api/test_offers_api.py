@@ -182,6 +182,28 @@ async def test_offers_need_location_consent_and_a_paused_campaign_issues_nothing
     assert (await _enter(client, await _member(client, conn, program)))["offers"] == []
 
 
+async def test_a_campaign_activated_paused_or_changed_takes_effect_on_the_very_next_ping(
+        client: Client, tokens: TokenService, conn: asyncpg.Connection) -> None:
+    """The worker keeps the active campaigns in memory: every change must still be seen by
+    the next batch, including after a batch that found no campaign at all."""
+    program = await create_program(client, tokens)
+    await create_store(client, tokens, program)
+    headers = manager(tokens, program)
+    assert (await _enter(client, await _member(client, conn, program)))["offers"] == []
+    c = await create_campaign(client, tokens, program, campaign_body())
+    assert len((await _enter(client, await _member(client, conn, program)))["offers"]) == 1
+    await client.post(f"/v1/programs/{program}/campaigns/{c['id']}/pause", headers=headers)
+    assert (await _enter(client, await _member(client, conn, program)))["offers"] == []
+    await client.post(f"/v1/programs/{program}/campaigns/{c['id']}/activate", headers=headers)
+    r = await client.patch(f"/v1/programs/{program}/campaigns/{c['id']}", headers=headers,
+                           json={"offer": {"title": "Changed", "body": "Show this at the till",
+                                           "reward": {"kind": "percent_off", "value": 30},
+                                           "valid_for_s": 3600}})
+    assert r.status_code == 200, r.text
+    got = (await _enter(client, await _member(client, conn, program)))["offers"]
+    assert [(o["title"], o["reward"]["value"]) for o in got] == [("Changed", 30)]
+
+
 # --- the till -----------------------------------------------------------------------------------
 
 

@@ -67,6 +67,21 @@ def median_time(fn: object, repeat: int = 3) -> float:
     return statistics.median(times)
 
 
+def classify_costs(index: ZoneIndex, xs: list[float], ys: list[float]
+                   ) -> tuple[float, float, bool]:
+    """µs per ping of ``classify`` one ping at a time and of ``classify_batch`` on batches of
+    50 (the API's batch), accuracies 5-40 m, and whether both gave the same answers."""
+    acc = np.random.default_rng(5).uniform(5, 40, len(xs)).tolist()
+    t = time.perf_counter()
+    one = [index.classify(x, y, a) for x, y, a in zip(xs, ys, acc, strict=True)]
+    one_s = time.perf_counter() - t
+    t = time.perf_counter()
+    batched = [r for i in range(0, len(xs), 50)
+               for r in index.classify_batch(xs[i : i + 50], ys[i : i + 50], acc[i : i + 50])]
+    batch_s = time.perf_counter() - t
+    return one_s / len(xs) * 1e6, batch_s / len(xs) * 1e6, one == batched
+
+
 def bench(n_zones: int, n_pings: int, sample: int) -> dict[str, float | str]:
     zones = workload.zones(n_zones)
     t = time.perf_counter()
@@ -94,6 +109,8 @@ def bench(n_zones: int, n_pings: int, sample: int) -> dict[str, float | str]:
         index.match_one(x, y)
         one.append(time.perf_counter_ns() - t0)
     single_us = statistics.median(one) / 1_000
+    classify_us, classify_batch_us, classify_agree = classify_costs(index, xs[:5_000],
+                                                                    ys[:5_000])
 
     rng = np.random.default_rng(3)
     pick = rng.choice(n_pings, min(sample, n_pings), replace=False)
@@ -118,7 +135,8 @@ def bench(n_zones: int, n_pings: int, sample: int) -> dict[str, float | str]:
         "zones": f"{n_zones:,}", "batch Mpings/s": pps / 1e6, "single µs (median)": single_us,
         "build s": build_s, "peak MB": peak_mb, "baseline kpings/s": base / 1e3,
         "ratio": pps / base, "change visible ms": max(changes) * 1e3,
-        "agreement": f"{'yes' if agree else 'NO'} ({len(brute):,} pairs)",
+        "classify µs/ping": classify_us, "classify_batch µs/ping": classify_batch_us,
+        "agreement": f"{'yes' if agree and classify_agree else 'NO'} ({len(brute):,} pairs)",
     }
     print(f"\n== {n_zones:,} zones, {n_pings:,} pings (validate {validate_s:.1f} s, "
           f"brute force {brute_s:.1f} s, {len(np.unique(p)) / n_pings:.0%} of pings in a zone)")

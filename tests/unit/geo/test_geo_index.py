@@ -260,3 +260,54 @@ def test_classify_reports_edge_near_the_boundary_and_inside_well_within() -> Non
     assert index.classify(*at(110), 20.0)[0][1].value == "edge"
     assert index.classify(*at(150), 20.0) == []
     assert index.classify(*at(50), 20.0)[0][1].value == "inside"
+
+
+def classify_each(index: ZoneIndex, lons: list[float], lats: list[float],
+                  accs: list[float]) -> list[list[tuple[int, object]]]:
+    return [index.classify(x, y, a) for x, y, a in zip(lons, lats, accs, strict=True)]
+
+
+@st.composite
+def classify_scenes(draw: st.DrawFn) -> tuple[list[ZoneShape], list[float], list[float],
+                                               list[float]]:
+    """Zones and pings with accuracies, many of them at a boundary or at exactly their
+    accuracy from one (where INSIDE / EDGE / absent could disagree)."""
+    shapes, lons, lats = draw(scenes())
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n = len(lons)
+    accs = rng.choice([0.0, 0.5, 5.0, 40.0, 300.0], n) * rng.choice([1.0, 1.0, 0.999], n)
+    xs, ys, out_acc = lons.tolist(), lats.tolist(), accs.tolist()
+    for shape in shapes:  # at `a` metres east of a circle's rim, `a` accurate
+        if isinstance(shape, CircleShape):
+            for a in (0.5, 5.0, 40.0):
+                xs.append(shape.lon + (shape.radius_m + a) / shape.kx)
+                ys.append(shape.lat)
+                out_acc.append(a)
+        for x, y in special_points(shape)[:20]:
+            xs.append(x)
+            ys.append(y)
+            out_acc.append(float(rng.choice([0.0, 5.0])))
+    return shapes, xs, ys, out_acc
+
+
+@SETTINGS
+@given(classify_scenes(), st.data())
+def test_classify_batch_equals_classify_ping_for_ping(scene, data) -> None:  # type: ignore[no-untyped-def]
+    shapes, lons, lats, accs = scene
+    index = ZoneIndex.build(list(enumerate(shapes)))
+    assert index.classify_batch(lons, lats, accs) == classify_each(index, lons, lats, accs)
+    new = data.draw(st.lists(zones(), max_size=2))  # an overlay and dead base zones too
+    changed = index.with_changes([(data.draw(st.integers(0, 9)), s) for s in new],
+                                 data.draw(st.lists(st.integers(0, 9), max_size=2)))
+    assert changed.classify_batch(lons, lats, accs) == classify_each(changed, lons, lats, accs)
+
+
+def test_classify_batch_of_nan_infinite_far_or_no_pings_equals_classify() -> None:
+    circle = validate_zone(Circle(center=[2.0, 48.0], radius_m=100.0), max_extent_m=MAX)
+    index = ZoneIndex.build([(1, square(2.0, 48.0, 0.001)), (2, circle)])
+    lons = [math.nan, math.inf, 2.0005, 1e300, 2.0005, 2.0, 2.0, 2.0005]
+    lats = [48.0005, 48.0005, math.nan, 48.0005, 95.0, 48.0, 48.0, 48.0005]
+    accs = [5.0, 5.0, 5.0, 5.0, 5.0, math.inf, -1.0, 0.0]
+    assert index.classify_batch(lons, lats, accs) == classify_each(index, lons, lats, accs)
+    assert index.classify_batch([], [], []) == []
+    assert ZoneIndex.build([]).classify_batch([2.0], [48.0], [5.0]) == [[]]
