@@ -18,6 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -27,6 +29,12 @@ from api.config import Settings
 from api.embedded_pg import EmbeddedPostgres
 from api.keys import load_or_create
 from migrations.runner import migrate
+
+# Shared CI machines are noisy: a property's examples are judged on what they compute, never on
+# how long one took (per-example deadlines and "too slow" health checks make a loaded run red).
+hypothesis_settings.register_profile(
+    "loyalty", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile("loyalty")
 
 TEMPLATE = "loyalty_test_template"
 _counter = itertools.count()
