@@ -119,3 +119,32 @@ async def load(conn: Conn, offer_ids: Sequence[uuid.UUID], *,
     return {r["id"]: RedeemableOffer(**{**dict(r),
                                         "campaign_store_ids": tuple(r["campaign_store_ids"])})
             for r in rows}
+
+
+class OfferAtTill(msgspec.Struct, frozen=True, kw_only=True):
+    """What the cashier sees of an offer the member can use here, now."""
+
+    id: uuid.UUID
+    title: str
+    reward_kind: str
+    reward_value: int
+    expires_at: datetime
+
+
+USABLE_HERE = """
+SELECT o.id, o.title, o.reward_kind, o.reward_value, o.expires_at
+FROM offers o JOIN campaigns c ON c.id = o.campaign_id
+WHERE o.member_id = $1 AND o.redeemed_at IS NULL AND o.expires_at > $2
+  AND (cardinality(c.store_ids) = 0 OR $3 = ANY (c.store_ids))
+ORDER BY o.expires_at, o.id
+LIMIT $4
+"""
+
+
+async def usable_here(conn: Conn, member_id: uuid.UUID, *, store_id: uuid.UUID,
+                      now: datetime, limit: int = 20) -> list[OfferAtTill]:
+    """The member's offers redeemable at `store_id` at `now`, soonest to expire first."""
+    rows = await conn.fetch(USABLE_HERE, member_id, now, store_id, limit)
+    return [OfferAtTill(id=r["id"], title=r["title"], reward_kind=r["reward_kind"],
+                        reward_value=r["reward_value"], expires_at=r["expires_at"])
+            for r in rows]

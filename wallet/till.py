@@ -88,7 +88,7 @@ class ScanResult(msgspec.Struct, frozen=True, kw_only=True):
     tier: str | None
     points_balance: int
     stored_value_balance: int
-    offers: list[dict[str, str]]  # drive-to-store offers arrive with the offers issue
+    offers: list[offer_redemption.OfferAtTill]  # redeemable at this store, now
 
 
 class PinPolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -375,9 +375,11 @@ async def scan(conn: Conn, caller: Caller, *, store_id: uuid.UUID,
     ctx = await ledger.card_context(conn, card, program_id=caller.program_id, store_id=store_id)
     _check_card(ctx, qr=isinstance(card, uuid.UUID))
     await access_log.record(conn, ctx.member_id, _access(caller, "till.scan", store_id))
+    offers = await offer_redemption.usable_here(conn, ctx.member_id, store_id=store_id,
+                                                now=datetime.now(UTC))
     return ScanResult(member_ref=ctx.account_id, first_name=ctx.first_name, tier=ctx.tier,
                       points_balance=ctx.balances.points,
-                      stored_value_balance=ctx.balances.stored_value, offers=[])
+                      stored_value_balance=ctx.balances.stored_value, offers=offers)
 
 
 class ExpiryReport(msgspec.Struct, frozen=True, kw_only=True):

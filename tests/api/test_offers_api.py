@@ -320,6 +320,24 @@ async def test_an_offer_cannot_be_redeemed_at_a_store_outside_its_campaign(
     assert (await shop.buy(me, 1000, [offer["amount_off"]])).status_code == 201
 
 
+async def test_a_scan_shows_the_offers_usable_at_that_store_until_redeemed(
+        client: Client, tokens: TokenService, conn: asyncpg.Connection) -> None:
+    shop = await _shop(client, tokens, conn)
+    me, offer = await _offers(shop, ("amount_off", 100))
+
+    async def scan(store: str) -> list[str]:
+        body = {"store_id": store, "card_number": await card_number(client, me)}
+        headers = {**staff(tokens, shop.program, store), "Idempotency-Key": uuid.uuid4().hex}
+        r = await client.post("/v1/pos/scan", json=body, headers=headers)
+        assert r.status_code == 200, r.text
+        return [o["id"] for o in r.json()["offers"]]
+
+    assert await scan(shop.store) == [offer["amount_off"]]
+    assert await scan(shop.far_store) == []  # the campaign is not valid there
+    assert (await shop.buy(me, 1000, [offer["amount_off"]])).status_code == 201
+    assert await scan(shop.store) == []
+
+
 async def test_a_retried_purchase_replays_and_redeems_the_offer_once(
         client: Client, tokens: TokenService, conn: asyncpg.Connection) -> None:
     shop = await _shop(client, tokens, conn)
