@@ -31,8 +31,8 @@ import asyncpg
 import msgspec
 from litestar.params import HeaderParameter
 
-from wallet import ledger
-from wallet.ledger import Conn, IdemKey
+from wallet.db import Conn
+from wallet.idempotency_store import IdemKey, IdempotencyRace, lookup, record
 from wallet.till import Outcome, replay
 
 T = TypeVar("T")
@@ -60,15 +60,15 @@ async def run_idempotent(pool: asyncpg.Pool, key: IdemKey,
                          status: int = 200) -> Outcome[T]:
     """Run `work` once per key: see the module docstring."""
     async with pool.acquire() as conn:
-        stored = await ledger.idempotency_lookup(conn, key)
+        stored = await lookup(conn, key)
         if stored is not None:
             return replay(stored, key, type_)
         try:
             async with conn.transaction():
                 result = await work(conn)
-                await ledger.idempotency_record(conn, key, status, _encoder.encode(result))
-        except ledger.IdempotencyRace:
-            stored = await ledger.idempotency_lookup(conn, key)
+                await record(conn, key, status, _encoder.encode(result))
+        except IdempotencyRace:
+            stored = await lookup(conn, key)
             if stored is None:  # pragma: no cover - the winner committed before we failed
                 raise
             return replay(stored, key, type_)

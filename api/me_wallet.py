@@ -21,7 +21,7 @@ from api.auth import Caller as Authenticated
 from api.auth import roles
 from api.errors import responses
 from api.paging import Cursor, Limit, Page
-from wallet import ledger
+from wallet import statement
 from wallet.errors import RuleViolation
 from wallet.members_repo import require_member
 
@@ -65,7 +65,7 @@ class MeWalletController(Controller):
                      cursor: Cursor = None) -> Page[LedgerItem]:
         assert principal.program_id is not None  # members always belong to a program
         async with state.pool.acquire() as conn:
-            rows = await ledger.member_entries(conn, principal.sub, principal.program_id,
+            rows = await statement.member_entries(conn, principal.sub, principal.program_id,
                                                before_seq=_decode(cursor), limit=limit + 1)
             if not rows:  # no entries yet, or no member any more (erased: 401)
                 await require_member(conn, principal.sub, keep=False)

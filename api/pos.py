@@ -25,7 +25,7 @@ from api.errors import responses
 from api.idempotency import IdempotencyKey, key_for, run_idempotent
 from api.jobs import start_periodic_jobs
 from wallet import errors, till
-from wallet.ledger import Conn
+from wallet.db import Conn
 from wallet.till import (
     Caller,
     CardRef,

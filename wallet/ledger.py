@@ -1,50 +1,32 @@
 """The ledger's repository: SQL constants right above the functions that run them.
 
-This is the only module of the wallet that catches asyncpg exceptions: a unique violation
-becomes the precise domain error (a receipt recorded twice → `Conflict`; an Idempotency-Key
-taken by a concurrent request → `IdempotencyRace`, which the service turns into a replay).
-Functions take a connection and never open transactions: the service (`wallet/till.py`) owns
-them. Every write of an operation is one statement (`apply`), so a till purchase costs
-BEGIN, lock, read, write, COMMIT: five round trips whatever the basket.
+Repositories are where asyncpg exceptions are caught: a unique violation becomes the precise
+domain error (a receipt recorded twice → `Conflict`; an Idempotency-Key taken by a concurrent
+request → `IdempotencyRace`, which the service turns into a replay). Functions take a
+connection and never open transactions: the service (`wallet/till.py`) owns them. Every write
+of an operation is one statement (`apply`), so a till purchase costs BEGIN, lock and read,
+write, COMMIT: four round trips whatever the basket (a fifth after waiting for a hot card).
+Stored idempotent responses live in `wallet/idempotency_store.py`, the member's own statement
+in `wallet/statement.py`.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal, TypeAlias
+from typing import Literal
 
 import asyncpg
 import msgspec
-from asyncpg.pool import PoolConnectionProxy
 
 from wallet import errors
 from wallet.access_log import Access
+from wallet.db import Conn
+from wallet.idempotency_store import IdemKey, IdempotencyRace, StoredResponse
 from wallet.model import Tier
 from wallet.rules import Balances, EarnRules, Effect, Lot
 
-# Repositories accept a plain connection or one borrowed from a pool.
-Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 TxKind = Literal["purchase", "refund", "topup"]
-
-
-class IdempotencyRace(Exception):
-    """A concurrent request committed the same Idempotency-Key first: roll back and replay."""
-
-
-class IdemKey(msgspec.Struct, frozen=True, kw_only=True):
-    """Who sent which key for which request: `scope` is (caller, route), `request_hash` the
-    sha256 of method, path and canonical body (see `api/idempotency.py`)."""
-
-    scope: str
-    key: str
-    request_hash: bytes
-
-
-class StoredResponse(msgspec.Struct, frozen=True, kw_only=True):
-    request_hash: bytes
-    status_code: int
-    body: bytes
 
 
 class CardContext(msgspec.Struct, frozen=True, kw_only=True):
@@ -562,72 +544,3 @@ async def try_job_lock(conn: Conn, key: int) -> bool:
     own short transactions). That idle transaction wrote nothing and holds no snapshot
     between statements (READ COMMITTED), so it holds back no vacuum."""
     return bool(await conn.fetchval(TRY_LOCK, key))
-
-
-# --- idempotency keys, for any route (see api/idempotency.py) ----------------------------------
-
-IDEM_LOOKUP = """
-SELECT request_hash, status_code, response_body FROM idempotency_keys
-WHERE scope = $1 AND key = $2
-"""
-
-
-async def idempotency_lookup(conn: Conn, key: IdemKey) -> StoredResponse | None:
-    """The committed response stored under `key`, if any."""
-    row = await conn.fetchrow(IDEM_LOOKUP, key.scope, key.key)
-    if row is None:
-        return None
-    return StoredResponse(request_hash=bytes(row["request_hash"]),
-                          status_code=row["status_code"], body=bytes(row["response_body"]))
-
-
-IDEM_RECORD = """
-INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response_body)
-VALUES ($1, $2, $3, $4, $5)
-"""
-
-
-async def idempotency_record(conn: Conn, key: IdemKey, status_code: int,
-                             body: bytes) -> None:
-    """Store the first response under `key` (in the caller's transaction). A concurrent
-    request holding the same key makes this wait for it, then raise IdempotencyRace."""
-    try:
-        await conn.execute(IDEM_RECORD, key.scope, key.key, key.request_hash, status_code, body)
-    except asyncpg.UniqueViolationError as exc:
-        raise IdempotencyRace(str(exc)) from exc
-
-
-# --- the member's own ledger ------------------------------------------------------------------
-
-
-class LedgerEntry(msgspec.Struct, frozen=True, kw_only=True):
-    seq: int
-    id: uuid.UUID
-    at: datetime
-    kind: str
-    points: int
-    stored_value: int
-    store_id: uuid.UUID | None
-    transaction_id: uuid.UUID | None
-    points_balance_after: int
-    stored_value_balance_after: int
-
-
-MEMBER_ENTRIES = """
-SELECT e.seq, e.id, e.at, e.kind, e.points, e.stored_value, e.store_id, e.transaction_id,
-       e.points_balance_after, e.stored_value_balance_after
-FROM ledger_entries e
-WHERE e.wallet_account_id = (SELECT wallet_account_id FROM members
-                              WHERE id = $1 AND program_id = $2)
-  AND ($3::bigint IS NULL OR e.seq < $3)
-ORDER BY e.seq DESC
-LIMIT $4
-"""
-
-
-async def member_entries(conn: Conn, member_id: uuid.UUID,
-                         program_id: uuid.UUID, *, before_seq: int | None,
-                         limit: int) -> list[LedgerEntry]:
-    """A member's entries, newest first, strictly before `before_seq` when given."""
-    rows = await conn.fetch(MEMBER_ENTRIES, member_id, program_id, before_seq, limit)
-    return [LedgerEntry(**dict(r)) for r in rows]

@@ -36,8 +36,10 @@ import msgspec
 
 from wallet import access_log, errors, ledger, offer_redemption, rules
 from wallet.access_log import Access, Action, Actor, ActorRole
+from wallet.db import Conn
 from wallet.hashing import Hasher
-from wallet.ledger import CardContext, Conn, IdemKey, StoredResponse
+from wallet.idempotency_store import IdemKey, IdempotencyRace, StoredResponse, lookup
+from wallet.ledger import CardContext
 from wallet.rules import Lot
 
 T = TypeVar("T")
@@ -131,9 +133,9 @@ async def _retrying(conn: Conn, key: IdemKey | None, type_: type[T],
     for attempt in range(_RETRIES):
         try:
             return await work()
-        except ledger.IdempotencyRace:
+        except IdempotencyRace:
             assert key is not None
-            stored = await ledger.idempotency_lookup(conn, key)
+            stored = await lookup(conn, key)
             if stored is None:  # pragma: no cover - the winner committed before we failed
                 raise
             return replay(stored, key, type_)
@@ -211,7 +213,7 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
     async with pool.acquire() as conn:
         pin_member: uuid.UUID | None = None
         if stored_value:
-            if (stored := await ledger.idempotency_lookup(conn, idem)) is not None:
+            if (stored := await lookup(conn, idem)) is not None:
                 return replay(stored, idem, PurchaseResult)  # skip the PIN's hashing
             ctx = await ledger.card_context(conn, card, program_id=caller.program_id,
                                             store_id=store_id)

@@ -15,7 +15,7 @@ import asyncpg
 import ledger_fixtures as fx
 
 from wallet import ledger, rules
-from wallet.ledger import IdemKey
+from wallet.idempotency_store import IdemKey
 
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
 
