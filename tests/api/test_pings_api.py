@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import random
 from datetime import timedelta
 
 import asyncpg
@@ -176,4 +178,31 @@ async def test_concurrent_batches_of_one_member_are_processed_one_after_another(
                                        for _ in range(10)))
     assert [r.status_code for r in responses] == [200] * 10
     assert sum(len(r.json()["visits"]) for r in responses) == 1
+    assert await _count(conn, "visits") == 1
+
+
+async def test_hovering_at_a_zone_edge_gives_one_visit_across_batches(
+    client: Client, tokens: TokenService, conn: asyncpg.Connection
+) -> None:
+    """30 minutes at the edge of a 100 m circle with ±15 m GPS noise, sent in batches of 30,
+    then walking away: one enter and one exit through the whole stack, one visit row."""
+    program = await create_program(client, tokens)
+    store = await create_store(client, tokens, program)  # circle of 100 m around CENTER
+    _, me = await signup(client, program, consents=["location_offers"])
+    rng = random.Random(15)
+    m_per_deg_lat = 111_319.49
+    m_per_deg_lon = m_per_deg_lat * math.cos(math.radians(INSIDE[0]))
+    track = [100.0] * 180 + [100.0 + 10 * i for i in range(1, 31)] + [400.0] * 30
+    start = now() - timedelta(seconds=10 * len(track) + 60)
+    pings = []
+    for i, dist in enumerate(track):
+        x, y = dist + rng.gauss(0, 15), rng.gauss(0, 15)
+        pings.append(ping(INSIDE[0] + y / m_per_deg_lat, INSIDE[1] + x / m_per_deg_lon,
+                          start + timedelta(seconds=10 * i), accuracy_m=20))
+    events = []
+    for i in range(0, len(pings), 30):
+        r = await client.post("/v1/me/pings", json={"pings": pings[i:i + 30]}, headers=me)
+        assert r.status_code == 200, r.text
+        events += [(v["store_id"], v["event"]) for v in r.json()["visits"]]
+    assert [e for e in events if e[1] != "dwell"] == [(store, "enter"), (store, "exit")]
     assert await _count(conn, "visits") == 1
