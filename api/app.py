@@ -28,7 +28,7 @@ from api.errors import EXCEPTION_HANDLERS
 from api.metrics import MetricsMiddleware
 from api.ops import OpsController
 from wallet.db import keep_session
-from wallet.hashing import Hasher, dummy_hash
+from wallet.hashing import Hasher
 
 log = logging.getLogger("api")
 
@@ -84,8 +84,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                           access_ttl_s=settings.access_token_ttl_s,
                           refresh_ttl_s=settings.refresh_token_ttl_s,
                           card_ttl_s=settings.qr_token_ttl_s)
-    state: dict[str, Any] = {"settings": settings, "tokens": tokens, "hasher": hasher,
-                             "dummy_hash": dummy_hash(hasher)}
+    state: dict[str, Any] = {"settings": settings, "tokens": tokens, "hasher": hasher}
     openapi = OpenAPIConfig(
         title="Loyalty wallet and geofencing API", version="1.0.0",
         path="/schema", render_plugins=[ScalarRenderPlugin()],

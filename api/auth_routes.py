@@ -46,7 +46,7 @@ class AuthController(Controller):
             case PasswordGrant(email=email, password=password, program_id=program_id):
                 return await sessions.password_login(
                     state.pool, state.tokens, state.hasher, email=email, password=password,
-                    program_id=program_id, dummy=state.dummy_hash)
+                    program_id=program_id)
             case RefreshGrant(refresh_token=token):
                 return await sessions.refresh(state.pool, state.tokens, token)
 

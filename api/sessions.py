@@ -88,12 +88,12 @@ async def issue(conn: Conn, tokens: TokenService, who: Identity,
 
 
 async def password_login(pool: asyncpg.Pool, tokens: TokenService, hasher: Hasher, *,
-                         email: str, password: str, program_id: uuid.UUID | None,
-                         dummy: str) -> TokenPair:
+                         email: str, password: str, program_id: uuid.UUID | None
+                         ) -> TokenPair:
     async with pool.acquire() as conn:
         candidates = await _candidates(conn, email, program_id)
     if not candidates:
-        await hasher.verify_async(dummy, password)
+        await hasher.verify_unknown_async(password)
     for who, hashed in candidates:
         if await hasher.verify_async(hashed, password):
             async with pool.acquire() as conn:

@@ -7,6 +7,7 @@ thread (`hash_async`, `verify_async`) to keep the event loop free.
 from __future__ import annotations
 
 import asyncio
+import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -15,6 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 class Hasher:
     def __init__(self, *, memory_kib: int, time_cost: int) -> None:
         self._ph = PasswordHasher(memory_cost=memory_kib, time_cost=time_cost, parallelism=1)
+        self._unknown: str | None = None
 
     def hash(self, secret: str) -> str:
         return self._ph.hash(secret)
@@ -31,8 +33,13 @@ class Hasher:
     async def verify_async(self, hashed: str, secret: str) -> bool:
         return await asyncio.to_thread(self.verify, hashed, secret)
 
+    async def verify_unknown_async(self, secret: str) -> bool:
+        """Spend what a real verification costs, for an account that does not exist, so a
+        wrong e-mail answers as slowly as a wrong password. Always False.
 
-# A valid hash of a random secret: verifying against it when the account does not exist keeps
-# the response time of a wrong email equal to that of a wrong password.
-def dummy_hash(hasher: Hasher) -> str:
-    return hasher.hash("no-such-account-placeholder-secret")
+        The hash compared against is of a random secret nobody knows, made on first use (not
+        at start-up: most workers never need it)."""
+        if self._unknown is None:
+            self._unknown = await self.hash_async(secrets.token_urlsafe(32))
+        await self.verify_async(self._unknown, secret)
+        return False
