@@ -59,19 +59,22 @@ def _rules(row: asyncpg.Record) -> EarnRules:
                      points_expiry_days=row["points_expiry_days"], tiers=tuple(tiers))
 
 
-_CONTEXT = """
+# What a till needs of a card, its member, wallet account and program ($2: the till's store).
+_CARD_COLUMNS = """
 SELECT c.id AS card_id, c.status AS card_status, m.id AS member_id, m.first_name,
        m.pin_hash, m.pin_failures, m.pin_locked_until,
        w.id AS account_id, w.points_balance, w.stored_value_balance, w.tier,
        p.id AS program_id, p.currency, p.stored_value, p.earn_points, p.earn_per_amount,
        p.points_expiry_days, p.tiers::text AS tiers,
        EXISTS (SELECT 1 FROM stores s WHERE s.id = $2 AND s.program_id = c.program_id
-                                        AND s.deleted_at IS NULL) AS store_ok
+                                        AND s.deleted_at IS NULL) AS store_ok"""
+_CARD_JOINS = """
 FROM cards c
 JOIN members m ON m.id = c.member_id
 JOIN wallet_accounts w ON w.id = m.wallet_account_id
 JOIN programs p ON p.id = c.program_id
-WHERE c.program_id = $3 AND """
+"""
+_CONTEXT = _CARD_COLUMNS + _CARD_JOINS + "WHERE c.program_id = $3 AND "
 CONTEXT_BY_ID = _CONTEXT + "c.id = $1::uuid"
 CONTEXT_BY_NUMBER = _CONTEXT + "c.number = $1::text"
 LOCK_BY_ID = CONTEXT_BY_ID + " FOR UPDATE OF w"
@@ -165,14 +168,7 @@ async def account_state(conn: Conn, account_id: uuid.UUID, *,
 # the locked row version (`w.xmin`, the writer that made it) differs from the version the
 # snapshot sees exactly when the snapshot may be stale; then `lock_card_state` reads the state
 # again in a fresh snapshot. Uncontended (most cards, most of the time): one round trip.
-_LOCK_STATE = """
-SELECT c.id AS card_id, c.status AS card_status, m.id AS member_id, m.first_name,
-       m.pin_hash, m.pin_failures, m.pin_locked_until,
-       w.id AS account_id, w.points_balance, w.stored_value_balance, w.tier,
-       p.id AS program_id, p.currency, p.stored_value, p.earn_points, p.earn_per_amount,
-       p.points_expiry_days, p.tiers::text AS tiers,
-       EXISTS (SELECT 1 FROM stores s WHERE s.id = $2 AND s.program_id = c.program_id
-                                        AND s.deleted_at IS NULL) AS store_ok,
+_LOCK_STATE = _CARD_COLUMNS + """,
        w.xmin::text AS locked_version,
        (SELECT v.xmin::text FROM wallet_accounts v WHERE v.id = w.id) AS read_version,
        i.request_hash, i.status_code, i.response_body,
@@ -187,11 +183,7 @@ SELECT c.id AS card_id, c.status AS card_status, m.id AS member_id, m.first_name
            (SELECT * FROM points_lots WHERE wallet_account_id = w.id AND remaining > 0
                                         AND expires_at > $7
              ORDER BY expires_at, earned_at, id LIMIT $8)) l) AS lots
-FROM cards c
-JOIN members m ON m.id = c.member_id
-JOIN wallet_accounts w ON w.id = m.wallet_account_id
-JOIN programs p ON p.id = c.program_id
-LEFT JOIN idempotency_keys i ON i.scope = $4 AND i.key = $5
+""" + _CARD_JOINS + """LEFT JOIN idempotency_keys i ON i.scope = $4 AND i.key = $5
 WHERE c.program_id = $3 AND """
 LOCK_STATE_BY_ID = _LOCK_STATE + "c.id = $1::uuid FOR UPDATE OF w"
 LOCK_STATE_BY_NUMBER = _LOCK_STATE + "c.number = $1::text FOR UPDATE OF w"
