@@ -31,7 +31,6 @@ from wallet.members_repo import require_member
 
 Role = Literal["member", "staff", "manager", "admin"]
 TokenType = Literal["access", "refresh", "card"]
-ROLES: tuple[Role, ...] = ("member", "staff", "manager", "admin")
 _LEEWAY_S = 5
 _VERIFIED_CACHE = 8192  # access tokens remembered after a successful verification
 

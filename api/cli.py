@@ -94,6 +94,27 @@ def cmd_keys_rotate(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_list(_: argparse.Namespace) -> int:
+    from api.keys import describe, load_or_create
+
+    s = _settings()
+    load_or_create(s.keys_file)
+    print(describe(s.keys_file))
+    return 0
+
+
+def cmd_keys_retire(args: argparse.Namespace) -> int:
+    from api.keys import retire
+
+    try:
+        retire(_settings().keys_file, args.kid)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"key {args.kid} retired: tokens it signed stop verifying once servers restart")
+    return 0
+
+
 def cmd_job(args: argparse.Namespace) -> int:
     from api.jobs import UnknownJob, run_job
     from api.launcher import database_for_cli
@@ -142,6 +163,11 @@ def parser() -> argparse.ArgumentParser:
     k = sub.add_parser("keys", help="signing keys")
     ksub = k.add_subparsers(dest="keys_command", required=True)
     ksub.add_parser("rotate", help="add a new signing key").set_defaults(func=cmd_keys_rotate)
+    ksub.add_parser("list", help="show the signing kid and every known kid"
+                    ).set_defaults(func=cmd_keys_list)
+    kr = ksub.add_parser("retire", help="forget an old key once its tokens have expired")
+    kr.add_argument("kid")
+    kr.set_defaults(func=cmd_keys_retire)
 
     for job, text in (("expire", "expire points lots past their date"),
                       ("purge", "delete data past its retention period")):

@@ -103,6 +103,8 @@ def retire(path: str | Path, kid: str) -> None:
     current = msgspec.json.decode(p.read_bytes(), type=KeyFile)
     if kid == current.signing_kid:
         raise ValueError("cannot retire the signing key; rotate first")
+    if all(k.kid != kid for k in current.keys):
+        raise ValueError(f"no key {kid!r} in {p}")
     _write(p, KeyFile(signing_kid=current.signing_kid,
                       keys=[k for k in current.keys if k.kid != kid]))
 

@@ -145,12 +145,3 @@ async def _identity_for(conn: Conn, row: asyncpg.Record) -> Identity | None:
         stores = tuple(await conn.fetchval(STAFF_STORES, row["subject_id"]) or ())
     return Identity(id=row["subject_id"], role=row["role"], program_id=row["program_id"],
                     store_ids=stores)
-
-
-REVOKE_SUBJECT = """
-UPDATE refresh_tokens SET revoked_at = now() WHERE subject_id = $1 AND revoked_at IS NULL
-"""
-
-
-async def revoke_all(conn: Conn, subject_id: uuid.UUID) -> None:
-    await conn.execute(REVOKE_SUBJECT, subject_id)

@@ -174,21 +174,6 @@ async def fetch_history(conn: Conn, member_id: uuid.UUID) -> list[ConsentRecord]
     return [ConsentRecord(**dict(r)) for r in await conn.fetch(SELECT_HISTORY, member_id)]
 
 
-IS_GRANTED = """
-SELECT granted FROM member_consents
-WHERE member_id = $1 AND purpose = $2
-ORDER BY id DESC
-LIMIT 1
-"""
-
-
-async def is_granted(conn: Conn, member_id: uuid.UUID, purpose: Purpose) -> bool:
-    """The member's current consent for `purpose` (one index probe; False if never given).
-
-    Use it inside the transaction that acts on the consent."""
-    return bool(await conn.fetchval(IS_GRANTED, member_id, purpose))
-
-
 SELECT_PREFERENCES = """
 SELECT max_offers_per_day, quiet_from, quiet_to, channels
 FROM member_preferences WHERE member_id = $1

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -217,3 +219,23 @@ async def test_repeated_login_attempts_from_one_address_are_rate_limited(
         assert int(r.headers["retry-after"]) > 0
         # Other routes are not limited.
         assert (await c.get("/health")).status_code == 200
+
+
+async def test_a_retired_key_no_longer_verifies_its_tokens(
+    settings: Settings, tokens: TokenService, tmp_path: Path
+) -> None:
+    from api.app import create_app
+    from api.keys import load_or_create, retire, rotate
+
+    keys = tmp_path / "keys.json"
+    shutil.copyfile(settings.keys_file, keys)
+    old_kid = tokens.keyset.signing_kid
+    old = tokens.mint_access(sub=uuid.uuid4(), role="admin")
+    rotate(keys)
+    retire(keys, old_kid)
+    with pytest.raises(ValueError, match="signing key"):
+        retire(keys, load_or_create(keys).signing_kid)
+    app = create_app(msgspec.structs.replace(settings, jwt_keys_file=str(keys)))
+    async with AsyncTestClient(app=app) as c:
+        assert await _probe(c, old) == 401
+
