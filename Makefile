@@ -9,6 +9,8 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 WORKERS ?= 1
+LOADTEST_STAMP := $(VENV)/.loadtest-installed
+ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint unit bench loadtest clean
@@ -23,6 +25,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+$(LOADTEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,loadtest]'
+	touch $(LOADTEST_STAMP)
 
 install: $(STAMP) ## Create .venv and install the project (only when pyproject.toml changed)
 
@@ -42,9 +48,9 @@ test: lint ## Lint, then the whole test suite on a real PostgreSQL (warnings are
 bench: $(STAMP) ## Matcher micro-benchmark at 1k, 10k and 100k zones (several minutes)
 	$(BIN)/python tests/bench/bench_matcher.py
 
-loadtest: $(STAMP) ## HTTP load tests (till purchases, ping ingestion) against real servers
-	$(BIN)/python -m loadtests.till
-	$(BIN)/python -m loadtests.pings
+loadtest: $(LOADTEST_STAMP) ## Open-loop load tests (till, pings): highest rate holding p99; JSON + PNG in loadtests/results/
+	$(BIN)/python -m loadtests.till $(ARGS)
+	$(BIN)/python -m loadtests.pings $(ARGS)
 
 clean: ## Remove the virtualenv and local data (the embedded database under .data/)
 	rm -rf $(VENV) .data

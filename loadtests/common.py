@@ -1,7 +1,7 @@
 """What the HTTP load tests share: a database, a real server, a lean client, figures.
 
 - `database()`: DATABASE_URL, else a throwaway embedded PostgreSQL with fsync on (honest
-  commit costs); `migrated()` also migrates it.
+  commit costs) and pg_stat_statements preloaded; `connect_migrated()` also migrates it.
 - `server()`: `uvicorn api.app:create_app --factory` (what `loyalty serve` runs once the
   database is up) on a free 127.0.0.1 port with N workers, ready when `/ready` answers.
 - `Http`: a minimal HTTP/1.1 keep-alive client over asyncio streams. It shares the machine's
@@ -11,6 +11,7 @@
   benchmark prints beside its figures (the machine is shared and noisy: ratios hold).
 - `CpuMeter`: CPU seconds used by the server, PostgreSQL and this process during a run
   (Linux /proc), so a report can say which of them the machine's cores went to.
+- `Statements`: PostgreSQL statements per request (round trips, and what triggers run).
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -56,12 +59,28 @@ class Database:
 
 @contextlib.contextmanager
 def database() -> Iterator[Database]:
-    """DATABASE_URL if set, else a throwaway embedded PostgreSQL with fsync on."""
+    """DATABASE_URL if set, else a throwaway embedded PostgreSQL with fsync on.
+
+    The embedded server preloads `pg_stat_statements` (so `Statements` can count what each
+    request costs in statements): the cluster is initialised once, the setting appended to
+    its postgresql.conf, and the server started again.
+    """
     if url := os.environ.get("DATABASE_URL"):
         yield Database(url, None)
         return
-    with EmbeddedPostgres(fsync=True) as pg:
-        yield Database(pg.dsn, pg.pid)
+    parent = Path(tempfile.mkdtemp(prefix="loadtest-pg-"))
+    try:
+        parent.chmod(0o755)  # the server user (nobody, when we are root) must enter it
+        data_dir = parent / "data"
+        EmbeddedPostgres(data_dir, fsync=True).start().stop()  # initdb
+        with (data_dir / "postgresql.conf").open("a") as conf:  # keeps the file's owner
+            conf.write("\nshared_preload_libraries = 'pg_stat_statements'\n"
+                       "pg_stat_statements.track = all\n"
+                       "pg_stat_statements.track_utility = on\n")
+        with EmbeddedPostgres(data_dir, fsync=True) as pg:
+            yield Database(pg.dsn, pg.pid)
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 async def connect_migrated(dsn: str) -> asyncpg.Connection[asyncpg.Record]:
@@ -185,6 +204,9 @@ class Http:
     async def request(self, method: str, path: str, headers: bytes = b"",
                       body: bytes = b"") -> tuple[int, bytes]:
         """`headers`: ready-made `Name: value\\r\\n` lines. Returns (status, body)."""
+        if self.reader is not None and self.reader.at_eof():  # the server closed it when idle
+            self.close()
+            self.reader = self.writer = None
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
         assert self.reader is not None
@@ -230,12 +252,6 @@ async def health_baseline(port: int, duration: float, concurrency: int) -> float
 # --- figures -----------------------------------------------------------------------------------
 
 
-def pct_ms(xs: Sequence[float], p: float) -> float:
-    """The `p` quantile (0..1, nearest rank) of latencies in seconds, in milliseconds."""
-    s = sorted(xs)
-    return s[min(len(s) - 1, int(p * len(s)))] * 1000 if s else float("nan")
-
-
 def _tree(root: int) -> list[int]:
     """`root` and its descendants (Linux /proc; empty elsewhere)."""
     children: dict[int, list[int]] = {}
@@ -272,6 +288,7 @@ class CpuMeter:
         self._t0 = 0.0
         self._cpu0: dict[str, float] = {}
         self.cores: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}  # CPU seconds per tree
 
     def start(self) -> None:
         trees = {name: _tree(pid) for name, pid in self.roots.items()}
@@ -284,20 +301,57 @@ class CpuMeter:
 
     def stop(self) -> None:
         wall = time.perf_counter() - self._t0
-        self.cores = {name: (_cpu_s(pids) - self._cpu0[name]) / wall
-                      for name, pids in self._pids.items()}
-
-    def summary(self, per_s: float) -> str:
-        """`name cores (ms of CPU per unit)` for each tree, `per_s` units a second."""
-        return " ".join(f"{name} {cores:.2f} ({cores / per_s * 1000:.2f} ms)" if per_s
-                        else f"{name} {cores:.2f}" for name, cores in self.cores.items())
+        self.seconds = {name: _cpu_s(pids) - self._cpu0[name]
+                        for name, pids in self._pids.items()}
+        self.cores = {name: cpu / wall for name, cpu in self.seconds.items()}
 
 
-def print_row(cells: Sequence[tuple[str, int, str]], *, header: bool = False) -> None:
-    """One table row of (title, width, formatted value) cells; `header` prints the titles."""
-    if header:
-        print(" ".join(f"{title:>{width}}" for title, width, _ in cells))
-    print(" ".join(f"{value:>{width}}" for _, width, value in cells), flush=True)
+class Statements:
+    """Statements PostgreSQL executed between `reset()` and `read()`, from pg_stat_statements.
+
+    Top-level statements (BEGIN and COMMIT included) are the round trips the clients made;
+    statements run inside triggers and functions are counted apart (`nested`). This
+    counter's own queries are left out. `available` is False when the extension cannot be
+    loaded (a DATABASE_URL server without it in shared_preload_libraries): figures are None.
+    """
+
+    def __init__(self, conn: asyncpg.Connection[asyncpg.Record]) -> None:
+        self.conn = conn
+        self.available = False
+
+    @classmethod
+    async def connect(cls, dsn: str) -> Statements:
+        self = cls(await asyncpg.connect(dsn))
+        try:
+            await self.conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            await self.conn.fetchval("SELECT count(*) FROM pg_stat_statements")
+            self.available = True
+        except asyncpg.PostgresError:
+            pass
+        return self
+
+    async def reset(self) -> None:
+        if self.available:
+            await self.conn.execute("SELECT pg_stat_statements_reset()")
+
+    async def read(self, requests: int, top: int = 10) -> tuple[float | None,
+                                                                list[dict[str, Any]]]:
+        """(top-level statements per request, the `top` statements by calls, each with its
+        calls and execution time per request and whether it was top-level or nested)."""
+        if not self.available or not requests:
+            return None, []
+        rows = await self.conn.fetch(
+            "SELECT query, toplevel, calls, total_exec_time FROM pg_stat_statements"
+            " WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY calls DESC")
+        per_request = sum(r["calls"] for r in rows if r["toplevel"]) / requests
+        return per_request, [
+            {"query": " ".join(r["query"].split())[:160], "toplevel": r["toplevel"],
+             "calls_per_request": round(r["calls"] / requests, 3),
+             "exec_ms_per_request": round(r["total_exec_time"] / requests, 3)}
+            for r in rows[:top]]
+
+    async def close(self) -> None:
+        await self.conn.close()
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:

@@ -1,33 +1,35 @@
-"""Ping ingestion under load (PERFORMANCE.md target 2), against a real server.
+"""Ping ingestion under load (PERFORMANCE.md target 2), open loop, against a real server.
 
-    python -m loadtests.pings [--duration 15] [--concurrency 64] [--members 8000] [--zones 1000]
+    python -m loadtests.pings [--start 200] [--duration 6] [--workers 1 2] [--members 12000]
 
-Starts a throwaway embedded PostgreSQL with fsync on (or uses DATABASE_URL), migrates it and
-seeds one program with `--zones` store zones from the PERFORMANCE.md workload
-(`loadtests/workload.py`: clustered around ~50 European cities, 80% circles, 20% polygons,
-overlapping) and N members with current `location_offers` consent, each with an access token.
-Then it starts `uvicorn api.app:create_app --factory` with 1 and then 2 workers and drives
-`POST /v1/me/pings` with batches of `--batch` pings for a bounded time.
+Starts a throwaway embedded PostgreSQL with fsync on and pg_stat_statements (or uses
+DATABASE_URL), migrates it and seeds one program with `--zones` store zones from the
+PERFORMANCE.md workload (`loadtests/workload.py`: clustered around ~50 European cities, 80%
+circles, 20% polygons, overlapping) and N members with current `location_offers` consent,
+each with an access token. Then it starts `uvicorn api.app:create_app --factory` with 1 and
+then 2 workers and offers `POST /v1/me/pings` with batches of `--batch` pings at fixed
+arrival rates (`loadtests/openloop.py`: Poisson arrivals, latency from the intended send
+time), stepping the rate up until p99 exceeds 100 ms or a request fails.
 
 Each member moves on a realistic track: it stays a few minutes at a store (GPS jitter up
 to 30 m from the zone's centre), travels at 6-12 m/s to one of the stores nearest to it, stays
 there, and so on, one fix every `--interval` seconds (accuracy 5-40 m), so visits open, reach
-dwell and close. A member's batches are sent one after another (it is held by one connection
-at a time), many members at once; its clock starts 50 minutes in the past (the server refuses
+dwell and close. A member's batches are sent one after another (one request in flight per
+member), many members at once; its clock starts 50 minutes in the past (the server refuses
 pings older than an hour) and a member whose next batch would be in the future retires.
 
-Printed per worker count: requests/s, pings/s, p50 and p99 latency, non-200 answers, the
-`GET /health` requests/s with the same generator (the baseline measured in the same run), and
-the cores the server, PostgreSQL and the load generator used (CPU ms per request).
-Afterwards it checks the database against what the server answered: every `enter` answered is
-one visit row, every `exit` one closed visit, every member that sent a ping has its last
-position stored, and no answer was a 5xx.
+Printed per step: offered and answered batches/s, pings/s, p50/p99/max latency, CPU ms per
+request of the server, PostgreSQL and the generator, PostgreSQL statements per request; per
+worker count the highest rate that held the target, with the most frequent statements.
+After each worker count it checks the database against what the server answered: every
+`enter` answered is one visit row, every `exit` one closed visit, every member that sent a
+ping has its last position stored, and no answer was a 5xx. Results and plot:
+`loadtests/report.py`.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import math
 import os
 import random
@@ -48,19 +50,19 @@ from loadtests import workload
 from loadtests.common import (
     CpuMeter,
     Http,
+    Statements,
     connect_migrated,
     database,
     header_lines,
-    health_baseline,
     insert_members,
     insert_program,
     new_keys,
-    pct_ms,
-    print_row,
     run,
     server,
     token_service,
 )
+from loadtests.openloop import Plan, Run, Send, Target, series
+from loadtests.report import save
 
 START_AGO_S = 3000.0  # a member's clock starts this far in the past (max ping age: 3600 s)
 NEIGHBOURS = 8  # a member's next store is one of the nearest stores to the current one
@@ -187,7 +189,8 @@ _answer = msgspec.json.Decoder(PingsOut)
 
 @dataclass
 class Stats:
-    latencies: list[float] = field(default_factory=list)
+    """Every answer, across warm-up and steps (for the checks)."""
+
     statuses: dict[int, int] = field(default_factory=dict)
     pings: int = 0  # sent in requests answered 200
     accepted: int = 0
@@ -197,40 +200,55 @@ class Stats:
     active: set[uuid.UUID] = field(default_factory=set)  # members with an accepted ping
 
 
-async def drive(port: int, members: deque[Member], *, duration: float, concurrency: int,
-                batch: int) -> Stats:
-    stats = Stats()
-    deadline = time.perf_counter() + duration
+class Batches:
+    """The ping workload: the next free member's next batch. A member is held from the moment
+    its batch is built until the answer (its batches arrive in order, one in flight) and
+    retires when its clock would pass the present. `prepare(n)` builds the next `n` batches
+    ahead, between steps, so that building them costs the generator no CPU during a step (a
+    member's track does not depend on the server's answers)."""
 
-    async def user() -> None:
-        http = Http(port)
-        try:
-            while time.perf_counter() < deadline and members:
-                m = members.popleft()  # held by this connection alone: its batches in order
-                body = m.batch(batch)
-                t0 = time.perf_counter()
+    def __init__(self, members: deque[Member], stats: Stats, batch: int) -> None:
+        self.members, self.stats, self.size = members, stats, batch
+        self.ready: deque[tuple[Member, bytes]] = deque()
+
+    def prepare(self, count: int) -> None:
+        while len(self.ready) < count and self.members:
+            m = self.members.popleft()
+            self.ready.append((m, m.batch(self.size)))
+
+    def __call__(self) -> Send | None:
+        if self.ready:
+            m, body = self.ready.popleft()
+        elif self.members:
+            m = self.members.popleft()
+            body = m.batch(self.size)
+        else:
+            return None
+        stats, size = self.stats, self.size
+
+        async def send(http: Http) -> str | None:
+            try:
                 status, raw = await http.request("POST", "/v1/me/pings", m.auth, body)
-                stats.latencies.append(time.perf_counter() - t0)
-                stats.statuses[status] = stats.statuses.get(status, 0) + 1
-                if status == 200:
-                    out = _answer.decode(raw)
-                    stats.pings += batch
-                    stats.accepted += out.accepted
-                    if out.accepted:
-                        stats.active.add(m.id)
-                    for reason, n in out.ignored.items():
-                        stats.ignored[reason] = stats.ignored.get(reason, 0) + n
-                    for v in out.visits:
-                        stats.events[v.event] = stats.events.get(v.event, 0) + 1
-                if m.t + m.interval * batch < time.time() + 30:
-                    members.append(m)
+            finally:
+                if m.t + m.interval * size < time.time() + 30:
+                    self.members.append(m)
                 else:
                     stats.retired += 1
-        finally:
-            http.close()
+            stats.statuses[status] = stats.statuses.get(status, 0) + 1
+            if status != 200:
+                return f"HTTP {status}"
+            out = _answer.decode(raw)
+            stats.pings += size
+            stats.accepted += out.accepted
+            if out.accepted:
+                stats.active.add(m.id)
+            for reason, n in out.ignored.items():
+                stats.ignored[reason] = stats.ignored.get(reason, 0) + n
+            for v in out.visits:
+                stats.events[v.event] = stats.events.get(v.event, 0) + 1
+            return None
 
-    await asyncio.gather(*(user() for _ in range(concurrency)))
-    return stats
+        return send
 
 
 # --- checks ------------------------------------------------------------------------------------
@@ -244,18 +262,13 @@ SELECT (SELECT count(*) FROM visits WHERE program_id = $1) AS visits,
 """
 
 
-async def verify(dsn: str, program_id: uuid.UUID, runs: list[Stats]) -> list[str]:
+async def verify(dsn: str, program_id: uuid.UUID, stats: Stats) -> list[str]:
     import asyncpg
 
-    events: dict[str, int] = {}
-    active: set[uuid.UUID] = set()
+    events, active = stats.events, stats.active
     problems: list[str] = []
-    for stats in runs:
-        for e, n in stats.events.items():
-            events[e] = events.get(e, 0) + n
-        active |= stats.active
-        if fives := sum(n for s, n in stats.statuses.items() if s >= 500):
-            problems.append(f"{fives} answers were 5xx")
+    if fives := sum(n for s, n in stats.statuses.items() if s >= 500):
+        problems.append(f"{fives} answers were 5xx")
     conn = await asyncpg.connect(dsn)
     try:
         row = await conn.fetchrow(CHECK, program_id)
@@ -279,6 +292,8 @@ async def verify(dsn: str, program_id: uuid.UUID, runs: list[Stats]) -> list[str
 
 async def main_async(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed)
+    target = Target(p99_ms=args.p99_ms, rate=60_000, unit="pings/s", per_request=args.batch)
+    plan = Plan(start=args.start, duration=args.duration, max_steps=args.max_steps)
     with tempfile.TemporaryDirectory(prefix="pings-load-") as tmp, database() as db:
         data_dir = Path(tmp)
         keys = new_keys(data_dir)
@@ -293,47 +308,34 @@ async def main_async(args: argparse.Namespace) -> int:
                    interval=args.interval)
             for m in ids)
         print(f"seeded {args.zones} zones and {args.members} members in "
-              f"{time.perf_counter() - t0:.1f} s (PostgreSQL: {db.where}); {args.concurrency} "
-              f"members at a time, batches of {args.batch} pings, {args.duration:.0f} s per "
-              "worker count")
-        runs: list[Stats] = []
-        for i, workers in enumerate(args.workers):
-            with server(db.dsn, keys, workers, data_dir) as srv:
-                base = await health_baseline(srv.port, args.baseline_duration,
-                                             args.concurrency)
-                # warm-up, not counted: zone snapshots, prepared statements, pools
-                runs.append(await drive(srv.port, members, duration=2.0,
-                                        concurrency=args.concurrency, batch=args.batch))
-                cpu = CpuMeter(server=srv.pid, postgres=db.pid, client=os.getpid())
-                cpu.start()
-                t0 = time.perf_counter()
-                stats = await drive(srv.port, members, duration=args.duration,
-                                    concurrency=args.concurrency, batch=args.batch)
-                elapsed = time.perf_counter() - t0
-                cpu.stop()
-                if any(s >= 500 for s in stats.statuses):
-                    print(f"server errors ({workers} workers):\n{srv.errors()}")
-            runs.append(stats)
-            total = sum(stats.statuses.values())
-            print_row([
-                ("workers", 7, f"{workers}"),
-                ("requests/s", 10, f"{total / elapsed:.0f}"),
-                ("pings/s", 8, f"{stats.pings / elapsed:.0f}"),
-                ("p50 ms", 7, f"{pct_ms(stats.latencies, 0.50):.1f}"),
-                ("p99 ms", 7, f"{pct_ms(stats.latencies, 0.99):.1f}"),
-                ("non-200", 7, f"{total - stats.statuses.get(200, 0)}"),
-                ("/health req/s (baseline)", 24, f"{base:.0f}"),
-                ("cores used (CPU ms per request)", 64, cpu.summary(total / elapsed)),
-            ], header=i == 0)
-            if not members:
-                print("every member's clock reached the present: raise --members")
-        sent = sum(s.pings for s in runs)
-        ignored: dict[str, int] = {}
-        for s in runs:
-            for reason, n in s.ignored.items():
-                ignored[reason] = ignored.get(reason, 0) + n
-        print(f"pings: {sent} sent, {sum(s.accepted for s in runs)} accepted, ignored {ignored}")
-        problems = await verify(db.dsn, program_id, runs)
+              f"{time.perf_counter() - t0:.1f} s (PostgreSQL: {db.where}); open loop, Poisson "
+              f"arrivals from {plan.start:g} batches/s, batches of {args.batch} pings, "
+              f"{plan.duration:g} s per step, p99 target {target.p99_ms:g} ms")
+        stats = Stats()
+        make = Batches(members, stats, args.batch)
+        statements = await Statements.connect(db.dsn)
+        runs: list[Run] = []
+        problems: list[str] = []
+        try:
+            for i, workers in enumerate(args.workers):
+                with server(db.dsn, keys, workers, data_dir) as srv:
+                    runs.append(await series(
+                        srv.port, make, workers=workers, plan=plan, target=target, rng=rng,
+                        cpu=CpuMeter(server=srv.pid, postgres=db.pid, client=os.getpid()),
+                        statements=statements, on_step=lambda s: None, header=i == 0,
+                        prepare=make.prepare))
+                    if any(code >= 500 for code in stats.statuses):
+                        print(f"server errors ({workers} workers):\n{srv.errors()}")
+                if not members and not make.ready:
+                    print("every member's clock reached the present: raise --members")
+                problems = await verify(db.dsn, program_id, stats)  # after each worker count
+                if problems:
+                    break
+        finally:
+            await statements.close()
+        print(f"pings: {stats.pings} sent, {stats.accepted} accepted, ignored {stats.ignored}; "
+              f"answers {dict(sorted(stats.statuses.items()))}")
+        save("pings", target, runs, settings=vars(args), database=db.where, problems=problems)
         if problems:
             print("CHECK FAILED:\n  " + "\n  ".join(problems))
             return 1
@@ -344,10 +346,11 @@ async def main_async(args: argparse.Namespace) -> int:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--duration", type=float, default=15.0, help="seconds per worker count")
-    p.add_argument("--baseline-duration", type=float, default=3.0)
-    p.add_argument("--concurrency", type=int, default=64, help="members sending at once")
-    p.add_argument("--members", type=int, default=8000)
+    p.add_argument("--start", type=float, default=200.0, help="first offered rate, batches/s")
+    p.add_argument("--duration", type=float, default=6.0, help="seconds per step")
+    p.add_argument("--max-steps", type=int, default=8, help="steps per worker count")
+    p.add_argument("--p99-ms", type=float, default=100.0, help="the p99 target")
+    p.add_argument("--members", type=int, default=12000)
     p.add_argument("--zones", type=int, default=1000)
     p.add_argument("--batch", type=int, default=50, help="pings per request")
     p.add_argument("--interval", type=float, default=5.0, help="seconds between fixes")

@@ -1,21 +1,25 @@
-"""Till purchases under load (PERFORMANCE.md target 3), against a real server.
+"""Till purchases under load (PERFORMANCE.md target 3), open loop, against a real server.
 
-    python -m loadtests.till [--duration 20] [--concurrency 32] [--members 2000]
+    python -m loadtests.till [--start 200] [--duration 6] [--workers 1 2] [--members 2000]
 
-Starts a throwaway embedded PostgreSQL with fsync on (or uses DATABASE_URL), migrates it,
-seeds a program (with tiers and stored value), a store and N members with cards, points and
-stored value, then starts `uvicorn api.app:create_app --factory` with 1 and then 2 workers and
-drives `POST /v1/pos/purchases` for a bounded time: earn-only purchases, 20% with a points
-redemption, 10% paying part with stored value and the PIN; 10% of requests retry an earlier
-request with the same Idempotency-Key and body; 10% of traffic goes to 5 hot cards. Printed
-per worker count: purchases/s (new ones), requests/s, p50 and p99 latency, and, as the
-baseline measured in the same run, `GET /health` requests/s with the same generator.
-Afterwards it checks every wallet: balance = sum of its ledger entries = sum of its open lots,
-one transaction per successful Idempotency-Key (none twice, none lost), every replay answered
-with the first response's transaction id.
+Starts a throwaway embedded PostgreSQL with fsync on and pg_stat_statements (or uses
+DATABASE_URL), migrates it, seeds a program (with tiers and stored value), a store and N
+members with cards, points and stored value, then starts `uvicorn api.app:create_app
+--factory` with 1 and then 2 workers and offers `POST /v1/pos/purchases` at fixed arrival
+rates (`loadtests/openloop.py`: Poisson arrivals, latency from the intended send time),
+stepping the rate up until p99 exceeds 50 ms or a request fails: earn-only purchases, 20%
+with a points redemption, 10% paying part with stored value and the PIN; 10% of requests
+retry an earlier request with the same Idempotency-Key and body; 10% of traffic goes to
+5 hot cards.
 
-Also printed: the cores the server, PostgreSQL and the load generator used during the run.
-Server start, the HTTP client and the figures come from `loadtests/common.py`.
+Printed per step: offered and answered requests/s, purchases/s, p50/p99/max latency, CPU ms
+per request of the server, PostgreSQL and the generator, PostgreSQL statements per request;
+per worker count the highest rate that held the target, with the most frequent statements;
+the `GET /health` baseline of the same run goes to the results file. After each worker count
+it checks every wallet: balance = sum of its ledger entries = sum of its open lots, one
+transaction per successful Idempotency-Key (none twice, none lost), every replay answered
+with the first response's transaction id. Results and plot: `loadtests/report.py`.
+
 Argon2 for PINs uses cheap parameters here (8 KiB, t=1) as the tests do: with production
 parameters each stored-value payment costs an extra ~20-40 ms of one core by design.
 """
@@ -23,7 +27,6 @@ parameters each stored-value payment costs an extra ~20-40 ms of one core by des
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import random
@@ -40,19 +43,19 @@ import asyncpg
 from loadtests.common import (
     CpuMeter,
     Http,
+    Statements,
     connect_migrated,
     database,
     header_lines,
-    health_baseline,
     insert_members,
     insert_program,
     new_keys,
-    pct_ms,
-    print_row,
     run,
     server,
     token_service,
 )
+from loadtests.openloop import MakeRequest, Plan, Run, Send, Step, Target, series
+from loadtests.report import save
 from wallet import ledger, rules
 from wallet.hashing import Hasher
 
@@ -100,71 +103,66 @@ async def seed(dsn: str, members: int) -> tuple[uuid.UUID, uuid.UUID, list[Card]
 
 
 class Stats:
+    """Every request sent and every answer, across warm-up and steps (for the checks)."""
+
     def __init__(self) -> None:
-        self.latencies: list[float] = []
         self.statuses: dict[int, int] = {}
         self.new = 0
         self.replays = 0
         self.sent: dict[str, dict[str, Any]] = {}  # key -> body
         self.answers: dict[str, set[str]] = {}  # key -> transaction ids answered
+        self.done_keys: list[str] = []  # keys answered 201, which a till may retry
 
 
-async def drive(port: int, token: str, store_id: uuid.UUID, cards: list[Card], *,
-                duration: float, concurrency: int, rng: random.Random, tag: str) -> Stats:
-    stats = Stats()
+def purchases(token: str, store_id: uuid.UUID, cards: list[Card], stats: Stats,
+              rng: random.Random) -> MakeRequest:
+    """The till workload: builds each request (a new purchase or a retry) when it is due."""
     hot, cold = cards[:HOT_CARDS], cards[HOT_CARDS:]
-    done_keys: list[str] = []
     counter = 0
-    deadline = time.perf_counter() + duration
     auth = header_lines({"Authorization": f"Bearer {token}",
                          "Content-Type": "application/json"})
 
     def next_request() -> tuple[str, dict[str, Any]]:
         nonlocal counter
-        if done_keys and rng.random() < 0.10:  # a till retrying with the same key and body
-            key = rng.choice(done_keys)
+        if stats.done_keys and rng.random() < 0.10:  # a till retrying with the same key, body
+            key = rng.choice(stats.done_keys)
             return key, stats.sent[key]
         counter += 1
         card = rng.choice(hot) if rng.random() < 0.10 else rng.choice(cold)
         amount = rng.randint(100, 20_000)
+        key = f"p{counter}"
         body: dict[str, Any] = {"store_id": str(store_id), "card_number": card.number,
-                                "receipt_id": f"{tag}-{counter}", "amount": amount,
-                                "currency": "EUR"}
+                                "receipt_id": key, "amount": amount, "currency": "EUR"}
         roll = rng.random()
         if roll < 0.20:
             body["redeem"] = {"points": rng.randint(1, 50)}
         elif roll < 0.30:
             body["stored_value"] = {"amount": rng.randint(1, amount), "pin": PIN}
-        key = f"{tag}-{counter}"
         stats.sent[key] = body
         return key, body
 
-    async def user() -> None:
-        http = Http(port)
-        try:
-            while time.perf_counter() < deadline:
-                key, body = next_request()
-                payload = json.dumps(body).encode()
-                t0 = time.perf_counter()
-                status, raw = await http.request(
-                    "POST", "/v1/pos/purchases", auth + b"Idempotency-Key: %s\r\n" % key.encode(),
-                    payload)
-                stats.latencies.append(time.perf_counter() - t0)
-                stats.statuses[status] = stats.statuses.get(status, 0) + 1
-                if status == 201:
-                    tx = json.loads(raw)["transaction_id"]
-                    ids = stats.answers.setdefault(key, set())
-                    if ids:
-                        stats.replays += 1
-                    else:
-                        stats.new += 1
-                        done_keys.append(key)
-                    ids.add(tx)
-        finally:
-            http.close()
+    def make() -> Send:
+        key, body = next_request()
+        headers = auth + b"Idempotency-Key: %s\r\n" % key.encode()
+        payload = json.dumps(body).encode()
 
-    await asyncio.gather(*(user() for _ in range(concurrency)))
-    return stats
+        async def send(http: Http) -> str | None:
+            status, raw = await http.request("POST", "/v1/pos/purchases", headers, payload)
+            stats.statuses[status] = stats.statuses.get(status, 0) + 1
+            if status != 201:
+                return f"HTTP {status}"
+            ids = stats.answers.setdefault(key, set())
+            if ids:
+                stats.replays += 1
+            else:
+                stats.new += 1
+                stats.done_keys.append(key)
+            ids.add(json.loads(raw)["transaction_id"])
+            return None
+
+        return send
+
+    return make
 
 
 # --- checks ------------------------------------------------------------------------------------
@@ -179,7 +177,7 @@ FROM wallet_accounts w WHERE w.program_id = $1
 """
 
 
-async def verify(dsn: str, program_id: uuid.UUID, runs: list[Stats]) -> list[str]:
+async def verify(dsn: str, program_id: uuid.UUID, stats: Stats) -> list[str]:
     problems: list[str] = []
     conn = await asyncpg.connect(dsn)
     try:
@@ -191,11 +189,10 @@ async def verify(dsn: str, program_id: uuid.UUID, runs: list[Stats]) -> list[str
             "SELECT id FROM transactions WHERE program_id = $1 AND kind = 'purchase'",
             program_id)}
         answered: set[uuid.UUID] = set()
-        for stats in runs:
-            for key, ids in stats.answers.items():
-                if len(ids) != 1:
-                    problems.append(f"key {key} answered with {len(ids)} transactions")
-                answered |= {uuid.UUID(i) for i in ids}
+        for key, ids in stats.answers.items():
+            if len(ids) != 1:
+                problems.append(f"key {key} answered with {len(ids)} transactions")
+            answered |= {uuid.UUID(i) for i in ids}
         if answered != recorded:
             problems.append(f"{len(answered - recorded)} answered purchases missing, "
                             f"{len(recorded - answered)} recorded but never answered")
@@ -206,47 +203,47 @@ async def verify(dsn: str, program_id: uuid.UUID, runs: list[Stats]) -> list[str
 
 async def main_async(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed)
+    target = Target(p99_ms=args.p99_ms, rate=1000, unit="purchases/s")
+    plan = Plan(start=args.start, duration=args.duration, max_steps=args.max_steps)
     with tempfile.TemporaryDirectory(prefix="till-load-") as tmp, database() as db:
         data_dir = Path(tmp)
         keys = new_keys(data_dir)
         t0 = time.perf_counter()
         program_id, store_id, cards = await seed(db.dsn, args.members)
         print(f"seeded {args.members} members in {time.perf_counter() - t0:.1f} s "
-              f"(PostgreSQL: {db.where}); {args.concurrency} tills, {args.duration:.0f} s "
-              "per worker count")
+              f"(PostgreSQL: {db.where}); open loop, Poisson arrivals from {plan.start:g}/s, "
+              f"{plan.duration:g} s per step, p99 target {target.p99_ms:g} ms")
         token = token_service(keys).mint_access(
             sub=uuid.uuid4(), role="staff", program_id=program_id, store_ids=[store_id])
-        runs: list[Stats] = []
-        for i, workers in enumerate(args.workers):
-            with server(db.dsn, keys, workers, data_dir) as srv:
-                base = await health_baseline(srv.port, args.baseline_duration,
-                                             args.concurrency)
-                # a short warm-up (prepared statements, pools), not counted
-                runs.append(await drive(srv.port, token, store_id, cards, duration=1.0,
-                                        concurrency=args.concurrency, rng=rng,
-                                        tag=f"warm{workers}"))
-                cpu = CpuMeter(server=srv.pid, postgres=db.pid, client=os.getpid())
-                cpu.start()
-                t0 = time.perf_counter()
-                stats = await drive(srv.port, token, store_id, cards, duration=args.duration,
-                                    concurrency=args.concurrency, rng=rng, tag=f"w{workers}")
-                elapsed = time.perf_counter() - t0
-                cpu.stop()
-            runs.append(stats)
-            total = sum(stats.statuses.values())
-            bad = total - stats.statuses.get(201, 0)
-            print_row([
-                ("workers", 7, f"{workers}"),
-                ("purchases/s", 11, f"{stats.new / elapsed:.0f}"),
-                ("requests/s", 10, f"{total / elapsed:.0f}"),
-                ("p50 ms", 7, f"{pct_ms(stats.latencies, 0.50):.1f}"),
-                ("p99 ms", 7, f"{pct_ms(stats.latencies, 0.99):.1f}"),
-                ("replays", 7, f"{stats.replays}"),
-                ("non-201", 7, f"{bad}"),
-                ("/health req/s (baseline)", 24, f"{base:.0f}"),
-                ("cores used (CPU ms per request)", 64, cpu.summary(total / elapsed)),
-            ], header=i == 0)
-        problems = await verify(db.dsn, program_id, runs)
+        stats = Stats()
+        make = purchases(token, store_id, cards, stats, rng)
+        statements = await Statements.connect(db.dsn)
+        runs: list[Run] = []
+        problems: list[str] = []
+        try:
+            for i, workers in enumerate(args.workers):
+                with server(db.dsn, keys, workers, data_dir) as srv:
+                    new_before = stats.new
+
+                    def on_step(s: Step) -> None:
+                        nonlocal new_before
+                        s.extra["purchases_per_s"] = (stats.new - new_before) / s.seconds
+                        new_before = stats.new
+
+                    runs.append(await series(
+                        srv.port, make, workers=workers, plan=plan, target=target, rng=rng,
+                        cpu=CpuMeter(server=srv.pid, postgres=db.pid, client=os.getpid()),
+                        statements=statements, on_step=on_step, header=i == 0))
+                    if any(code >= 500 for code in stats.statuses):
+                        print(f"server errors ({workers} workers):\n{srv.errors()}")
+                problems = await verify(db.dsn, program_id, stats)  # after each worker count
+                if problems:
+                    break
+        finally:
+            await statements.close()
+        print(f"answers: {dict(sorted(stats.statuses.items()))}, {stats.new} purchases, "
+              f"{stats.replays} replays")
+        save("till", target, runs, settings=vars(args), database=db.where, problems=problems)
         if problems:
             print("LEDGER CHECK FAILED:\n  " + "\n  ".join(problems[:20]))
             return 1
@@ -257,9 +254,10 @@ async def main_async(args: argparse.Namespace) -> int:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--duration", type=float, default=20.0, help="seconds per worker count")
-    p.add_argument("--baseline-duration", type=float, default=3.0)
-    p.add_argument("--concurrency", type=int, default=32, help="simultaneous tills")
+    p.add_argument("--start", type=float, default=200.0, help="first offered rate, requests/s")
+    p.add_argument("--duration", type=float, default=6.0, help="seconds per step")
+    p.add_argument("--max-steps", type=int, default=8, help="steps per worker count")
+    p.add_argument("--p99-ms", type=float, default=50.0, help="the p99 target")
     p.add_argument("--members", type=int, default=2000)
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     p.add_argument("--seed", type=int, default=1)
