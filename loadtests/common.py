@@ -12,6 +12,7 @@
 - `CpuMeter`: CPU seconds used by the server, PostgreSQL and this process during a run
   (Linux /proc), so a report can say which of them the machine's cores went to.
 - `Statements`: PostgreSQL statements per request (round trips, and what triggers run).
+- `LockWaits`: the share of PostgreSQL's busy time spent waiting for row locks (sampled).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -76,6 +77,7 @@ def database() -> Iterator[Database]:
         with (data_dir / "postgresql.conf").open("a") as conf:  # keeps the file's owner
             conf.write("\nshared_preload_libraries = 'pg_stat_statements'\n"
                        "pg_stat_statements.track = all\n"
+                       "pg_stat_statements.track_planning = on\n"
                        "pg_stat_statements.track_utility = on\n")
         with EmbeddedPostgres(data_dir, fsync=True) as pg:
             yield Database(pg.dsn, pg.pid)
@@ -341,14 +343,71 @@ class Statements:
         if not self.available or not requests:
             return None, []
         rows = await self.conn.fetch(
-            "SELECT query, toplevel, calls, total_exec_time FROM pg_stat_statements"
-            " WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY calls DESC")
+            "SELECT query, toplevel, calls, total_exec_time, total_plan_time, plans"
+            " FROM pg_stat_statements"
+            " WHERE query NOT LIKE '%pg_stat_statements%'"
+            " AND query NOT LIKE '%pg_stat_activity%' ORDER BY calls DESC")
         per_request = sum(r["calls"] for r in rows if r["toplevel"]) / requests
         return per_request, [
             {"query": " ".join(r["query"].split())[:160], "toplevel": r["toplevel"],
              "calls_per_request": round(r["calls"] / requests, 3),
-             "exec_ms_per_request": round(r["total_exec_time"] / requests, 3)}
+             "exec_ms_per_request": round(r["total_exec_time"] / requests, 3),
+             "plans_per_request": round(r["plans"] / requests, 3),
+             "plan_ms_per_request": round(r["total_plan_time"] / requests, 3)}
             for r in rows[:top]]
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+
+class LockWaits:
+    """How much of PostgreSQL's busy time goes to waiting for locks, by sampling.
+
+    While `running()`, every `every` seconds one query reads `pg_stat_activity`: the client
+    backends inside a statement (state 'active'), and among them those waiting for a lock
+    (`wait_event_type = 'Lock'`: a row lock held by another transaction shows as
+    `transactionid` or `tuple`). `share` = lock-waiting samples / active samples: the part
+    of the requests' time in PostgreSQL spent queued behind another transaction's lock.
+    (`Statements` leaves these samples out of its counts.)
+    """
+
+    QUERY = """
+    SELECT count(*) FILTER (WHERE state = 'active') AS active,
+           count(*) FILTER (WHERE state = 'active' AND wait_event_type = 'Lock') AS waiting
+    FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+    """
+
+    def __init__(self, conn: asyncpg.Connection[asyncpg.Record], every: float = 0.02) -> None:
+        self.conn, self.every = conn, every
+        self.active = self.waiting = 0
+
+    @classmethod
+    async def connect(cls, dsn: str) -> LockWaits:
+        return cls(await asyncpg.connect(dsn))
+
+    @property
+    def share(self) -> float | None:
+        return self.waiting / self.active if self.active else None
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[LockWaits]:
+        self.active = self.waiting = 0
+
+        async def sample() -> None:
+            while True:
+                row = await self.conn.fetchrow(self.QUERY)
+                assert row is not None
+                self.active += row["active"]
+                self.waiting += row["waiting"]
+                await asyncio.sleep(self.every)
+
+        task = asyncio.create_task(sample())
+        try:
+            yield self
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def close(self) -> None:
         await self.conn.close()

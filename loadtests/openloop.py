@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadtests.common import CpuMeter, Http, Statements, health_baseline
+from loadtests.common import CpuMeter, Http, LockWaits, Statements, health_baseline
 
 # One request, ready to send on a connection: returns None when the answer is the expected
 # one, else what went wrong ("HTTP 409").
@@ -93,6 +93,7 @@ class Step:
     lags: list[float] = field(default_factory=list, repr=False)
     cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU ms per answered request
     statements: float | None = None  # PostgreSQL statements per request (pg_stat_statements)
+    lock_wait_share: float | None = None  # of PostgreSQL's busy time, waiting for locks
     top_statements: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, float] = field(default_factory=dict)  # per test: pings/s, purchases/s
 
@@ -120,6 +121,8 @@ class Step:
                 "cpu_ms_per_request": {k: round(v, 3) for k, v in self.cpu_ms.items()},
                 "statements_per_request": (None if self.statements is None
                                            else round(self.statements, 2)),
+                "lock_wait_share": (None if self.lock_wait_share is None
+                                    else round(self.lock_wait_share, 3)),
                 "top_statements": self.top_statements,
                 **{k: round(v, 1) for k, v in self.extra.items()}}
 
@@ -251,13 +254,13 @@ class Plan:
 
 
 async def series(port: int, make: MakeRequest, *, workers: int, plan: Plan, target: Target,
-                 rng: random.Random, cpu: CpuMeter, statements: Statements,
+                 rng: random.Random, cpu: CpuMeter, statements: Statements, locks: LockWaits,
                  on_step: Callable[[Step], None], header: bool,
                  prepare: Callable[[int], None] | None = None) -> Run:
-    """Baseline, warm-up, then `search()` against one server; each step's CPU per request
-    (`cpu`'s trees) and statements per request are filled in, then `on_step` adds its own
-    figures before the step is printed. `prepare(n)`, if given, runs before each step (not
-    measured) to build the step's `n` expected requests ahead."""
+    """Baseline, warm-up, then `search()` against one server. Each step's CPU per request
+    (`cpu`'s trees), statements per request and lock wait share are filled in, then
+    `on_step` adds its own figures before the step is printed. `prepare(n)`, if given, runs
+    before each step (not measured) to build the step's `n` expected requests ahead."""
     from loadtests.report import print_best, print_step
 
     run = Run(workers, await health_baseline(port, plan.baseline, 16))
@@ -270,8 +273,10 @@ async def series(port: int, make: MakeRequest, *, workers: int, plan: Plan, targ
             prepare(int(rate * plan.duration * 1.1) + 10)
         await statements.reset()
         cpu.start()
-        s = await step(conns, make, rate=rate, duration=plan.duration, rng=rng)
+        async with locks.running():
+            s = await step(conns, make, rate=rate, duration=plan.duration, rng=rng)
         cpu.stop()
+        s.lock_wait_share = locks.share
         if s.ok:
             s.cpu_ms = {name: sec * 1000 / s.ok for name, sec in cpu.seconds.items()}
         s.statements, s.top_statements = await statements.read(s.ok)

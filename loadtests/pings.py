@@ -50,6 +50,7 @@ from loadtests import workload
 from loadtests.common import (
     CpuMeter,
     Http,
+    LockWaits,
     Statements,
     connect_migrated,
     database,
@@ -314,6 +315,7 @@ async def main_async(args: argparse.Namespace) -> int:
         stats = Stats()
         make = Batches(members, stats, args.batch)
         statements = await Statements.connect(db.dsn)
+        locks = await LockWaits.connect(db.dsn)
         runs: list[Run] = []
         problems: list[str] = []
         try:
@@ -322,7 +324,7 @@ async def main_async(args: argparse.Namespace) -> int:
                     runs.append(await series(
                         srv.port, make, workers=workers, plan=plan, target=target, rng=rng,
                         cpu=CpuMeter(server=srv.pid, postgres=db.pid, client=os.getpid()),
-                        statements=statements, on_step=lambda s: None, header=i == 0,
+                        statements=statements, locks=locks, on_step=lambda s: None, header=i == 0,
                         prepare=make.prepare))
                     if any(code >= 500 for code in stats.statuses):
                         print(f"server errors ({workers} workers):\n{srv.errors()}")
@@ -333,6 +335,7 @@ async def main_async(args: argparse.Namespace) -> int:
                     break
         finally:
             await statements.close()
+            await locks.close()
         print(f"pings: {stats.pings} sent, {stats.accepted} accepted, ignored {stats.ignored}; "
               f"answers {dict(sorted(stats.statuses.items()))}")
         save("pings", target, runs, settings=vars(args), database=db.where, problems=problems)

@@ -40,6 +40,8 @@ def print_step(workers: int, s: Step, target: Target, *, header: bool) -> None:
               f"{s.cpu_ms.get('server', 0):.2f}+{s.cpu_ms.get('postgres', 0):.2f}"
               f" ({s.cpu_ms.get('client', 0):.2f})"),
              ("stmts/req", 9, "n/a" if s.statements is None else f"{s.statements:.2f}"),
+             ("lock wait", 9, "n/a" if s.lock_wait_share is None
+              else f"{s.lock_wait_share:.0%}"),
              ("", 4, "ok" if s.holds(target.p99_ms) else (s.stopped and "STOP") or "over")]
     if header:
         print(" ".join(f"{title:>{width}}" for title, width, _ in cells))
@@ -56,6 +58,8 @@ def print_best(run: Run, target: Target) -> None:
         return
     cpu = " + ".join(f"{k} {v:.2f}" for k, v in b.cpu_ms.items())
     stmts = "" if b.statements is None else f", {b.statements:.2f} statements/request"
+    if b.lock_wait_share is not None:
+        stmts += f", {b.lock_wait_share:.0%} of PostgreSQL's busy time waiting for locks"
     print(f"{run.workers} worker(s): highest sustained rate {b.achieved:.0f} requests/s = "
           f"{b.achieved * target.per_request:.0f} {target.unit} (target {target.rate:g}), "
           f"p50 {b.pct(0.5):.1f} ms, p99 {b.pct(0.99):.1f} ms (target {target.p99_ms:g}); "
@@ -63,8 +67,8 @@ def print_best(run: Run, target: Target) -> None:
           f"{run.baseline_health_rps:.0f} req/s (closed loop, same run)", flush=True)
     for st in b.top_statements:
         where = "" if st["toplevel"] else "(nested) "
-        print(f"    {st['calls_per_request']:6.2f}/req {st['exec_ms_per_request']:7.3f} ms/req"
-              f"  {where}{st['query'][:100]}")
+        print(f"    {st['calls_per_request']:6.2f}/req exec {st['exec_ms_per_request']:6.3f}"
+              f" plan {st['plan_ms_per_request']:6.3f} ms/req  {where}{st['query'][:90]}")
 
 
 def _commit() -> str:

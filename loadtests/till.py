@@ -43,6 +43,7 @@ import asyncpg
 from loadtests.common import (
     CpuMeter,
     Http,
+    LockWaits,
     Statements,
     connect_migrated,
     database,
@@ -218,6 +219,7 @@ async def main_async(args: argparse.Namespace) -> int:
         stats = Stats()
         make = purchases(token, store_id, cards, stats, rng)
         statements = await Statements.connect(db.dsn)
+        locks = await LockWaits.connect(db.dsn)
         runs: list[Run] = []
         problems: list[str] = []
         try:
@@ -233,7 +235,7 @@ async def main_async(args: argparse.Namespace) -> int:
                     runs.append(await series(
                         srv.port, make, workers=workers, plan=plan, target=target, rng=rng,
                         cpu=CpuMeter(server=srv.pid, postgres=db.pid, client=os.getpid()),
-                        statements=statements, on_step=on_step, header=i == 0))
+                        statements=statements, locks=locks, on_step=on_step, header=i == 0))
                     if any(code >= 500 for code in stats.statuses):
                         print(f"server errors ({workers} workers):\n{srv.errors()}")
                 problems = await verify(db.dsn, program_id, stats)  # after each worker count
@@ -241,6 +243,7 @@ async def main_async(args: argparse.Namespace) -> int:
                     break
         finally:
             await statements.close()
+            await locks.close()
         print(f"answers: {dict(sorted(stats.statuses.items()))}, {stats.new} purchases, "
               f"{stats.replays} replays")
         save("till", target, runs, settings=vars(args), database=db.where, problems=problems)
