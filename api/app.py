@@ -20,15 +20,15 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler, Middleware
 
-from api import keys
-from api.auth import JWTAuthMiddleware, TokenService, provide_principal
-from api.auth_routes import AuthController
+from api.auth import keys
+from api.auth.tokens import JWTAuthMiddleware, TokenService, provide_principal
 from api.config import Settings
+from api.controllers.auth import AuthController
+from api.controllers.ops import OpsController
 from api.errors import EXCEPTION_HANDLERS
 from api.metrics import MetricsMiddleware
-from api.ops import OpsController
-from wallet.db import keep_session
-from wallet.hashing import Hasher
+from wallet.kernel.db import keep_session
+from wallet.kernel.hashing import Hasher
 
 log = logging.getLogger("api")
 
@@ -38,7 +38,8 @@ Startup = Callable[[Litestar], Awaitable[Callable[[], Awaitable[None]] | None]]
 
 
 def _areas() -> tuple[list[ControllerRouterHandler], list[Startup]]:
-    from api import admin, campaigns, manage, me_wallet, members, pings, pos, privacy
+    from api.controllers import admin, campaigns, me_wallet, members, pings, pos, privacy
+    from api.controllers import stores as manage
 
     routes: list[ControllerRouterHandler] = [OpsController, AuthController]
     hooks: list[Startup] = []

@@ -24,10 +24,10 @@ from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from geo import errors as geo_errors
-from wallet import errors as wallet_errors
-from wallet import offer_redemption
+from wallet.kernel import errors as wallet_errors
+from wallet.offers import redemption as offer_redemption
 
-log = logging.getLogger("api.errors")
+log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 

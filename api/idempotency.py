@@ -10,7 +10,7 @@ without the writes (the retry would replay a lie). So:
 * `key_for(...)` builds the key: scope = (caller's `sub`, route), request hash = sha256 of
   method, path and the canonical body (the decoded Struct re-encoded by msgspec: field order,
   whitespace and omitted defaults do not change it).
-* Hot paths (`wallet/till.py`) fold the lookup into their post-lock read and the insert into
+* Hot paths (`wallet/ledger/till.py`) fold the lookup into their post-lock read and the insert into
   their single write statement.
 * `run_idempotent(pool, key, work, type_)` does the same for any other route (pings later):
   look the key up (committed response → replay, or 409 if the body differs); otherwise run
@@ -31,9 +31,9 @@ import asyncpg
 import msgspec
 from litestar.params import HeaderParameter
 
-from wallet.db import Conn
-from wallet.idempotency_store import IdemKey, IdempotencyRace, lookup, record
-from wallet.till import Outcome, replay
+from wallet.kernel.db import Conn
+from wallet.kernel.idempotency_repo import IdemKey, IdempotencyRace, lookup, record
+from wallet.ledger.till import Outcome, replay
 
 T = TypeVar("T")
 

@@ -17,7 +17,7 @@ from typing import Annotated, Generic, TypeVar
 import msgspec
 from litestar.params import Parameter
 
-from wallet.errors import RuleViolation
+from wallet.kernel.errors import RuleViolation
 
 T = TypeVar("T")
 

@@ -33,7 +33,7 @@ from typing import Annotated, Literal, TypeVar
 import msgspec
 from msgspec import Meta
 
-from wallet.errors import Conflict, RuleViolation
+from wallet.kernel.errors import Conflict, RuleViolation
 
 Condition = Literal["clear", "clouds", "rain", "snow", "storm", "fog"]
 CONDITIONS: tuple[Condition, ...] = ("clear", "clouds", "rain", "snow", "storm", "fog")

@@ -13,10 +13,10 @@ import asyncpg
 import msgspec
 
 from geo.campaigns import Campaign, CampaignRules, CampaignSpec, Reward, Status
-from geo.offers import Weather
-from wallet.db import Conn
-from wallet.errors import NotFound, RuleViolation
-from wallet.model import Tier
+from geo.eligibility import Weather
+from wallet.kernel.db import Conn
+from wallet.kernel.errors import NotFound, RuleViolation
+from wallet.kernel.model import Tier
 
 _RULES = msgspec.json.Decoder(CampaignRules)
 _TIERS = msgspec.json.Decoder(list[Tier])

@@ -27,8 +27,8 @@ from geo.campaigns import (
     next_status,
 )
 from geo.campaigns_repo import MemberOffer, Observation, OfferStatus, Revision, Stats
-from wallet.db import Conn
-from wallet.errors import RuleViolation
+from wallet.kernel.db import Conn
+from wallet.kernel.errors import RuleViolation
 
 WEATHER_MAX_FUTURE = timedelta(minutes=5)  # tolerated clock skew of the weather feed
 

@@ -37,10 +37,10 @@ import msgspec
 
 from geo import campaigns_repo
 from geo.campaigns import Campaign, CampaignRules, Reward
-from geo.offers import MemberFacts, Moment, PastOffer, Policy, Weather, plan
+from geo.eligibility import MemberFacts, Moment, PastOffer, Policy, Weather, plan
 from geo.pings import VisitEvent
-from wallet.consents import Preferences, QuietHours
-from wallet.db import Conn
+from wallet.kernel.db import Conn
+from wallet.privacy.consents import Preferences, QuietHours
 
 RECENT = timedelta(days=2)  # covers "today" in any time zone, DST days included
 

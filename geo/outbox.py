@@ -33,7 +33,7 @@ import asyncpg
 import httpx
 import msgspec
 
-from wallet.db import Conn
+from wallet.kernel.db import Conn
 
 
 class WebhookConfig(msgspec.Struct, frozen=True, kw_only=True):

@@ -23,11 +23,11 @@ from datetime import datetime, timedelta
 import msgspec
 
 from geo import visits as core
-from geo.index import Where
+from geo.matcher.index import Where
 from geo.registry import ProgramZones, ZoneRegistry
-from wallet.db import Conn
-from wallet.errors import ConsentRequired
-from wallet.members_repo import gone, touch_active
+from wallet.kernel.db import Conn
+from wallet.kernel.errors import ConsentRequired
+from wallet.members.members_repo import gone, touch_active
 
 # The pure core's ping, used as is: a batch is not copied into a second, identical type.
 Ping = core.Ping

@@ -1,6 +1,6 @@
 """Per-program zone snapshots, kept current on every worker.
 
-Each program's zones live in an immutable `ZoneIndex` snapshot (`geo/index.py`) held by a
+Each program's zones live in an immutable `ZoneIndex` snapshot (`geo/matcher/index.py`) held by a
 `ProgramZones` value; a change builds a new snapshot with `with_changes` (no full rebuild) and
 swaps one dict entry, so matching never sees a half-updated index.
 
@@ -24,11 +24,11 @@ from collections.abc import Iterable
 import asyncpg
 import msgspec
 
-from geo.index import ZoneIndex
+from geo.matcher.index import ZoneIndex
 from geo.zones import ZoneShape, decode_zone, validate_zone
-from wallet.db import Conn
+from wallet.kernel.db import Conn
 
-log = logging.getLogger("geo.registry")
+log = logging.getLogger(__name__)
 CHANNEL = "zones_changed"
 _NO_LIMIT = float("inf")  # stored zones were validated against the extent limit on write
 

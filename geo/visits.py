@@ -20,7 +20,7 @@ from typing import Literal
 
 import msgspec
 
-from geo.index import Where
+from geo.matcher.index import Where
 
 __all__ = [
     "OUTSIDE", "REASONS", "IgnoreReason", "Ping", "VisitEvent", "VisitRules", "VisitState",

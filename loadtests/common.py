@@ -36,10 +36,10 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from api.auth import TokenService
+from api.auth.keys import load_or_create
+from api.auth.tokens import TokenService
 from api.config import Settings
-from api.embedded_pg import EmbeddedPostgres
-from api.keys import load_or_create
+from api.runtime.embedded_pg import EmbeddedPostgres
 from migrations.runner import migrate
 
 ROOT = Path(__file__).resolve().parents[1]

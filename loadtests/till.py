@@ -57,8 +57,9 @@ from loadtests.common import (
 )
 from loadtests.openloop import MakeRequest, Plan, Run, Send, Step, Target, series
 from loadtests.report import save
-from wallet import ledger, rules
-from wallet.hashing import Hasher
+from wallet.kernel.hashing import Hasher
+from wallet.ledger import ledger_repo as ledger
+from wallet.ledger import rules
 
 PIN = "13579"
 HOT_CARDS = 5

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import asyncpg
 
-from wallet.db import Conn
+from wallet.kernel.db import Conn
 
 __all__ = ["DEFAULT_DIR", "EditedMigration", "Migration", "MigrationError", "discover",
            "migrate", "pending"]

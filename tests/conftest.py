@@ -24,10 +24,10 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
-from api.auth import TokenService
+from api.auth.keys import load_or_create
+from api.auth.tokens import TokenService
 from api.config import Settings
-from api.embedded_pg import EmbeddedPostgres
-from api.keys import load_or_create
+from api.runtime.embedded_pg import EmbeddedPostgres
 from migrations.runner import migrate
 
 # Shared CI machines are noisy: a property's examples are judged on what they compute, never on

@@ -7,11 +7,11 @@ from typing import Any
 
 import asyncpg
 import pytest
-from helpers import bearer
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from support.helpers import bearer
 
-from api.auth import Role, TokenService
+from api.auth.tokens import Role, TokenService
 
 Client = AsyncTestClient[Litestar]
 

@@ -15,14 +15,14 @@ import msgspec
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from helpers import bearer
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from support.helpers import bearer
 
-from api.accounts import create_admin
-from api.auth import TokenService
+from api.auth.tokens import TokenService
 from api.config import Settings
-from wallet.hashing import Hasher
+from api.runtime.accounts import create_admin
+from wallet.kernel.hashing import Hasher
 
 Client = AsyncTestClient[Litestar]
 PASSWORD = "correct horse battery staple"
@@ -186,7 +186,7 @@ async def test_a_rotated_signing_key_keeps_old_tokens_valid(
     settings: Settings, tokens: TokenService
 ) -> None:
     from api.app import create_app
-    from api.keys import rotate
+    from api.auth.keys import rotate
 
     old = tokens.mint_access(sub=uuid.uuid4(), role="admin")
     keys_copy = settings.keys_file + ".rot"
@@ -225,7 +225,7 @@ async def test_a_retired_key_no_longer_verifies_its_tokens(
     settings: Settings, tokens: TokenService, tmp_path: Path
 ) -> None:
     from api.app import create_app
-    from api.keys import load_or_create, retire, rotate
+    from api.auth.keys import load_or_create, retire, rotate
 
     keys = tmp_path / "keys.json"
     shutil.copyfile(settings.keys_file, keys)

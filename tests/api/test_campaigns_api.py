@@ -7,10 +7,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from campaign_helpers import campaign_body, create_campaign, iso
-from helpers import Client, create_program, create_store, manager, signup, staff
+from support.campaign_helpers import campaign_body, create_campaign, iso
+from support.helpers import Client, create_program, create_store, manager, signup, staff
 
-from api.auth import TokenService
+from api.auth.tokens import TokenService
 
 
 def _url(program: str, *rest: str) -> str:

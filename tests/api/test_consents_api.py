@@ -8,12 +8,12 @@ from typing import Any
 
 import asyncpg
 import pytest
-from helpers import bearer
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from support.helpers import bearer
 
-from api.auth import TokenService
-from wallet.consents import DEFAULT_PREFERENCES, Preferences, QuietHours, in_quiet_hours
+from api.auth.tokens import TokenService
+from wallet.privacy.consents import DEFAULT_PREFERENCES, Preferences, QuietHours, in_quiet_hours
 
 Client = AsyncTestClient[Litestar]
 

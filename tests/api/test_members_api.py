@@ -9,13 +9,13 @@ from typing import Any
 
 import asyncpg
 import pytest
-from helpers import bearer
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from support.helpers import bearer
 
-from api.auth import Role, TokenService
-from wallet.cards import is_valid_card_number
-from wallet.errors import Unauthenticated
+from api.auth.tokens import Role, TokenService
+from wallet.kernel.errors import Unauthenticated
+from wallet.members.cards import is_valid_card_number
 
 Client = AsyncTestClient[Litestar]
 

@@ -8,7 +8,8 @@ import uuid
 from typing import Any
 
 import asyncpg
-from campaign_helpers import (
+from prometheus_client import REGISTRY
+from support.campaign_helpers import (
     campaign_body,
     card_number,
     create_campaign,
@@ -17,7 +18,7 @@ from campaign_helpers import (
     window_around_now,
     window_not_now,
 )
-from helpers import (
+from support.helpers import (
     INSIDE,
     Client,
     ago,
@@ -30,9 +31,8 @@ from helpers import (
     signup,
     staff,
 )
-from prometheus_client import REGISTRY
 
-from api.auth import TokenService
+from api.auth.tokens import TokenService
 
 ICE_CREAM = {"tiers": ["gold"], "context": {"min_temp_c": 25},
              "caps": {"per_member_per_day": 1}}

@@ -8,7 +8,7 @@ import random
 from datetime import timedelta
 
 import asyncpg
-from helpers import (
+from support.helpers import (
     FAR,
     INSIDE,
     Client,
@@ -22,7 +22,7 @@ from helpers import (
     signup,
 )
 
-from api.auth import TokenService
+from api.auth.tokens import TokenService
 
 
 async def _count(conn: asyncpg.Connection, table: str) -> int:

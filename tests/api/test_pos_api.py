@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-import ledger_fixtures as fx
 import pytest
-from helpers import bearer
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from support import ledger_fixtures as fx
+from support.helpers import bearer
 
-from api.auth import TokenService
+from api.auth.tokens import TokenService
 
 Client = AsyncTestClient[Litestar]
 PIN = "12345"

@@ -8,11 +8,11 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
-from helpers import Client, bearer, create_program, create_store, manager, now, signup
 from litestar import Litestar
-from privacy_scenario import pos, rich_member, routes_by_role
+from support.helpers import Client, bearer, create_program, create_store, manager, now, signup
+from support.privacy_scenario import pos, rich_member, routes_by_role
 
-from api.auth import TokenService
+from api.auth.tokens import TokenService
 
 # Every route staff, managers or admins can call, classified. A new route must be added to
 # one of these two tables: the test below fails until it is.

@@ -10,12 +10,12 @@ from typing import Any
 import asyncpg
 import msgspec
 import pytest
-from helpers import Client, admin, create_program, signup
-from privacy_scenario import FIRST_NAME, rich_member
+from support.helpers import Client, admin, create_program, signup
+from support.privacy_scenario import FIRST_NAME, rich_member
 
-from api.auth import TokenService
+from api.auth.tokens import TokenService
 from api.config import Settings
-from wallet.privacy import EXPORTED_TABLES
+from wallet.privacy.rights import EXPORTED_TABLES
 
 # Tables that name a member without a foreign key (checked by the erasure dump test too).
 WITHOUT_FK = {"refresh_tokens": "subject_id"}

@@ -9,16 +9,16 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import ledger_fixtures as fx
 import msgspec
 import pytest
-from helpers import Client, create_program
 from litestar.testing import AsyncTestClient
+from support import ledger_fixtures as fx
+from support.helpers import Client, create_program
 
 from api.app import create_app
 from api.config import Settings
-from api.jobs import run_job
-from wallet.consents import PURPOSES
+from api.runtime.jobs import run_job
+from wallet.privacy.consents import PURPOSES
 
 
 def expected_periods(s: Settings) -> dict[str, int]:

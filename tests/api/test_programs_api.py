@@ -7,12 +7,12 @@ from typing import Any
 
 import asyncpg
 import pytest
-from helpers import bearer, signup
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from support.helpers import bearer, signup
 
-from api import demo
-from api.auth import Role, TokenService
+from api.auth.tokens import Role, TokenService
+from api.runtime import demo
 
 Client = AsyncTestClient[Litestar]
 

@@ -6,9 +6,9 @@ import uuid
 from typing import Any
 
 import asyncpg
-from helpers import Client, circle, create_program, create_store, manager, staff
+from support.helpers import Client, circle, create_program, create_store, manager, staff
 
-from api.auth import TokenService
+from api.auth.tokens import TokenService
 
 SQUARE = {"type": "Polygon", "coordinates": [[[2.30, 48.85], [2.301, 48.85], [2.301, 48.851],
                                               [2.30, 48.851], [2.30, 48.85]]]}

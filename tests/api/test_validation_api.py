@@ -6,11 +6,11 @@ import uuid
 from typing import Any
 
 import pytest
-from helpers import bearer
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from support.helpers import bearer
 
-from api.auth import TokenService
+from api.auth.tokens import TokenService
 
 Client = AsyncTestClient[Litestar]
 

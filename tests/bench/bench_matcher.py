@@ -25,8 +25,8 @@ import numpy as np
 import rtree
 import shapely
 
-from geo.brute import brute_force_pairs
-from geo.index import ZoneIndex
+from geo.matcher.brute import brute_force_pairs
+from geo.matcher.index import ZoneIndex
 from geo.zones import CircleShape, ZoneShape, validate_zone
 from loadtests import workload
 

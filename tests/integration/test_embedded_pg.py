@@ -16,9 +16,14 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from processes import session_members, wait_until_gone
+from support.processes import session_members, wait_until_gone
 
-from api.embedded_pg import EmbeddedPostgres, EmbeddedPostgresError, find_bindir, running_dsn
+from api.runtime.embedded_pg import (
+    EmbeddedPostgres,
+    EmbeddedPostgresError,
+    find_bindir,
+    running_dsn,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 AS_ROOT = os.geteuid() == 0
@@ -92,7 +97,7 @@ def test_start_twice_returns_the_same_server() -> None:
 def test_server_dies_when_the_process_that_started_it_is_killed_with_sigkill() -> None:
     child_code = (
         "import sys\n"
-        "from api.embedded_pg import EmbeddedPostgres\n"
+        "from api.runtime.embedded_pg import EmbeddedPostgres\n"
         "pg = EmbeddedPostgres(fsync=False).start()\n"
         "print(pg.pid, pg.socket_dir, flush=True)\n"
         "sys.stdin.read()\n"

@@ -9,10 +9,10 @@ from typing import Any
 import asyncpg
 import msgspec
 import pytest
-from helpers import INSIDE, Client, ago, ping
-from privacy_scenario import FIRST_NAME, Rich, rich_member, routes_by_role
+from support.helpers import INSIDE, Client, ago, ping
+from support.privacy_scenario import FIRST_NAME, Rich, rich_member, routes_by_role
 
-from api.auth import TokenService
+from api.auth.tokens import TokenService
 from api.config import Settings
 
 

@@ -6,11 +6,11 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import ledger_fixtures as fx
 import pytest
+from support import ledger_fixtures as fx
 
 from api.config import Settings
-from api.jobs import UnknownJob, run_job
+from api.runtime.jobs import UnknownJob, run_job
 
 
 async def test_expire_takes_the_due_remainder_once_and_a_second_run_finds_nothing(

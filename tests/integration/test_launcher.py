@@ -20,12 +20,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from processes import session_members, wait_until_gone
-from realserver import free_port
+from support.processes import session_members, wait_until_gone
+from support.realserver import free_port
 
-from api import launcher
-from api.embedded_pg import EmbeddedPostgres
-from api.launcher import database_for_cli
+from api.runtime import launcher
+from api.runtime.embedded_pg import EmbeddedPostgres
+from api.runtime.launcher import database_for_cli
 from migrations.runner import discover
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,7 +63,7 @@ def create_app():
 SERVE = '''
 import sys
 from pathlib import Path
-from api.launcher import serve
+from api.runtime.launcher import serve
 port, workers, data_dir, factory = sys.argv[1:]
 sys.exit(serve(host="127.0.0.1", port=int(port), workers=int(workers), throwaway_db=True,
                data_dir=Path(data_dir), seed_demo=False, app_factory=factory))

@@ -12,10 +12,11 @@ import uuid
 from datetime import UTC, datetime
 
 import asyncpg
-import ledger_fixtures as fx
+from support import ledger_fixtures as fx
 
-from wallet import ledger, rules
-from wallet.idempotency_store import IdemKey
+from wallet.kernel.idempotency_repo import IdemKey
+from wallet.ledger import ledger_repo as ledger
+from wallet.ledger import rules
 
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
 

@@ -17,13 +17,13 @@ from typing import Any
 
 import asyncpg
 import httpx
-import ledger_fixtures as fx
 import pytest
-from campaign_helpers import campaign_body
-from realserver import running_server
+from support import ledger_fixtures as fx
+from support.campaign_helpers import campaign_body
+from support.realserver import running_server
 
-from api.auth import TokenService
-from api.keys import load_or_create
+from api.auth.keys import load_or_create
+from api.auth.tokens import TokenService
 
 pytestmark = pytest.mark.slow
 LAT, LON = 48.85, 2.35  # the centre of ledger_fixtures' store zone

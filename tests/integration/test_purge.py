@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import ledger_fixtures as fx
 import pytest
+from support import ledger_fixtures as fx
 
 from api.config import Settings
-from api.jobs import run_job
-from wallet import ledger
-from wallet.retention import PURGE_LOCK, PurgeReport, RetentionPolicy, purge
+from api.runtime.jobs import run_job
+from wallet.ledger import ledger_repo as ledger
+from wallet.privacy.retention import PURGE_LOCK, PurgeReport, RetentionPolicy, purge
 
 NOW = datetime(2031, 6, 1, 12, 0, tzinfo=UTC)
 EPS = timedelta(seconds=1)

@@ -16,14 +16,14 @@ from typing import Any
 
 import asyncpg
 import httpx
-import ledger_fixtures as fx
 import pytest
-from realserver import running_server
+from support import ledger_fixtures as fx
+from support.realserver import running_server
 
-from api.auth import TokenService
+from api.auth.keys import load_or_create
+from api.auth.tokens import TokenService
 from api.config import Settings
-from api.keys import load_or_create
-from wallet.hashing import Hasher
+from wallet.kernel.hashing import Hasher
 
 pytestmark = pytest.mark.slow
 PIN = "24680"

@@ -20,21 +20,21 @@ from typing import Any
 
 import asyncpg
 import httpx
-import ledger_fixtures as fx
 import msgspec
 import pytest
-from campaign_helpers import campaign_body, create_campaign
-from helpers import INSIDE, Client, ago, create_program, create_store, manager, ping, signup
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
-from realserver import free_port, running_server
+from support import ledger_fixtures as fx
+from support.campaign_helpers import campaign_body, create_campaign
+from support.helpers import INSIDE, Client, ago, create_program, create_store, manager, ping, signup
+from support.realserver import free_port, running_server
 
 from api.app import create_app
-from api.auth import TokenService
-from api.campaigns import deliver_once
+from api.auth.keys import load_or_create
+from api.auth.tokens import TokenService
 from api.config import Settings
-from api.keys import load_or_create
+from api.controllers.campaigns import deliver_once
 from geo.outbox import signature, verify
 
 SECRET = "s3cret-for-tests-0123456789"

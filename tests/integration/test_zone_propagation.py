@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from helpers import FAR, INSIDE, PROGRAM, admin, ago, circle, manager, ping
-from realserver import running_server
+from support.helpers import FAR, INSIDE, PROGRAM, admin, ago, circle, manager, ping
+from support.realserver import running_server
 
-from api.auth import TokenService
+from api.auth.keys import load_or_create
+from api.auth.tokens import TokenService
 from api.config import Settings
-from api.keys import load_or_create
 
 ROUNDS = 16  # fresh members and connections per step, spread over both workers
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from api.auth import Claims, TokenService, TokenType
-from api.keys import load_or_create
-from wallet import errors
+from api.auth.keys import load_or_create
+from api.auth.tokens import Claims, TokenService, TokenType
+from wallet.kernel import errors
 
 
 def _service(tmp_path: Path, cache: int = 8) -> TokenService:

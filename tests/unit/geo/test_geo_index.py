@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from geo.brute import brute_force_pairs, covers_one
 from geo.errors import InvalidZone
-from geo.index import ZoneIndex
+from geo.matcher.brute import brute_force_pairs, covers_one
+from geo.matcher.index import ZoneIndex
 from geo.zones import (
     M_PER_DEG,
     Circle,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from geo.index import Where, ZoneIndex
+from geo.matcher.index import Where, ZoneIndex
 from geo.visits import (
     OUTSIDE,
     Ping,

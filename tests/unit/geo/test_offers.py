@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime, timedelta
 
 import pytest
-from offer_fixtures import (
+from support.offer_fixtures import (
     OTHER_STORE,
     POLICY,
     STORE,
@@ -21,7 +21,7 @@ from offer_fixtures import (
 )
 
 from geo.campaigns import Caps, Context, Trigger
-from geo.offers import Decision, Issue, MemberFacts, Skip, decide, issued, plan
+from geo.eligibility import Decision, Issue, MemberFacts, Skip, decide, issued, plan
 
 # 2026-07-15 is a summer Wednesday: Paris is UTC+2, so 14:00 local is 12:00Z.
 SUMMER_14H = utc(2026, 7, 15, 12, 0)

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from offer_fixtures import STORE, campaign, utc
+from support.offer_fixtures import STORE, campaign, utc
 
 from geo.campaigns import (
     CampaignChanges,
@@ -21,7 +21,7 @@ from geo.campaigns import (
     check_rules,
     next_status,
 )
-from wallet.errors import Conflict, RuleViolation
+from wallet.kernel.errors import Conflict, RuleViolation
 
 TIERS = ("silver", "gold")
 

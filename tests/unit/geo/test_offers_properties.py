@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from offer_fixtures import PARIS, POLICY, campaign, enter, member, utc
+from support.offer_fixtures import PARIS, POLICY, campaign, enter, member, utc
 
 from geo.campaigns import Caps
-from geo.offers import Issue, issued, plan
+from geo.eligibility import Issue, issued, plan
 
 TZ = ZoneInfo(PARIS)
 WEEK_START = utc(2026, 3, 26)  # the week of the spring DST change in Paris

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wallet import rules
-from wallet.errors import RuleViolation
-from wallet.offer_redemption import (
+from wallet.kernel.errors import RuleViolation
+from wallet.ledger import rules
+from wallet.offers.redemption import (
     OfferAlreadyRedeemed,
     OfferExpired,
     OfferNotValidHere,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wallet.cards import (
+from wallet.members.cards import (
     CARD_LENGTH,
     CARD_PREFIX,
     is_valid_card_number,

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from wallet import rules
-from wallet.errors import InsufficientBalance, RuleViolation
-from wallet.model import Tier
+from wallet.kernel.errors import InsufficientBalance, RuleViolation
+from wallet.kernel.model import Tier
+from wallet.ledger import rules
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 RATE = rules.EarnRules(earn_points=1, earn_per_amount=100, points_expiry_days=365)

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wallet import rules
-from wallet.errors import InsufficientBalance, RuleViolation
-from wallet.model import Tier
+from wallet.kernel.errors import InsufficientBalance, RuleViolation
+from wallet.kernel.model import Tier
+from wallet.ledger import rules
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TIERS = (Tier(name="base", min_points_12m=0, multiplier_milli=1000),

@@ -1,0 +1,246 @@
+"""Tokens and guards.
+
+Access tokens are short-lived JWTs (EdDSA, `kid` in the header); refresh tokens are JWTs too,
+stored only as a SHA-256 hash, rotated on every use and revoked with their whole family when
+a rotated one is presented again (see `api/auth/sessions.py`). Verification is strict: the
+algorithm is pinned, the `kid` must be known, `exp`, `iat`, `nbf`, `iss` and `typ` are
+required and checked. Card QR payloads are the same kind of token with `typ=card`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Literal
+
+import jwt
+import msgspec
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+
+from api.auth.keys import ALGORITHM, Keyset
+from wallet.kernel import errors
+from wallet.members.members_repo import require_member
+
+Role = Literal["member", "staff", "manager", "admin"]
+TokenType = Literal["access", "refresh", "card"]
+_LEEWAY_S = 5
+_VERIFIED_CACHE = 8192  # access tokens remembered after a successful verification
+
+
+class Principal(msgspec.Struct, frozen=True, kw_only=True):
+    """Who is calling, from a verified access token."""
+
+    sub: uuid.UUID
+    role: Role
+    program_id: uuid.UUID | None = None
+    store_ids: tuple[uuid.UUID, ...] = ()
+    jti: str = ""
+
+    def require_program(self, program_id: uuid.UUID) -> None:
+        """Managers, staff and members act only inside their own program; admins anywhere."""
+        if self.role != "admin" and self.program_id != program_id:
+            raise errors.AccessDenied("this token is not valid for that program")
+
+    def require_store(self, store_id: uuid.UUID) -> None:
+        """Staff act only for their `store_ids`; managers for any store of their program."""
+        if self.role == "staff" and store_id not in self.store_ids:
+            raise errors.AccessDenied(
+                "this staff account cannot act for that store", field="store_id")
+
+
+class Claims(msgspec.Struct, frozen=True, kw_only=True):
+    sub: str
+    typ: TokenType
+    role: Role
+    exp: int
+    iat: int
+    jti: str
+    program_id: str | None = None
+    store_ids: list[str] = []
+    fam: str | None = None  # refresh-token family
+    card: str | None = None  # card id, for typ=card
+
+
+class TokenService:
+    """Mints and verifies every token the service issues. Holds the keyset and a bounded
+    memory of access tokens it has already verified (see `principal`)."""
+
+    def __init__(self, keyset: Keyset, *, issuer: str, access_ttl_s: int,
+                 refresh_ttl_s: int, card_ttl_s: int,
+                 verified_cache: int = _VERIFIED_CACHE) -> None:
+        self.keyset = keyset
+        self.issuer = issuer
+        self.access_ttl_s = access_ttl_s
+        self.refresh_ttl_s = refresh_ttl_s
+        self.card_ttl_s = card_ttl_s
+        self._verified: OrderedDict[str, tuple[Principal, int]] = OrderedDict()
+        self._verified_max = verified_cache
+
+    def _mint(self, claims: dict[str, Any], ttl_s: int, now: float | None) -> tuple[str, int]:
+        iat = int(now if now is not None else time.time())
+        exp = iat + ttl_s
+        payload = {**claims, "iss": self.issuer, "iat": iat, "nbf": iat, "exp": exp,
+                   "jti": claims.get("jti") or secrets.token_urlsafe(12)}
+        token = jwt.encode(payload, self.keyset.signing_key, algorithm=ALGORITHM,
+                           headers={"kid": self.keyset.signing_kid})
+        return token, exp
+
+    def mint_access(self, *, sub: uuid.UUID, role: Role, program_id: uuid.UUID | None = None,
+                    store_ids: Sequence[uuid.UUID] = (), now: float | None = None,
+                    ttl_s: int | None = None) -> str:
+        claims: dict[str, Any] = {"sub": str(sub), "role": role, "typ": "access"}
+        if role != "admin":
+            claims["program_id"] = str(program_id)
+        if role == "staff":
+            claims["store_ids"] = [str(s) for s in store_ids]
+        return self._mint(claims, ttl_s or self.access_ttl_s, now)[0]
+
+    def mint_refresh(self, *, sub: uuid.UUID, role: Role, program_id: uuid.UUID | None,
+                     family: uuid.UUID, store_ids: Sequence[uuid.UUID] = (),
+                     now: float | None = None) -> tuple[str, str, int]:
+        """Returns (token, jti, exp). Only the token's hash is stored server-side."""
+        jti = secrets.token_urlsafe(16)
+        claims: dict[str, Any] = {"sub": str(sub), "role": role, "typ": "refresh",
+                                  "fam": str(family), "jti": jti}
+        if program_id is not None:
+            claims["program_id"] = str(program_id)
+        if store_ids:
+            claims["store_ids"] = [str(s) for s in store_ids]
+        token, exp = self._mint(claims, self.refresh_ttl_s, now)
+        return token, jti, exp
+
+    def mint_card(self, *, card_id: uuid.UUID, member_id: uuid.UUID, program_id: uuid.UUID,
+                  now: float | None = None) -> tuple[str, int]:
+        claims = {"sub": str(member_id), "role": "member", "typ": "card",
+                  "program_id": str(program_id), "card": str(card_id)}
+        return self._mint(claims, self.card_ttl_s, now)
+
+    def verify(self, token: str, typ: TokenType) -> Claims:
+        """Verify signature, pinned algorithm, known kid, time claims, issuer and type.
+
+        Raises `errors.Unauthenticated` with a short reason; never reveals more than that.
+        """
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise errors.Unauthenticated("malformed token") from exc
+        if header.get("alg") != ALGORITHM:
+            raise errors.Unauthenticated("unexpected token algorithm")
+        key = self.keyset.public.get(str(header.get("kid")))
+        if key is None:
+            raise errors.Unauthenticated("unknown signing key")
+        try:
+            raw = jwt.decode(token, key, algorithms=[ALGORITHM], issuer=self.issuer,
+                             leeway=_LEEWAY_S,
+                             options={"require": ["exp", "iat", "nbf", "iss", "sub", "jti"]})
+            claims = msgspec.convert(raw, Claims, strict=True)
+        except jwt.ExpiredSignatureError as exc:
+            raise errors.Unauthenticated("token expired") from exc
+        except jwt.ImmatureSignatureError as exc:
+            raise errors.Unauthenticated("token not yet valid") from exc
+        except (jwt.PyJWTError, msgspec.ValidationError) as exc:
+            raise errors.Unauthenticated("invalid token") from exc
+        if claims.typ != typ:
+            raise errors.Unauthenticated(f"not an {typ} token")
+        return claims
+
+    def principal(self, token: str, *, now: float | None = None) -> Principal:
+        """The caller of an access token, verified as `verify` does.
+
+        An Ed25519 verification is most of the CPU of a cheap request, and an app sends the
+        same access token until it expires, so a successful verification is remembered, keyed
+        by the whole token string (a byte-identical token only: any other is verified in
+        full), until the token's `exp` (without the leeway: stricter than `verify`), in a
+        least-recently-used table of at most `verified_cache` tokens. Failures are never
+        remembered. The keyset cannot change under a running service, so a remembered token
+        stays exactly as valid as a fresh verification would find it.
+        """
+        t = time.time() if now is None else now
+        hit = self._verified.get(token)
+        if hit is not None:
+            if t < hit[1]:
+                self._verified.move_to_end(token)
+                return hit[0]
+            del self._verified[token]
+        c = self.verify(token, "access")
+        try:
+            found = Principal(
+                sub=uuid.UUID(c.sub), role=c.role, jti=c.jti,
+                program_id=uuid.UUID(c.program_id) if c.program_id else None,
+                store_ids=tuple(uuid.UUID(s) for s in c.store_ids))
+        except ValueError as exc:
+            raise errors.Unauthenticated("invalid token claims") from exc
+        if self._verified_max > 0 and t < c.exp:
+            self._verified[token] = (found, c.exp)
+            if len(self._verified) > self._verified_max:
+                self._verified.popitem(last=False)
+        return found
+
+
+class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
+    """Puts the verified `Principal` in `request.user` for every route not marked public."""
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]
+                                   ) -> AuthenticationResult:
+        header = connection.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise NotAuthorizedException("a bearer token is required")
+        tokens: TokenService = connection.app.state.tokens
+        try:
+            principal = tokens.principal(token.strip())
+        except errors.Unauthenticated as exc:
+            raise NotAuthorizedException(exc.detail) from exc
+        return AuthenticationResult(user=principal, auth=token)
+
+
+def roles(*allowed: Role
+          ) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]:
+    """A guard: the caller's role must be one of `allowed` (403 otherwise).
+
+    Async on purpose: Litestar runs a synchronous guard in a worker thread, and that hop cost
+    about a tenth of a till purchase's server CPU."""
+    allowed_set = frozenset(allowed)
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+                    ) -> None:
+        user = connection.scope.get("user")
+        if not isinstance(user, Principal):
+            raise NotAuthorizedException("a bearer token is required")
+        if user.role not in allowed_set:
+            raise PermissionDeniedException(
+                f"role {user.role!r} may not call this route "
+                f"(needs {', '.join(sorted(allowed_set))})")
+
+    guard.__name__ = f"roles_{'_'.join(sorted(allowed_set))}"
+    return guard
+
+
+async def live_member(connection: ASGIConnection[Any, Any, Any, Any],
+                      _: BaseRouteHandler) -> None:
+    """Guard for routes open to members that never read the member row themselves: a token
+    of an erased member is 401 there too (the routes under /v1/me check it as they read)."""
+    user = connection.scope.get("user")
+    if isinstance(user, Principal) and user.role == "member":
+        async with connection.app.state.pool.acquire() as conn:
+            await require_member(conn, user.sub, keep=False)
+
+
+async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    """Dependency: the verified caller (the middleware has already rejected anonymous calls)."""
+    user = request.scope.get("user")
+    if not isinstance(user, Principal):
+        raise NotAuthorizedException("a bearer token is required")
+    return user
+
+
+# The verified caller, injected into handlers as `principal: Caller`.
+Caller = NamedDependency[Principal]

@@ -1,0 +1,200 @@
+"""Operators: programs (admin) and their manager/staff accounts.
+
+`in_path_program` is the guard every `/v1/programs/{program_id}/...` route uses: a manager,
+staff member or member acts only inside the program of their token (403 otherwise).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, get, patch, post
+from litestar.connection import ASGIConnection
+from litestar.datastructures import State
+from litestar.exceptions import NotAuthorizedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.params import FromPath, JSONBody
+from litestar.types import ControllerRouterHandler
+from msgspec import UNSET, Meta, UnsetType
+
+from api.auth.tokens import Caller, Principal, live_member, roles
+from api.controllers.auth import Email
+from api.errors import responses
+from wallet.kernel.model import Program, Tier
+from wallet.programs import accounts_repo, programs
+from wallet.programs.accounts_repo import Account
+
+INT32 = 2**31 - 1
+
+Name = Annotated[str, Meta(min_length=1, max_length=200)]
+Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. EUR")]
+TimeZone = Annotated[str, Meta(min_length=1, max_length=64, examples=["Europe/Paris"],
+                               description="IANA time zone name")]
+ExpiryDays = Annotated[int, Meta(gt=0, le=36_500)]
+
+
+def in_path_program(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard: the caller's token must be for the `{program_id}` in the path (admins: any)."""
+    user = connection.scope.get("user")
+    if not isinstance(user, Principal):
+        raise NotAuthorizedException("a bearer token is required")
+    user.require_program(uuid.UUID(str(connection.path_params["program_id"])))
+
+
+class EarnRate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`points` points per `per_amount` minor units spent (1 per 100 = 1 point per euro)."""
+
+    points: Annotated[int, Meta(ge=0, le=1_000_000)]
+    per_amount: Annotated[int, Meta(gt=0, le=INT32)]
+
+
+class TierIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(min_length=1, max_length=50)]
+    min_points_12m: Annotated[int, Meta(ge=0, le=INT32,
+                                        description="points earned in 12 months to reach it")]
+    earn_multiplier: Annotated[float, Meta(ge=1, le=10,
+                                           description="x1 to x10, at most 3 decimals")]
+
+
+Tiers = Annotated[list[TierIn], Meta(max_length=20)]
+
+
+def _tiers(tiers: list[TierIn]) -> tuple[Tier, ...]:
+    return tuple(Tier(name=t.name, min_points_12m=t.min_points_12m,
+                      multiplier_milli=programs.multiplier_milli(
+                          t.earn_multiplier, field=f"tiers[{i}].earn_multiplier"))
+                 for i, t in enumerate(tiers))
+
+
+class ProgramIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: Name
+    currency: Currency
+    timezone: TimeZone
+    earn_rate: EarnRate
+    points_expiry_days: ExpiryDays
+    tiers: Tiers = []
+    stored_value: bool = False
+
+    def to_spec(self) -> programs.ProgramSpec:
+        return programs.ProgramSpec(
+            name=self.name, currency=self.currency, timezone=self.timezone,
+            earn_points=self.earn_rate.points, earn_per_amount=self.earn_rate.per_amount,
+            points_expiry_days=self.points_expiry_days, tiers=_tiers(self.tiers),
+            stored_value=self.stored_value)
+
+
+class ProgramPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Any subset of the program's fields; `tiers` replaces the whole list."""
+
+    name: Name | UnsetType = UNSET
+    currency: Currency | UnsetType = UNSET
+    timezone: TimeZone | UnsetType = UNSET
+    earn_rate: EarnRate | UnsetType = UNSET
+    points_expiry_days: ExpiryDays | UnsetType = UNSET
+    tiers: Tiers | UnsetType = UNSET
+    stored_value: bool | UnsetType = UNSET
+
+    def to_changes(self) -> programs.ProgramChanges:
+        rate = self.earn_rate
+        return programs.ProgramChanges(
+            name=self.name, currency=self.currency, timezone=self.timezone,
+            earn_points=UNSET if isinstance(rate, UnsetType) else rate.points,
+            earn_per_amount=UNSET if isinstance(rate, UnsetType) else rate.per_amount,
+            points_expiry_days=self.points_expiry_days,
+            tiers=UNSET if isinstance(self.tiers, UnsetType) else _tiers(self.tiers),
+            stored_value=self.stored_value)
+
+
+class TierOut(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    min_points_12m: int
+    earn_multiplier: float
+
+
+class ProgramOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    name: str
+    currency: str
+    timezone: str
+    earn_rate: EarnRate
+    points_expiry_days: int
+    tiers: list[TierOut]  # by threshold, ascending
+    stored_value: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, p: Program) -> ProgramOut:
+        return cls(
+            id=p.id, name=p.name, currency=p.currency, timezone=p.timezone,
+            earn_rate=EarnRate(points=p.earn_points, per_amount=p.earn_per_amount),
+            points_expiry_days=p.points_expiry_days, stored_value=p.stored_value,
+            tiers=[TierOut(name=t.name, min_points_12m=t.min_points_12m,
+                           earn_multiplier=t.multiplier_milli / 1000) for t in p.tiers],
+            created_at=p.created_at, updated_at=p.updated_at)
+
+
+class AccountIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    email: Email
+    password: Annotated[str, Meta(min_length=10, max_length=200)]
+    role: Literal["staff", "manager"]
+    store_ids: Annotated[list[uuid.UUID], Meta(max_length=500,
+                                               description="staff only: their stores")] = []
+
+
+class AccountOut(msgspec.Struct, frozen=True, kw_only=True):
+    """An account as created; the password is never returned."""
+
+    id: uuid.UUID
+    program_id: uuid.UUID
+    email: str
+    role: Literal["staff", "manager"]
+    store_ids: list[uuid.UUID]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, a: Account) -> AccountOut:
+        return cls(id=a.id, program_id=a.program_id, email=a.email, role=a.role,
+                   store_ids=list(a.store_ids), created_at=a.created_at)
+
+
+class ProgramsController(Controller):
+    path = "/v1/programs"
+    tags = ["operators"]
+
+    @post("/", status_code=201, guards=[roles("admin")], summary="Create a program",
+          responses=responses(403, 422))
+    async def create_program(self, state: State, data: JSONBody[ProgramIn]) -> ProgramOut:
+        return ProgramOut.of(await programs.create_program(state.pool, data.to_spec()))
+
+    @get("/{program_id:uuid}", guards=[roles("admin", "manager", "staff", "member"),
+                                       in_path_program, live_member],
+         summary="Read a program (admin, or anyone of that program)",
+         responses=responses(403, 404))
+    async def get_program(self, state: State, program_id: FromPath[uuid.UUID]) -> ProgramOut:
+        return ProgramOut.of(await programs.get_program(state.pool, program_id))
+
+    @patch("/{program_id:uuid}", guards=[roles("admin")], summary="Change a program",
+           responses=responses(403, 404, 409, 422))
+    async def update_program(self, state: State, program_id: FromPath[uuid.UUID],
+                             data: JSONBody[ProgramPatch]) -> ProgramOut:
+        return ProgramOut.of(
+            await programs.update_program(state.pool, program_id, data.to_changes()))
+
+    @post("/{program_id:uuid}/accounts", status_code=201,
+          guards=[roles("admin", "manager"), in_path_program],
+          summary="Create a manager (admin) or staff account (admin, or the program's manager)",
+          responses=responses(403, 404, 409, 422))
+    async def create_account(self, state: State, principal: Caller,
+                             program_id: FromPath[uuid.UUID],
+                             data: JSONBody[AccountIn]) -> AccountOut:
+        return AccountOut.of(await accounts_repo.create_account(
+            state.pool, state.hasher, actor_role=principal.role, program_id=program_id,
+            email=data.email, password=data.password, role=data.role,
+            store_ids=data.store_ids))
+
+
+ROUTES: list[ControllerRouterHandler] = [ProgramsController]

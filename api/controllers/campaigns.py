@@ -1,0 +1,328 @@
+"""Drive-to-store campaigns over HTTP: campaigns and their revisions, stats, the weather feed
+(managers of the program, or admins), the member's offers, and the offers' webhook delivery.
+
+Validation: a bad shape (type, range, unknown field) is a 400 naming the field; a rule that
+needs more than one field or the program (see `geo/campaigns.py`) is a 422 naming the field.
+A campaign of another program is a 404. Handlers are thin: decode, call one service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Annotated
+
+import asyncpg
+import httpx
+import msgspec
+from litestar import Controller, Litestar, get, patch, post, put
+from litestar.datastructures import State
+from litestar.params import FromPath, JSONBody, Parameter
+from litestar.types import ControllerRouterHandler
+from msgspec import UNSET, Meta, UnsetType
+
+from api import metrics
+from api.auth.tokens import Caller, live_member, roles
+from api.config import Settings
+from api.controllers.admin import in_path_program
+from api.controllers.pings import OfferOut, RewardOut
+from api.errors import responses
+from api.paging import Cursor, Limit, Page, decode_cursor, page_of
+from geo import campaigns_service as service
+from geo import outbox
+from geo.campaigns import (
+    Audience,
+    Campaign,
+    CampaignChanges,
+    CampaignRules,
+    CampaignSpec,
+    Caps,
+    Condition,
+    Context,
+    OfferTemplate,
+    Schedule,
+    Status,
+    Trigger,
+)
+from geo.campaigns_repo import MemberOffer, Observation, OfferStatus, Revision, Stats
+from geo.eligibility import Weather
+from wallet.kernel.errors import RuleViolation
+
+log = logging.getLogger(__name__)
+
+Name = Annotated[str, Meta(min_length=1, max_length=200)]
+StoreIds = Annotated[list[uuid.UUID], Meta(max_length=10_000,
+                                           description="[] = every store of the program")]
+
+
+class CampaignIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: Name
+    store_ids: StoreIds = []
+    trigger: Trigger
+    schedule: Schedule
+    audience: Audience = msgspec.field(default_factory=Audience)
+    context: Context = msgspec.field(default_factory=Context)
+    offer: OfferTemplate
+    caps: Caps = msgspec.field(default_factory=Caps)
+
+    def to_spec(self) -> CampaignSpec:
+        return CampaignSpec(name=self.name, store_ids=tuple(self.store_ids), rules=CampaignRules(
+            trigger=self.trigger, schedule=self.schedule, audience=self.audience,
+            context=self.context, offer=self.offer, caps=self.caps))
+
+
+class CampaignPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Each part given replaces the stored one whole; absent parts are kept. Allowed in any
+    status; every change is recorded (GET .../revisions) and applies to offers issued from
+    then on — offers already issued keep their title, body, reward and expiry."""
+
+    name: Name | UnsetType = UNSET
+    store_ids: StoreIds | UnsetType = UNSET
+    trigger: Trigger | UnsetType = UNSET
+    schedule: Schedule | UnsetType = UNSET
+    audience: Audience | UnsetType = UNSET
+    context: Context | UnsetType = UNSET
+    offer: OfferTemplate | UnsetType = UNSET
+    caps: Caps | UnsetType = UNSET
+
+    def to_changes(self) -> CampaignChanges:
+        return CampaignChanges(name=self.name, store_ids=self.store_ids, trigger=self.trigger,
+                               schedule=self.schedule, audience=self.audience,
+                               context=self.context, offer=self.offer, caps=self.caps)
+
+
+class CampaignOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    program_id: uuid.UUID
+    name: str
+    status: Status
+    store_ids: list[uuid.UUID]
+    trigger: Trigger
+    schedule: Schedule
+    audience: Audience
+    context: Context
+    offer: OfferTemplate
+    caps: Caps
+    issued: int  # offers issued so far (what the budget counts)
+    revision: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, c: Campaign) -> CampaignOut:
+        r = c.rules
+        return cls(id=c.id, program_id=c.program_id, name=c.name, status=c.status,
+                   store_ids=list(c.store_ids), trigger=r.trigger, schedule=r.schedule,
+                   audience=r.audience, context=r.context, offer=r.offer, caps=r.caps,
+                   issued=c.issued, revision=c.revision, created_at=c.created_at,
+                   updated_at=c.updated_at)
+
+
+class ObservationIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    store_id: uuid.UUID
+    temp_c: Annotated[float, Meta(ge=-100, le=70, description="degrees Celsius")]
+    condition: Condition
+    observed_at: Annotated[datetime, Meta(tz=True)]
+
+
+class WeatherIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    observations: Annotated[list[ObservationIn], Meta(min_length=1, max_length=1000)]
+
+
+class WeatherOut(msgspec.Struct, frozen=True, kw_only=True):
+    stored: int  # observations kept (one older than the stored one is ignored)
+
+
+class RevisionsPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[Revision]
+    next_cursor: str | None
+
+
+StatusFilter = Annotated[Status | None, Parameter(description="only campaigns in this status")]
+OfferStatusFilter = Annotated[OfferStatus | None, Parameter(description="only these offers")]
+
+
+def _offer_out(o: MemberOffer) -> OfferOut:
+    return OfferOut(id=o.id, campaign_id=o.campaign_id, store_id=o.store_id, title=o.title,
+                    body=o.body, reward=RewardOut(kind=o.reward.kind, value=o.reward.value),
+                    issued_at=o.issued_at, expires_at=o.expires_at, status=o.status)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class CampaignsController(Controller):
+    path = "/v1/programs/{program_id:uuid}/campaigns"
+    tags = ["campaigns"]
+    guards = [roles("admin", "manager"), in_path_program]
+
+    @post("/", status_code=201, summary="Create a campaign (status draft)",
+          responses=responses(403, 404, 422))
+    async def create(self, state: State, principal: Caller, program_id: FromPath[uuid.UUID],
+                     data: JSONBody[CampaignIn]) -> CampaignOut:
+        return CampaignOut.of(await service.create(state.pool, program_id, data.to_spec(),
+                                                   by=principal.sub, now=_now()))
+
+    @get("/", summary="List the program's campaigns (oldest first)",
+         responses=responses(403, 422))
+    async def list_campaigns(self, state: State, program_id: FromPath[uuid.UUID],
+                             status: StatusFilter = None, limit: Limit = 50,
+                             cursor: Cursor = None) -> Page[CampaignOut]:
+        after = decode_cursor(cursor)
+        rows = await service.page(state.pool, program_id, status=status, limit=limit + 1,
+                                  after=(after.at, after.id) if after else None)
+        last = rows[limit - 1] if len(rows) > limit else None
+        return page_of([CampaignOut.of(c) for c in rows], limit,
+                       (last.created_at, last.id) if last else None)
+
+    @get("/{campaign_id:uuid}", summary="Read a campaign", responses=responses(403, 404))
+    async def read(self, state: State, program_id: FromPath[uuid.UUID],
+                   campaign_id: FromPath[uuid.UUID]) -> CampaignOut:
+        return CampaignOut.of(await service.get(state.pool, program_id, campaign_id))
+
+    @patch("/{campaign_id:uuid}", summary="Change a campaign (recorded as a revision)",
+           responses=responses(403, 404, 422))
+    async def change(self, state: State, principal: Caller, program_id: FromPath[uuid.UUID],
+                     campaign_id: FromPath[uuid.UUID],
+                     data: JSONBody[CampaignPatch]) -> CampaignOut:
+        return CampaignOut.of(await service.update(state.pool, program_id, campaign_id,
+                                                   data.to_changes(), by=principal.sub,
+                                                   now=_now()))
+
+    @post("/{campaign_id:uuid}/activate", status_code=200,
+          summary="Activate a draft or paused campaign", responses=responses(403, 404, 422))
+    async def activate(self, state: State, principal: Caller, program_id: FromPath[uuid.UUID],
+                       campaign_id: FromPath[uuid.UUID]) -> CampaignOut:
+        return CampaignOut.of(await service.transition(
+            state.pool, program_id, campaign_id, "activate", by=principal.sub, now=_now()))
+
+    @post("/{campaign_id:uuid}/pause", status_code=200, summary="Pause an active campaign",
+          responses=responses(403, 404, 409))
+    async def pause(self, state: State, principal: Caller, program_id: FromPath[uuid.UUID],
+                    campaign_id: FromPath[uuid.UUID]) -> CampaignOut:
+        return CampaignOut.of(await service.transition(
+            state.pool, program_id, campaign_id, "pause", by=principal.sub, now=_now()))
+
+    @get("/{campaign_id:uuid}/stats",
+         summary="What the campaign achieved: offers issued, redeemed, expired; visits and "
+                 "offers per store; webhook deliveries",
+         responses=responses(403, 404))
+    async def stats(self, state: State, program_id: FromPath[uuid.UUID],
+                    campaign_id: FromPath[uuid.UUID]) -> Stats:
+        return await service.stats(state.pool, program_id, campaign_id, now=_now())
+
+    @get("/{campaign_id:uuid}/revisions",
+         summary="Every change of the campaign, newest first: who, when, before, after",
+         responses=responses(403, 404, 422))
+    async def revisions(self, state: State, program_id: FromPath[uuid.UUID],
+                        campaign_id: FromPath[uuid.UUID], limit: Limit = 50,
+                        cursor: Cursor = None) -> RevisionsPage:
+        try:
+            before = int(cursor) if cursor else None
+        except ValueError as exc:
+            raise RuleViolation("malformed cursor", field="cursor") from exc
+        rows = await service.revisions(state.pool, program_id, campaign_id, before=before,
+                                       limit=limit + 1)
+        more = len(rows) > limit
+        return RevisionsPage(items=rows[:limit],
+                             next_cursor=str(rows[limit - 1].revision) if more else None)
+
+
+class WeatherController(Controller):
+    path = "/v1/programs/{program_id:uuid}/weather"
+    tags = ["campaigns"]
+    guards = [roles("admin", "manager"), in_path_program]
+
+    @put("/", status_code=200,
+         summary="Feed weather observations (the latest per store is kept)",
+         description="An observation older than the configured `weather_max_age_s` satisfies "
+                     "no campaign weather condition.",
+         responses=responses(403, 422))
+    async def put_weather(self, state: State, program_id: FromPath[uuid.UUID],
+                          data: JSONBody[WeatherIn]) -> WeatherOut:
+        obs = [Observation(store_id=o.store_id, weather=Weather(
+            temp_c=o.temp_c, condition=o.condition, observed_at=o.observed_at))
+            for o in data.observations]
+        return WeatherOut(stored=await service.put_weather(state.pool, program_id, obs,
+                                                           now=_now()))
+
+
+class MyOffersController(Controller):
+    path = "/v1/me/offers"
+    tags = ["members"]
+    guards = [roles("member"), live_member]  # an erased member's token is 401 (#6)
+
+    @get("/", summary="My offers, newest first (status computed now)",
+         responses=responses(403, 422))
+    async def my_offers(self, state: State, principal: Caller,
+                        status: OfferStatusFilter = None, limit: Limit = 50,
+                        cursor: Cursor = None) -> Page[OfferOut]:
+        before = decode_cursor(cursor)
+        rows = await service.member_offers(state.pool, principal.sub, status=status,
+                                           now=_now(), limit=limit + 1,
+                                           before=(before.at, before.id) if before else None)
+        last = rows[limit - 1] if len(rows) > limit else None
+        return page_of([_offer_out(o) for o in rows], limit,
+                       (last.issued_at, last.id) if last else None)
+
+
+# --- webhook delivery ---------------------------------------------------------------------------
+
+
+def webhook_config(settings: Settings) -> outbox.WebhookConfig:
+    return outbox.WebhookConfig(
+        url=settings.webhook_url, secret=settings.webhook_secret,
+        timeout_s=settings.webhook_timeout_s, batch=settings.webhook_batch,
+        backoff_s=settings.webhook_backoff_s, max_backoff_s=settings.webhook_max_backoff_s)
+
+
+async def deliver_once(pool: asyncpg.Pool, client: httpx.AsyncClient, settings: Settings, *,
+                       now: datetime | None = None) -> outbox.DeliveryReport:
+    """One round of delivery (see `geo/outbox.py`), counted in the metrics."""
+    report = await outbox.deliver_due(pool, client, webhook_config(settings),
+                                      now=now or _now())
+    for outcome in ("delivered", "failed", "expired"):
+        if n := getattr(report, outcome):
+            metrics.WEBHOOK_DELIVERIES.labels(outcome).inc(n)
+    return report
+
+
+async def _deliver_forever(pool: asyncpg.Pool, client: httpx.AsyncClient,
+                           settings: Settings) -> None:
+    while True:
+        try:
+            report = await deliver_once(pool, client, settings)
+        except Exception:  # a failed round is logged; the next one tries again
+            log.exception("offer delivery round failed")
+            report = outbox.DeliveryReport()
+        if report.claimed < settings.webhook_batch:  # a full batch: more may be due now
+            await asyncio.sleep(settings.webhook_poll_s)
+
+
+async def start_offer_delivery(app: Litestar) -> Callable[[], Awaitable[None]] | None:
+    """App start hook: each worker delivers due offers every `webhook_poll_s` seconds (none
+    without a webhook URL, or with a poll interval of 0)."""
+    settings: Settings = app.state.settings
+    if not settings.webhook_url or settings.webhook_poll_s == 0:
+        return None
+    client = httpx.AsyncClient()
+    task = asyncio.create_task(_deliver_forever(app.state.pool, client, settings),
+                               name="offer-delivery")
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await client.aclose()
+
+    return stop
+
+
+ROUTES: list[ControllerRouterHandler] = [CampaignsController, WeatherController,
+                                         MyOffersController]
+STARTUP = [start_offer_delivery]

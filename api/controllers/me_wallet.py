@@ -1,0 +1,82 @@
+"""The member's own ledger: `GET /v1/me/ledger`, newest entry first.
+
+`balance_after` is one object `{"points", "stored_value"}`: an entry changes points or stored
+value (or both) and the member wants to see both balances as they stood after it. Pages are
+keyed by the ledger's append order, so new entries never shift a page being read.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from datetime import datetime
+
+import msgspec
+from litestar import Controller, get
+from litestar.datastructures import State
+from litestar.types import ControllerRouterHandler
+
+from api.auth.tokens import Caller as Authenticated
+from api.auth.tokens import roles
+from api.errors import responses
+from api.paging import Cursor, Limit, Page
+from wallet.kernel.errors import RuleViolation
+from wallet.ledger import statement_repo as statement
+from wallet.members.members_repo import require_member
+
+
+class BalanceAfter(msgspec.Struct, frozen=True, kw_only=True):
+    points: int
+    stored_value: int
+
+
+class LedgerItem(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    at: datetime
+    kind: str
+    points: int  # the change of points (negative for a debit)
+    stored_value: int  # the change of stored value, minor units
+    store_id: uuid.UUID | None
+    transaction_id: uuid.UUID | None
+    balance_after: BalanceAfter
+
+
+def _encode(seq: int) -> str:
+    return base64.urlsafe_b64encode(str(seq).encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str | None) -> int | None:
+    if not cursor:
+        return None
+    try:
+        return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise RuleViolation("malformed cursor", field="cursor") from exc
+
+
+class MeWalletController(Controller):
+    path = "/v1/me"
+    tags = ["members"]
+    guards = [roles("member")]
+
+    @get("/ledger", summary="My ledger entries, newest first", responses=responses(403, 422))
+    async def ledger(self, state: State, principal: Authenticated, limit: Limit = 50,
+                     cursor: Cursor = None) -> Page[LedgerItem]:
+        assert principal.program_id is not None  # members always belong to a program
+        async with state.pool.acquire() as conn:
+            rows = await statement.member_entries(conn, principal.sub, principal.program_id,
+                                               before_seq=_decode(cursor), limit=limit + 1)
+            if not rows:  # no entries yet, or no member any more (erased: 401)
+                await require_member(conn, principal.sub, keep=False)
+        items = [LedgerItem(id=r.id, at=r.at, kind=r.kind, points=r.points,
+                            stored_value=r.stored_value, store_id=r.store_id,
+                            transaction_id=r.transaction_id,
+                            balance_after=BalanceAfter(points=r.points_balance_after,
+                                                       stored_value=r.stored_value_balance_after))
+                 for r in rows[:limit]]
+        more = len(rows) > limit
+        return Page(items=items, next_cursor=_encode(rows[limit - 1].seq) if more else None)
+
+
+ROUTES: list[ControllerRouterHandler] = [MeWalletController]

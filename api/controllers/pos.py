@@ -1,0 +1,201 @@
+"""The till (staff and managers): scan, purchases, refunds, stored-value top-ups.
+
+Every route here requires an `Idempotency-Key` header (400 without one). Staff act only for
+their `store_ids` (403), managers for any store of their program; a store of another program
+is a 404. A card is named by `qr_payload` (a signed, short-lived card token: expired, tampered,
+of another program or of a blocked card → 422 /problems/invalid-card-token) or by
+`card_number`. Handlers are thin: decode, check scope, call one service function.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, post
+from litestar.datastructures import State
+from litestar.params import JSONBody
+from litestar.types import ControllerRouterHandler
+from msgspec import Meta
+
+from api.auth.tokens import Caller as Authenticated
+from api.auth.tokens import Principal, TokenService, roles
+from api.errors import responses
+from api.idempotency import IdempotencyKey, key_for, run_idempotent
+from api.runtime.jobs import start_periodic_jobs
+from wallet.kernel import errors
+from wallet.kernel.db import Conn
+from wallet.ledger import till
+from wallet.ledger.till import (
+    Caller,
+    CardRef,
+    Outcome,
+    PinPolicy,
+    PurchaseResult,
+    RefundResult,
+    ScanResult,
+    TopUpResult,
+)
+
+Money = Annotated[int, Meta(ge=0, le=10**12, description="minor units (1250 = 12.50)")]
+PositiveMoney = Annotated[int, Meta(gt=0, le=10**12, description="minor units, > 0")]
+Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217, the program's")]
+QrPayload = Annotated[str, Meta(min_length=1, max_length=4096,
+                                description="the signed card token shown as a QR code")]
+CardNumber = Annotated[str, Meta(pattern=r"^[0-9]{12,19}$", description="the card's digits")]
+ReceiptId = Annotated[str, Meta(min_length=1, max_length=100)]
+Pin = Annotated[str, Meta(pattern=r"^[0-9]{5}$", description="the member's 5-digit PIN")]
+
+
+class _CardInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    store_id: uuid.UUID
+    qr_payload: QrPayload | None = None
+    card_number: CardNumber | None = None
+
+    def __post_init__(self) -> None:
+        if (self.qr_payload is None) == (self.card_number is None):
+            raise ValueError("give exactly one of `qr_payload` and `card_number`")
+
+
+class ScanRequest(_CardInput, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class Redeem(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`offer_ids`: the member's drive-to-store offers to apply (see
+    `wallet/offers/redemption.py`); each refusal names `redeem.offer_ids[i]`."""
+
+    offer_ids: Annotated[list[uuid.UUID], Meta(max_length=20)] = []
+    points: Annotated[int, Meta(ge=0, le=10**12)] = 0
+
+
+class StoredValuePayment(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    amount: PositiveMoney
+    pin: Pin
+
+
+class PurchaseRequest(_CardInput, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    receipt_id: ReceiptId
+    amount: Money
+    currency: Currency
+    redeem: Redeem | None = None
+    stored_value: StoredValuePayment | None = None
+
+
+class RefundRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    store_id: uuid.UUID
+    transaction_id: uuid.UUID
+    amount: PositiveMoney | None = None  # default: all that is left to refund
+
+
+class TopUpRequest(_CardInput, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    amount: PositiveMoney
+    currency: Currency
+
+
+def _caller(principal: Principal, store_id: uuid.UUID) -> Caller:
+    if principal.program_id is None:  # admins have no program: not a till account
+        raise errors.AccessDenied("only staff and managers of a program use the till")
+    principal.require_store(store_id)
+    return Caller(account_id=principal.sub, program_id=principal.program_id,
+                  role="manager" if principal.role == "manager" else "staff")
+
+
+def _card(tokens: TokenService, caller: Caller, body: _CardInput) -> CardRef:
+    if body.card_number is not None:
+        return body.card_number
+    assert body.qr_payload is not None
+    try:
+        claims = tokens.verify(body.qr_payload, "card")
+        card_id = uuid.UUID(claims.card or "")
+    except (errors.Unauthenticated, ValueError) as exc:
+        detail = exc.detail if isinstance(exc, errors.Unauthenticated) else "invalid token"
+        raise errors.InvalidCardToken(f"card QR payload refused: {detail}",
+                                      field="qr_payload") from exc
+    if claims.program_id != str(caller.program_id):
+        raise errors.InvalidCardToken("this card belongs to another program",
+                                      field="qr_payload")
+    return card_id
+
+
+def _respond(outcome: Outcome[Any]) -> Response[Any]:
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
+    return Response(outcome.result, status_code=outcome.status, headers=headers)
+
+
+class PosController(Controller):
+    path = "/v1/pos"
+    tags = ["till"]
+    guards = [roles("staff", "manager")]
+
+    @post("/scan", status_code=200, summary="Scan a card: what the cashier needs",
+          responses=responses(403, 404, 409, 422))
+    async def scan(self, request: Request[Any, Any, Any], state: State, principal: Authenticated,
+                   data: JSONBody[ScanRequest],
+                   idempotency_key: IdempotencyKey) -> Response[ScanResult]:
+        caller = _caller(principal, data.store_id)
+        card = _card(state.tokens, caller, data)
+        key = key_for(principal.sub, idempotency_key, method="POST", path=request.url.path,
+                      body=data)
+
+        async def work(conn: Conn) -> ScanResult:
+            return await till.scan(conn, caller, store_id=data.store_id, card=card)
+
+        return _respond(await run_idempotent(state.pool, key, work, ScanResult))
+
+    @post("/purchases", status_code=201,
+          summary="Record a purchase: earn points, redeem points and offers, spend stored "
+                  "value (PIN)",
+          responses=responses(403, 404, 409, 422))
+    async def purchase(self, request: Request[Any, Any, Any], state: State,
+                       principal: Authenticated, data: JSONBody[PurchaseRequest],
+                       idempotency_key: IdempotencyKey) -> Response[PurchaseResult]:
+        caller = _caller(principal, data.store_id)
+        redeem = data.redeem or Redeem()
+        card = _card(state.tokens, caller, data)
+        settings = state.settings
+        outcome = await till.purchase(
+            state.pool, caller, store_id=data.store_id, card=card, receipt_id=data.receipt_id,
+            amount=data.amount, currency=data.currency, redeem_points=redeem.points,
+            stored_value=data.stored_value.amount if data.stored_value else 0,
+            pin=data.stored_value.pin if data.stored_value else None,
+            idem=key_for(principal.sub, idempotency_key, method="POST",
+                         path=request.url.path, body=data),
+            hasher=state.hasher, offer_ids=redeem.offer_ids,
+            pin_policy=PinPolicy(max_attempts=settings.pin_max_attempts,
+                                 lock_s=settings.pin_lock_s))
+        return _respond(outcome)
+
+    @post("/refunds", status_code=201,
+          summary="Refund a purchase, in full or in part (takes back what it earned, returns "
+                  "what it spent, in proportion)",
+          responses=responses(403, 404, 409, 422))
+    async def refund(self, request: Request[Any, Any, Any], state: State,
+                     principal: Authenticated, data: JSONBody[RefundRequest],
+                     idempotency_key: IdempotencyKey) -> Response[RefundResult]:
+        caller = _caller(principal, data.store_id)
+        outcome = await till.refund(
+            state.pool, caller, store_id=data.store_id, transaction_id=data.transaction_id,
+            amount=data.amount,
+            idem=key_for(principal.sub, idempotency_key, method="POST",
+                         path=request.url.path, body=data))
+        return _respond(outcome)
+
+    @post("/stored-value/top-ups", status_code=201, summary="Top up the member's stored value",
+          responses=responses(403, 404, 409, 422))
+    async def top_up(self, request: Request[Any, Any, Any], state: State,
+                     principal: Authenticated, data: JSONBody[TopUpRequest],
+                     idempotency_key: IdempotencyKey) -> Response[TopUpResult]:
+        caller = _caller(principal, data.store_id)
+        card = _card(state.tokens, caller, data)
+        outcome = await till.top_up(
+            state.pool, caller, store_id=data.store_id, card=card, amount=data.amount,
+            currency=data.currency,
+            idem=key_for(principal.sub, idempotency_key, method="POST",
+                         path=request.url.path, body=data))
+        return _respond(outcome)
+
+
+ROUTES: list[ControllerRouterHandler] = [PosController]
+STARTUP = [start_periodic_jobs]

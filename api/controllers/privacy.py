@@ -1,0 +1,217 @@
+"""Privacy: the member's access log and export (erasure, `DELETE /v1/me`, sits with the
+profile in `api/controllers/members.py`); operators' access log, export and erasure on a member's
+request, and a logged support view; the public privacy notice.
+
+Every operator route here that reads a member's data writes an access-log entry in the same
+transaction (`wallet.access_log`). The notice and the purge are both built from
+`retention_policy(settings)`, so the notice says what the purge does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.types import ControllerRouterHandler
+
+from api.auth.tokens import Caller, Principal, roles
+from api.config import Settings
+from api.controllers.admin import in_path_program
+from api.errors import responses
+from api.paging import Cursor, Limit, Page, decode_cursor, page_of
+from wallet.kernel.errors import AccessDenied
+from wallet.members.members_repo import Profile
+from wallet.privacy import rights as privacy
+from wallet.privacy.access_log import (
+    Access,
+    AccessPurpose,
+    Action,
+    Actor,
+    ActorRole,
+    Entry,
+    MemberView,
+)
+from wallet.privacy.notice import Notice, NoticeContext, ProgramRef, notice
+from wallet.privacy.retention import RetentionPolicy
+from wallet.privacy.rights import Export
+from wallet.programs import programs
+
+BREACH_WINDOW = timedelta(hours=72)
+
+
+def retention_policy(settings: Settings) -> RetentionPolicy:
+    """The one translation of the settings into retention periods (purge and notice)."""
+    return RetentionPolicy(
+        visits=timedelta(days=settings.retention_visits_days),
+        raw_pings=timedelta(seconds=settings.raw_ping_retention_s),
+        expired_offers=timedelta(days=settings.retention_expired_offers_days),
+        access_log=timedelta(days=settings.retention_access_log_days),
+        withdrawn_consents=timedelta(days=settings.retention_withdrawn_consent_days),
+        idle_accounts=timedelta(days=settings.retention_idle_account_days),
+        idempotency_keys=timedelta(hours=settings.retention_idempotency_keys_hours),
+        sessions=timedelta(seconds=settings.refresh_token_ttl_s))
+
+
+def notice_for(settings: Settings, program: ProgramRef | None = None) -> Notice:
+    return notice(retention_policy(settings), NoticeContext(
+        controller=settings.privacy_controller, contact=settings.privacy_contact,
+        push_webhook=bool(settings.webhook_url), program=program))
+
+
+def _actor(principal: Principal) -> Actor:
+    if principal.role == "member":  # guards keep members out; this is the type's proof
+        raise AccessDenied("members do not read other members' data")
+    return Actor(id=principal.sub, role=principal.role)
+
+
+def _access(principal: Principal, action: Action, purpose: AccessPurpose) -> Access:
+    return Access(actor=_actor(principal), action=action, purpose=purpose)
+
+
+class AccessLogItem(msgspec.Struct, frozen=True, kw_only=True):
+    at: datetime
+    actor_role: ActorRole
+    action: Action
+    purpose: AccessPurpose
+    store_id: uuid.UUID | None  # the store whose till read it, for till actions
+
+    @classmethod
+    def of(cls, v: MemberView) -> AccessLogItem:
+        return cls(at=v.at, actor_role=v.actor_role, action=v.action, purpose=v.purpose,
+                   store_id=v.store_id)
+
+
+class SupportView(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    program_id: uuid.UUID
+    email: str
+    first_name: str
+    locale: str
+    created_at: datetime
+    tier: str | None
+    points_balance: int
+    stored_value_balance: int
+    currency: str
+
+    @classmethod
+    def of(cls, p: Profile) -> SupportView:
+        return cls(id=p.id, program_id=p.program_id, email=p.email, first_name=p.first_name,
+                   locale=p.locale, created_at=p.created_at, tier=p.tier,
+                   points_balance=p.points_balance,
+                   stored_value_balance=p.stored_value_balance, currency=p.currency)
+
+
+def _before(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    key = decode_cursor(cursor)
+    return (key.at, key.id) if key else None
+
+
+class NoticeController(Controller):
+    path = "/v1"
+    tags = ["privacy"]
+    opt = {"exclude_from_auth": True}
+    security = [{}]
+
+    @get("/privacy/notice", summary="The privacy notice (public)",
+         description="Generated from the running configuration: the purposes and what each "
+                     "consent enables, data categories, retention periods, recipients.",
+         responses=responses())
+    async def public_notice(self, state: State) -> Notice:
+        return notice_for(state.settings)
+
+    @get("/programs/{program_id:uuid}/privacy/notice",
+         summary="A program's privacy notice (public)", responses=responses(404))
+    async def program_notice(self, state: State, program_id: FromPath[uuid.UUID]) -> Notice:
+        p = await programs.get_program(state.pool, program_id)
+        return notice_for(state.settings, ProgramRef(id=p.id, name=p.name))
+
+
+class MePrivacyController(Controller):
+    path = "/v1/me"
+    tags = ["members"]
+    guards = [roles("member")]
+
+    @get("/access-log", summary="Who accessed my data, newest first",
+         responses=responses(403, 422))
+    async def access_log(self, state: State, principal: Caller, limit: Limit = 50,
+                         cursor: Cursor = None) -> Page[AccessLogItem]:
+        rows = await privacy.access_log_of(state.pool, principal.sub, before=_before(cursor),
+                                           limit=limit + 1)
+        last = rows[limit - 1] if len(rows) > limit else None
+        return page_of([AccessLogItem.of(r) for r in rows], limit,
+                       (last.at, last.id) if last else None)
+
+    @get("/export", summary="Everything held about me, machine-readable",
+         responses=responses(403))
+    async def export(self, state: State, principal: Caller) -> Export:
+        return await privacy.export_member(state.pool, principal.sub)
+
+
+class MemberSupportController(Controller):
+    path = "/v1/programs/{program_id:uuid}/members/{member_id:uuid}"
+    tags = ["operators"]
+    guards = [roles("admin", "manager"), in_path_program]
+
+    @get("/", summary="A member's profile and balances, to help them (logged)",
+         responses=responses(403, 404))
+    async def support_view(self, state: State, principal: Caller,
+                           program_id: FromPath[uuid.UUID],
+                           member_id: FromPath[uuid.UUID]) -> SupportView:
+        return SupportView.of(await privacy.support_view(
+            state.pool, program_id, member_id,
+            _access(principal, "support.view", "member_support")))
+
+
+FromTime = Annotated[datetime | None, QueryParameter(
+    name="from", description=f"start of the window (default: `to` - {BREACH_WINDOW})")]
+ToTime = Annotated[datetime | None, QueryParameter(name="to",
+                                                 description="end (default: now)")]
+
+
+class AdminPrivacyController(Controller):
+    path = "/v1/admin"
+    tags = ["operators"]
+    guards = [roles("admin")]
+
+    @get("/access-log", summary="Access-log entries in a window, e.g. one actor's (breaches)",
+         description="Whose data an actor read between `from` and `to` (default: the last "
+                     "72 hours), oldest first. `member_id` is null once a member is erased.",
+         responses=responses(403, 422))
+    async def search(self, state: State, *, actor_id: FromQuery[uuid.UUID | None] = None,
+                     member_id: FromQuery[uuid.UUID | None] = None, from_: FromTime = None,
+                     to: ToTime = None, limit: Limit = 50,
+                     cursor: Cursor = None) -> Page[Entry]:
+        end = to or datetime.now(UTC)
+        start = from_ or end - BREACH_WINDOW
+        rows = await privacy.search_access_log(
+            state.pool, actor_id=actor_id, member_id=member_id, start=start, end=end,
+            after=_before(cursor), limit=limit + 1)
+        last = rows[limit - 1] if len(rows) > limit else None
+        return page_of(rows, limit, (last.at, last.id) if last else None)
+
+    @get("/members/{member_id:uuid}/export",
+         summary="Export a member's data on their request (logged)",
+         responses=responses(403, 404))
+    async def export(self, state: State, principal: Caller,
+                     member_id: FromPath[uuid.UUID]) -> Export:
+        return await privacy.export_member(
+            state.pool, member_id,
+            logged=_access(principal, "admin.export", "data_subject_request"))
+
+    @post("/members/{member_id:uuid}/erasure", status_code=204,
+          summary="Erase a member on their request (logged, without the member)",
+          responses=responses(403, 404))
+    async def erase(self, state: State, principal: Caller,
+                    member_id: FromPath[uuid.UUID]) -> None:
+        await privacy.erase_member(
+            state.pool, member_id,
+            logged=_access(principal, "admin.erasure", "data_subject_request"))
+
+
+ROUTES: list[ControllerRouterHandler] = [NoticeController, MePrivacyController,
+                                         MemberSupportController, AdminPrivacyController]

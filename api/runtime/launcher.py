@@ -1,0 +1,130 @@
+"""Start the service the way `make run` and `loyalty serve` do, and give CLI commands a database.
+
+The order matters: the database comes first (DATABASE_URL, else our embedded PostgreSQL),
+migrations run once here before any worker exists (workers racing on DDL would fail), then
+uvicorn serves. The embedded server must stop on every way out — Ctrl-C, SIGTERM, a failed
+start — so everything after starting it sits in one `try/finally`; uvicorn re-raises SIGTERM
+after its graceful shutdown, and our handler turns that into SystemExit so `finally` runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+
+from api.runtime.embedded_pg import EmbeddedPostgres, EmbeddedPostgresError, running_dsn
+from migrations.runner import MigrationError, migrate
+
+__all__ = ["database_for_cli", "serve"]
+
+APP_FACTORY = "api.app:create_app"
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+@contextlib.contextmanager
+def _database(data_dir: Path, *, throwaway: bool) -> Iterator[str]:
+    """DSN of DATABASE_URL, else of an embedded server that lives as long as the block."""
+    if url := os.environ.get("DATABASE_URL"):
+        yield url
+        return
+    pg = EmbeddedPostgres(fsync=False) if throwaway else EmbeddedPostgres(data_dir / "pg")
+    with pg:
+        kind = "throwaway" if throwaway else f"data in {pg.data_dir}"
+        print(f"PostgreSQL ready on 127.0.0.1:{pg.port} ({kind}) in {pg.startup_seconds:.2f} s",
+              flush=True)
+        yield pg.dsn
+
+
+@contextlib.contextmanager
+def database_for_cli(data_dir: Path) -> Iterator[str]:
+    """DSN for one CLI command (`loyalty migrate`, `demo`, `expire`...).
+
+    DATABASE_URL if set; else the server `make run` already runs on `data_dir/pg` (found
+    through its postmaster.pid and saved password); else that persistent cluster, started
+    for the duration of the block and stopped after it.
+    """
+    if url := os.environ.get("DATABASE_URL") or running_dsn((data_dir / "pg").absolute()):
+        yield url
+    else:
+        with EmbeddedPostgres(data_dir / "pg") as pg:
+            yield pg.dsn
+
+
+def _seed_demo(dsn: str) -> None:
+    from api.runtime.demo import seed
+
+    print(f"demo: {asyncio.run(seed(dsn))}", flush=True)
+
+
+@contextlib.contextmanager
+def _metrics_dir(workers: int) -> Iterator[None]:
+    """With several workers, each writes its metrics to a shared directory and /metrics
+    aggregates them all (prometheus_client's multi-process mode); one worker needs nothing."""
+    if workers <= 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    path = tempfile.mkdtemp(prefix="loyalty-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    try:
+        yield
+    finally:
+        del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _banner(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - display only
+    base = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+    return (f"\n  API   {base}\n  Docs  {base}/schema\n"
+            "  Token .venv/bin/loyalty token --role admin   (then: Authorization: Bearer ...)\n")
+
+
+def serve(*, host: str, port: int, workers: int, throwaway_db: bool, data_dir: Path,
+          seed_demo: bool, reload: bool = False, app_factory: str = APP_FACTORY) -> int:
+    """Database, migrations, optional demo data, then uvicorn; returns the exit status.
+
+    0 after Ctrl-C or SIGTERM, 1 when the database cannot start or a migration is refused,
+    uvicorn's status when it cannot start (port taken, app import error).
+
+    `data_dir` holds the persistent cluster in `data_dir/pg` (ignored with `throwaway_db` or
+    DATABASE_URL). Workers get the DSN through DATABASE_URL. Call from the main thread: it
+    installs a SIGTERM handler, and the embedded server dies with the thread that started it.
+    `app_factory` exists for tests; the service always runs the default.
+    """
+    import uvicorn  # here, to keep `loyalty migrate` and friends light
+
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        with _database(data_dir, throwaway=throwaway_db) as dsn:
+            applied = asyncio.run(migrate(dsn))
+            print(f"migrations applied: {', '.join(applied)}" if applied
+                  else "migrations: schema is current", flush=True)
+            if seed_demo:
+                _seed_demo(dsn)
+            os.environ["DATABASE_URL"] = dsn  # uvicorn's workers inherit the environment
+            print(_banner(host, port), flush=True)
+            with _metrics_dir(workers):
+                uvicorn.run(app_factory, factory=True, host=host, port=port, workers=workers,
+                            reload=reload, log_level="info")
+    except (EmbeddedPostgresError, MigrationError) as exc:  # explained by their message
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C before uvicorn took over, or re-raised by it
+        return 0
+    except SystemExit as exc:  # our SIGTERM handler, or uvicorn's startup failure
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    return 0

@@ -1,0 +1,43 @@
+"""The member's own ledger, as `GET /v1/me/ledger` pages through it (newest first)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import msgspec
+
+from wallet.kernel.db import Conn
+
+
+class LedgerEntry(msgspec.Struct, frozen=True, kw_only=True):
+    seq: int
+    id: uuid.UUID
+    at: datetime
+    kind: str
+    points: int
+    stored_value: int
+    store_id: uuid.UUID | None
+    transaction_id: uuid.UUID | None
+    points_balance_after: int
+    stored_value_balance_after: int
+
+
+MEMBER_ENTRIES = """
+SELECT e.seq, e.id, e.at, e.kind, e.points, e.stored_value, e.store_id, e.transaction_id,
+       e.points_balance_after, e.stored_value_balance_after
+FROM ledger_entries e
+WHERE e.wallet_account_id = (SELECT wallet_account_id FROM members
+                              WHERE id = $1 AND program_id = $2)
+  AND ($3::bigint IS NULL OR e.seq < $3)
+ORDER BY e.seq DESC
+LIMIT $4
+"""
+
+
+async def member_entries(conn: Conn, member_id: uuid.UUID,
+                         program_id: uuid.UUID, *, before_seq: int | None,
+                         limit: int) -> list[LedgerEntry]:
+    """A member's entries, newest first, strictly before `before_seq` when given."""
+    rows = await conn.fetch(MEMBER_ENTRIES, member_id, program_id, before_seq, limit)
+    return [LedgerEntry(**dict(r)) for r in rows]

@@ -1,0 +1,434 @@
+"""The till's service layer: it owns the transactions.
+
+Each operation runs one transaction on one connection: lock the wallet account row
+(`SELECT … FOR UPDATE`, so concurrent tills on one member serialise and nothing is double
+spent) and read what the rules need, call the pure rule, append everything with one
+statement, commit: BEGIN, lock+read, write, COMMIT. What the rules read must be as of *after*
+the lock (READ COMMITTED re-reads only the locked row): `ledger.lock_card_state` reads it in
+the locking statement and, when a concurrent writer committed while we waited for the lock,
+reads it again in a fresh snapshot. The lock is held for lock→write→COMMIT only: the PIN,
+argon2 and the request's decoding come before it, the response's encoding inside is
+microseconds. The response is stored under the
+request's Idempotency-Key by that same statement, so a crash can never keep the one without
+the other; refusals (HTTP 4xx) roll back and store nothing, so a corrected retry can succeed.
+
+Idempotency in three cases: a retry after the first commit finds the stored response and
+replays it; a concurrent duplicate on the same card waits on the row lock, then finds the
+key in its post-lock read and replays; a concurrent request with the same key on another card
+blocks on the key's unique index, gets `IdempotencyRace`, rolls back and replays (or answers
+409 when its body differs). Serialization failures and deadlocks are retried here only.
+
+PIN checks run before the transaction (argon2 takes milliseconds by design: it must not hold
+the account lock), and a wrong PIN is counted by its own autocommitted statement, so the count
+sticks although the purchase is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Generic, TypeVar
+
+import asyncpg
+import msgspec
+
+from wallet.kernel import errors
+from wallet.kernel.db import Conn
+from wallet.kernel.hashing import Hasher
+from wallet.kernel.idempotency_repo import IdemKey, IdempotencyRace, StoredResponse, lookup
+from wallet.ledger import ledger_repo as ledger
+from wallet.ledger import rules
+from wallet.ledger.ledger_repo import CardContext
+from wallet.ledger.rules import Lot
+from wallet.offers import redemption as offer_redemption
+from wallet.privacy import access_log
+from wallet.privacy.access_log import Access, Action, Actor, ActorRole
+
+T = TypeVar("T")
+_RETRIES = 5
+_LOTS_PAGE = 64
+
+
+class Outcome(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
+    status: int
+    result: T
+    replayed: bool = False
+
+
+class PurchaseResult(msgspec.Struct, frozen=True, kw_only=True):
+    transaction_id: uuid.UUID
+    points_earned: int
+    points_redeemed: int
+    discount: int
+    stored_value_spent: int
+    points_balance: int
+    stored_value_balance: int
+    points_bonus: int = 0  # from bonus_points offers
+    offers_redeemed: list[uuid.UUID] = []
+
+
+class RefundResult(msgspec.Struct, frozen=True, kw_only=True):
+    transaction_id: uuid.UUID
+    original_transaction_id: uuid.UUID
+    amount: int
+    points_taken_back: int
+    points_shortfall: int  # earned points already spent, which could not be taken back
+    points_returned: int
+    stored_value_returned: int
+    points_balance: int
+    stored_value_balance: int
+
+
+class TopUpResult(msgspec.Struct, frozen=True, kw_only=True):
+    transaction_id: uuid.UUID
+    amount: int
+    stored_value_balance: int
+    points_balance: int
+
+
+class ScanResult(msgspec.Struct, frozen=True, kw_only=True):
+    member_ref: uuid.UUID  # the pseudonymous wallet account, never the member's identity
+    first_name: str
+    tier: str | None
+    points_balance: int
+    stored_value_balance: int
+    offers: list[offer_redemption.OfferAtTill]  # redeemable at this store, now
+
+
+class PinPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    max_attempts: int
+    lock_s: int
+
+
+class Caller(msgspec.Struct, frozen=True, kw_only=True):
+    """The staff or manager account acting, in its program."""
+
+    account_id: uuid.UUID
+    program_id: uuid.UUID
+    role: ActorRole = "staff"
+
+
+def _access(caller: Caller, action: Action, store_id: uuid.UUID) -> Access:
+    """The access-log entry of a till operation: it shows the member's data to the staff."""
+    return Access(actor=Actor(id=caller.account_id, role=caller.role), action=action,
+                  purpose="till_service", store_id=store_id)
+
+
+CardRef = uuid.UUID | str  # a card id (from a verified QR payload) or a card number
+
+_encoder = msgspec.json.Encoder()
+
+
+def replay(stored: StoredResponse, key: IdemKey, type_: type[T]) -> Outcome[T]:
+    """The stored response for `key`, or IdempotencyConflict if its body was another."""
+    if stored.request_hash != key.request_hash:
+        raise errors.IdempotencyConflict(
+            "this Idempotency-Key was already used with another request body")
+    return Outcome(status=stored.status_code, replayed=True,
+                   result=msgspec.json.decode(stored.body, type=type_))
+
+
+async def _retrying(conn: Conn, key: IdemKey | None, type_: type[T],
+                    work: Callable[[], Awaitable[Outcome[T]]]) -> Outcome[T]:
+    """Run `work` (one transaction) with retries on serialization failure and deadlock; when
+    a concurrent request committed the same key first, replay its response."""
+    for attempt in range(_RETRIES):
+        try:
+            return await work()
+        except IdempotencyRace:
+            assert key is not None
+            stored = await lookup(conn, key)
+            if stored is None:  # pragma: no cover - the winner committed before we failed
+                raise
+            return replay(stored, key, type_)
+        except (asyncpg.SerializationError, asyncpg.DeadlockDetectedError):
+            if attempt == _RETRIES - 1:
+                raise
+            await asyncio.sleep(0.005 * 2 ** attempt)  # back off before the retry
+    raise AssertionError("unreachable")
+
+
+def _check_card(ctx: CardContext, *, qr: bool) -> None:
+    if ctx.card_status != "active":
+        raise errors.InvalidCardToken("this card is blocked",
+                                      field="qr_payload" if qr else "card_number")
+    if not ctx.store_ok:
+        raise errors.NotFound("no such store in this program", field="store_id")
+
+
+def _check_money(ctx: CardContext, currency: str, *, stored_value: int) -> None:
+    if currency != ctx.currency:
+        raise errors.CurrencyMismatch(f"this program counts in {ctx.currency}",
+                                      field="currency")
+    if stored_value and not ctx.stored_value_enabled:
+        raise errors.StoredValueDisabled("this program has no stored value",
+                                         field="stored_value")
+
+
+async def _cover(conn: Conn, account_id: uuid.UUID, lots: list[Lot],
+                 need: int, now: datetime) -> list[Lot]:
+    """Extend `lots` (a first FIFO page) until the open, non-due ones cover `need` points or
+    none are left."""
+    open_ = sorted((lot for lot in lots if lot.expires_at > now),
+                   key=lambda lot: (lot.expires_at, lot.earned_at, lot.id.bytes))
+    have = sum(lot.remaining for lot in open_)
+    page = open_
+    while have < need and len(page) >= _LOTS_PAGE:
+        page = await ledger.more_lots(conn, account_id, open_[-1], _LOTS_PAGE)
+        open_.extend(page)
+        lots = [*lots, *page]
+        have += sum(lot.remaining for lot in page)
+    return lots
+
+
+async def _check_pin(conn: Conn, ctx: CardContext, pin: str | None, *,
+                     hasher: Hasher, policy: PinPolicy, now: datetime) -> None:
+    if ctx.pin_locked_until is not None and ctx.pin_locked_until > now:
+        retry = max(1, int((ctx.pin_locked_until - now).total_seconds() + 0.999))
+        raise errors.PinLocked("too many wrong PINs: stored value is locked for a while",
+                               retry_after_s=retry)
+    if ctx.pin_hash is None:
+        raise errors.PinRequired("the member has not set a PIN", field="stored_value.pin")
+    if pin is None:
+        raise errors.PinRequired("spending stored value needs the member's PIN",
+                                 field="stored_value.pin")
+    if await hasher.verify_async(ctx.pin_hash, pin):
+        return
+    # Autocommitted on its own: the count sticks although the purchase is refused.
+    until = now + timedelta(seconds=policy.lock_s)
+    if await ledger.record_pin_failure(conn, ctx.member_id, max_attempts=policy.max_attempts,
+                                       lock_until=until) is not None:
+        raise errors.PinLocked("too many wrong PINs: stored value is locked for a while",
+                               retry_after_s=policy.lock_s)
+    raise errors.WrongPin("wrong PIN", field="stored_value.pin")
+
+
+async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, card: CardRef,
+                   receipt_id: str, amount: int, currency: str, redeem_points: int = 0,
+                   stored_value: int = 0, pin: str | None = None, idem: IdemKey,
+                   hasher: Hasher, pin_policy: PinPolicy, offer_ids: Sequence[uuid.UUID] = (),
+                   now: datetime | None = None) -> Outcome[PurchaseResult]:
+    """Record a purchase: earn, redeem points (oldest lots first) and offers (see
+    `wallet/offers/redemption.py`), spend stored value."""
+    now = now or datetime.now(UTC)
+    qr = isinstance(card, uuid.UUID)
+    async with pool.acquire() as conn:
+        pin_member: uuid.UUID | None = None
+        if stored_value:
+            if (stored := await lookup(conn, idem)) is not None:
+                return replay(stored, idem, PurchaseResult)  # skip the PIN's hashing
+            ctx = await ledger.card_context(conn, card, program_id=caller.program_id,
+                                            store_id=store_id)
+            _check_card(ctx, qr=qr)
+            _check_money(ctx, currency, stored_value=stored_value)
+            await _check_pin(conn, ctx, pin, hasher=hasher, policy=pin_policy, now=now)
+            pin_member = ctx.member_id
+
+        async def work() -> Outcome[PurchaseResult]:
+            async with conn.transaction():
+                ctx, state = await ledger.lock_card_state(
+                    conn, card, program_id=caller.program_id, store_id=store_id, idem=idem,
+                    now=now, fifo_limit=_LOTS_PAGE if redeem_points else 0)
+                _check_card(ctx, qr=qr)
+                _check_money(ctx, currency, stored_value=stored_value)
+                if state.stored is not None:
+                    return replay(state.stored, idem, PurchaseResult)
+                lots = await _cover(conn, ctx.account_id, state.lots, redeem_points, now)
+                lot_id = uuid.uuid4()
+                gets = offer_redemption.NO_REWARDS
+                if offer_ids:
+                    gets = offer_redemption.rewards(
+                        await offer_redemption.load(conn, offer_ids, program_id=ctx.program_id),
+                        offer_ids, member_id=ctx.member_id, store_id=store_id, amount=amount,
+                        now=now)
+                done = rules.purchase(
+                    ctx.balances, lots, ctx.rules, amount=amount, redeem_points=redeem_points,
+                    stored_value=stored_value, points_12m=state.points_12m, now=now,
+                    earn_lot_id=lot_id, discount=gets.discount,
+                    points_multiplier=gets.points_multiplier,
+                    bonus_lots=[(uuid.uuid4(), p) for p in gets.bonus_points])
+                tx = ledger.TxRow(
+                    id=uuid.uuid4(), program_id=ctx.program_id, wallet_account_id=ctx.account_id,
+                    store_id=store_id, staff_id=caller.account_id, kind="purchase",
+                    receipt_id=receipt_id, amount=amount, currency=currency,
+                    points_earned=done.points_earned, points_redeemed=done.points_redeemed,
+                    stored_value_spent=done.stored_value_spent, discount=done.discount, at=now)
+                result = PurchaseResult(
+                    transaction_id=tx.id, points_earned=done.points_earned,
+                    points_redeemed=done.points_redeemed, discount=done.discount,
+                    stored_value_spent=done.stored_value_spent,
+                    points_balance=done.effect.balances.points,
+                    stored_value_balance=done.effect.balances.stored_value,
+                    points_bonus=done.points_bonus, offers_redeemed=list(offer_ids))
+                await ledger.apply(conn, ledger.Write(
+                    account_id=ctx.account_id, program_id=ctx.program_id, effect=done.effect,
+                    at=now, store_id=store_id, tx=tx, tier=done.tier,
+                    set_tier=bool(ctx.rules.tiers), tier_day=now.date(),
+                    tier_points=done.points_earned, reset_pin_of=pin_member, idem=idem,
+                    status_code=201, response=_encoder.encode(result),
+                    redeem_offers=tuple(offer_ids),
+                    access=_access(caller, "till.purchase", store_id)))
+                return Outcome(status=201, result=result)
+
+        return await _retrying(conn, idem, PurchaseResult, work)
+
+
+async def refund(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID,
+                 transaction_id: uuid.UUID, amount: int | None, idem: IdemKey,
+                 now: datetime | None = None) -> Outcome[RefundResult]:
+    """Refund `amount` (default: all that is left) of a purchase; see `rules.refund`."""
+    now = now or datetime.now(UTC)
+    async with pool.acquire() as conn:
+
+        async def work() -> Outcome[RefundResult]:
+            async with conn.transaction():
+                found = await ledger.purchase(conn, transaction_id,
+                                              program_id=caller.program_id, store_id=store_id)
+                if not found.store_ok:
+                    raise errors.NotFound("no such store in this program", field="store_id")
+                locked = await ledger.lock_account(conn, found.wallet_account_id)
+                p = await ledger.purchase(conn, transaction_id, program_id=caller.program_id,
+                                          store_id=store_id)  # fresh: refunds so far
+                state = await ledger.account_state(
+                    conn, p.wallet_account_id, idem=idem, now=now, fifo_limit=_LOTS_PAGE,
+                    extra_lot=p.earn_lot_id)
+                if state.stored is not None:
+                    return replay(state.stored, idem, RefundResult)
+                left = p.amount - p.refunded_amount
+                if left == 0:
+                    raise errors.RuleViolation("this purchase is already fully refunded",
+                                               field="transaction_id")
+                how_much = left if amount is None else amount
+                original = rules.Original(
+                    amount=p.amount, refunded_amount=p.refunded_amount,
+                    points_earned=p.points_earned, points_redeemed=p.points_redeemed,
+                    stored_value_spent=p.stored_value_spent, earn_lot_id=p.earn_lot_id)
+                owed = rules.share(p.points_earned, p.amount, p.refunded_amount,
+                                   p.refunded_amount + min(how_much, left))
+                lots = await _cover(conn, p.wallet_account_id, state.lots, owed, now)
+                done = rules.refund(locked.balances, lots, original, amount=how_much,
+                                    rules=locked.rules, now=now, return_lot_id=uuid.uuid4())
+                tx = ledger.TxRow(
+                    id=uuid.uuid4(), program_id=p.program_id,
+                    wallet_account_id=p.wallet_account_id, store_id=store_id,
+                    staff_id=caller.account_id, kind="refund", receipt_id=None,
+                    amount=how_much, currency=p.currency, original_transaction_id=p.id,
+                    points_taken_back=done.points_taken_back,
+                    points_returned=done.points_returned,
+                    stored_value_returned=done.stored_value_returned,
+                    points_shortfall=done.points_shortfall, at=now)
+                result = RefundResult(
+                    transaction_id=tx.id, original_transaction_id=p.id, amount=how_much,
+                    points_taken_back=done.points_taken_back,
+                    points_shortfall=done.points_shortfall,
+                    points_returned=done.points_returned,
+                    stored_value_returned=done.stored_value_returned,
+                    points_balance=done.effect.balances.points,
+                    stored_value_balance=done.effect.balances.stored_value)
+                await ledger.apply(conn, ledger.Write(
+                    account_id=p.wallet_account_id, program_id=p.program_id,
+                    effect=done.effect, at=now, store_id=store_id, tx=tx,
+                    tier_day=p.at.date(), tier_points=done.tier_points_delta,
+                    refund_of=p.id, refund_amount=how_much, idem=idem, status_code=201,
+                    response=_encoder.encode(result),
+                    access=_access(caller, "till.refund", store_id)))
+                return Outcome(status=201, result=result)
+
+        return await _retrying(conn, idem, RefundResult, work)
+
+
+async def top_up(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, card: CardRef,
+                 amount: int, currency: str, idem: IdemKey,
+                 now: datetime | None = None) -> Outcome[TopUpResult]:
+    """Add stored value paid at the till."""
+    now = now or datetime.now(UTC)
+    qr = isinstance(card, uuid.UUID)
+    async with pool.acquire() as conn:
+
+        async def work() -> Outcome[TopUpResult]:
+            async with conn.transaction():
+                ctx, state = await ledger.lock_card_state(
+                    conn, card, program_id=caller.program_id, store_id=store_id, idem=idem,
+                    now=now, fifo_limit=0)
+                _check_card(ctx, qr=qr)
+                _check_money(ctx, currency, stored_value=amount)
+                if state.stored is not None:
+                    return replay(state.stored, idem, TopUpResult)
+                effect = rules.top_up(ctx.balances, amount)
+                tx = ledger.TxRow(
+                    id=uuid.uuid4(), program_id=ctx.program_id, wallet_account_id=ctx.account_id,
+                    store_id=store_id, staff_id=caller.account_id, kind="topup",
+                    receipt_id=None, amount=amount, currency=currency, at=now)
+                result = TopUpResult(transaction_id=tx.id, amount=amount,
+                                     stored_value_balance=effect.balances.stored_value,
+                                     points_balance=effect.balances.points)
+                await ledger.apply(conn, ledger.Write(
+                    account_id=ctx.account_id, program_id=ctx.program_id, effect=effect,
+                    at=now, store_id=store_id, tx=tx, idem=idem, status_code=201,
+                    response=_encoder.encode(result),
+                    access=_access(caller, "till.top_up", store_id)))
+                return Outcome(status=201, result=result)
+
+        return await _retrying(conn, idem, TopUpResult, work)
+
+
+async def scan(conn: Conn, caller: Caller, *, store_id: uuid.UUID,
+               card: CardRef) -> ScanResult:
+    """What the cashier sees after scanning a card (logged in the member's access log, in
+    the caller's transaction)."""
+    ctx = await ledger.card_context(conn, card, program_id=caller.program_id, store_id=store_id)
+    _check_card(ctx, qr=isinstance(card, uuid.UUID))
+    await access_log.record(conn, ctx.member_id, _access(caller, "till.scan", store_id))
+    offers = await offer_redemption.usable_here(conn, ctx.member_id, store_id=store_id,
+                                                now=datetime.now(UTC))
+    return ScanResult(member_ref=ctx.account_id, first_name=ctx.first_name, tier=ctx.tier,
+                      points_balance=ctx.balances.points,
+                      stored_value_balance=ctx.balances.stored_value, offers=offers)
+
+
+class ExpiryReport(msgspec.Struct, frozen=True, kw_only=True):
+    accounts: int = 0
+    lots: int = 0
+    points: int = 0
+    skipped: bool = False  # another process held the job lock
+
+
+EXPIRY_LOCK = 0x6C6F79616C7402  # advisory lock key of the expiry job
+
+
+async def expire_due(pool: asyncpg.Pool, *, now: datetime | None = None,
+                     batch: int = 500) -> ExpiryReport:
+    """Expire every lot due at `now`, account by account (each its own short transaction,
+    under the account's row lock, so tills are never blocked for long).
+
+    Idempotent: a second run finds nothing due. Several workers may call it at once: one
+    advisory lock lets one of them run while the others skip; even without it, every account
+    re-reads its due lots under the row lock, so no lot can be expired twice."""
+    now = now or datetime.now(UTC)
+    accounts = lots = points = 0
+    async with pool.acquire() as held, held.transaction():  # the job lock, see try_job_lock
+        if not await ledger.try_job_lock(held, EXPIRY_LOCK):
+            return ExpiryReport(skipped=True)
+        async with pool.acquire() as conn:
+            while due := await ledger.due_accounts(conn, now, batch):
+                for account_id in due:
+
+                    async def work(account_id: uuid.UUID = account_id) -> Outcome[rules.Effect]:
+                        async with conn.transaction():
+                            locked = await ledger.lock_account(conn, account_id)
+                            state = await ledger.account_state(conn, account_id, idem=None,
+                                                               now=now, fifo_limit=0)
+                            effect = rules.expire(locked.balances, state.lots, now)
+                            if effect.entries:
+                                await ledger.apply(conn, ledger.Write(
+                                    account_id=account_id, program_id=locked.program_id,
+                                    effect=effect, at=now))
+                            return Outcome(status=200, result=effect)
+
+                    done = await _retrying(conn, None, rules.Effect, work)
+                    accounts += 1
+                    lots += len(done.result.entries)
+                    points -= sum(e.points for e in done.result.entries)
+    return ExpiryReport(accounts=accounts, lots=lots, points=points)

@@ -1,0 +1,98 @@
+"""Member services: signup, profile, card, PIN. Each owns its transaction.
+
+Signup creates, in one transaction, the member, a wallet account in the program's entry tier
+(the tier whose threshold is 0; none if the program has no such tier), a card with a Luhn
+number and the consents given at signup (none is granted by default). Passwords and PINs are
+hashed with argon2id before the transaction opens, so no connection waits on the KDF.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+import asyncpg
+import msgspec
+
+from wallet.kernel.db import Conn
+from wallet.kernel.hashing import Hasher
+from wallet.members.members_repo import (
+    Card,
+    Profile,
+    fetch_card,
+    fetch_profile,
+    insert_card,
+    insert_member,
+    set_pin_hash,
+    update_profile_row,
+)
+from wallet.privacy import consents
+from wallet.programs.programs import entry_tier, fetch_program
+
+T = TypeVar("T")
+
+
+class Signup(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
+    profile: Profile
+    card: Card
+    extra: T  # what the `then` hook of `signup` returned (the API's tokens)
+
+
+class ProfileChanges(msgspec.Struct, frozen=True, kw_only=True):
+    """Fields a member may correct; None = keep."""
+
+    email: str | None = None
+    first_name: str | None = None
+    locale: str | None = None
+
+
+async def signup(pool: asyncpg.Pool, hasher: Hasher, *, program_id: uuid.UUID, email: str,
+                 password: str, first_name: str, locale: str,
+                 given_consents: Sequence[consents.ConsentChange],
+                 then: Callable[[Conn, Profile], Awaitable[T]]) -> Signup[T]:
+    """Create a member with wallet account, card and consents; `then(conn, profile)` runs in
+    the same transaction (the API issues the first tokens there, so a failure leaves nothing).
+
+    Unknown program → NotFound; e-mail already a member → Conflict; the same purpose twice
+    in `given_consents` → RuleViolation.
+    """
+    consents.check_changes(given_consents)
+    password_hash = await hasher.hash_async(password)
+    async with pool.acquire() as conn, conn.transaction():
+        program = await fetch_program(conn, program_id)
+        tier = entry_tier(program.tiers)
+        member_id = await insert_member(
+            conn, program_id=program_id, email=email, password_hash=password_hash,
+            first_name=first_name, locale=locale, tier=tier.name if tier else None)
+        card = await insert_card(conn, member_id, program_id)
+        await consents.append_consents(conn, member_id, given_consents)
+        profile = await fetch_profile(conn, member_id)
+        extra = await then(conn, profile)
+    return Signup(profile=profile, card=card, extra=extra)
+
+
+async def profile_of(pool: asyncpg.Pool, member_id: uuid.UUID) -> Profile:
+    """The member's profile with balances and tier (Unauthenticated if erased)."""
+    async with pool.acquire() as conn:
+        return await fetch_profile(conn, member_id)
+
+
+async def correct_profile(pool: asyncpg.Pool, member_id: uuid.UUID,
+                          changes: ProfileChanges) -> Profile:
+    async with pool.acquire() as conn, conn.transaction():
+        await update_profile_row(conn, member_id, email=changes.email,
+                                 first_name=changes.first_name, locale=changes.locale)
+        return await fetch_profile(conn, member_id)
+
+
+async def card_of(pool: asyncpg.Pool, member_id: uuid.UUID) -> Card:
+    async with pool.acquire() as conn:
+        return await fetch_card(conn, member_id)
+
+
+async def set_pin(pool: asyncpg.Pool, hasher: Hasher, member_id: uuid.UUID, pin: str) -> None:
+    """Store the stored-value PIN hashed (argon2id); it is never returned."""
+    pin_hash = await hasher.hash_async(pin)
+    async with pool.acquire() as conn:
+        await set_pin_hash(conn, member_id, pin_hash)

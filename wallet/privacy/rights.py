@@ -1,0 +1,427 @@
+"""A member's rights over their data: the complete export and erasure.
+
+Export (`export`): everything held about the member, read by one statement (one consistent
+snapshot): profile, cards, consents with history, preferences, the wallet account with its
+ledger, transactions, points lots and tier points, visits, the last accepted ping, raw pings,
+offers, the access log and sessions. `EXPORTED_TABLES` names, for every table that holds a
+member's data, the export section it lands in; a test compares it with the foreign keys of
+the schema, so a table added later cannot be forgotten.
+
+Erasure (`erase`): in one transaction, under the wallet account's and the member's row locks
+(in the till's order: wallet account first), the member row is deleted — cards, consents,
+preferences, visits, the last ping and raw pings go with it (ON DELETE CASCADE), access-log
+entries and offers lose the member (ON DELETE SET NULL) — and so are their refresh tokens
+and their idempotency records (scoped by their id, or a till's stored scan naming their
+wallet account); their offers' delivery records lose their payload. The wallet account,
+ledger, transactions and lots stay for the accounting obligation: nothing links them to the
+person any more.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time
+
+import asyncpg
+import msgspec
+
+from wallet.kernel.db import Conn
+from wallet.kernel.errors import NotFound, Unauthenticated
+from wallet.members.members_repo import Profile, fetch_profile, gone, require_member
+from wallet.privacy import access_log, consents
+from wallet.privacy.access_log import Access, Entry, MemberView
+from wallet.privacy.consents import Consents
+
+# Table → export section. Tables reached through members.wallet_account_id are exported via
+# the wallet account; `members` and `wallet_accounts` are the profile and the wallet.
+EXPORTED_TABLES: dict[str, str] = {
+    "members": "member",
+    "wallet_accounts": "wallet",
+    "cards": "cards",
+    "member_consents": "consents.history",
+    "member_preferences": "preferences",
+    "ledger_entries": "ledger",
+    "transactions": "transactions",
+    "points_lots": "points_lots",
+    "tier_points_daily": "tier_points",
+    "visits": "visits",
+    "member_geo_state": "geo_state",
+    "raw_pings": "raw_pings",
+    "offers": "offers",
+    "access_log": "access_log",
+    "refresh_tokens": "sessions",
+}
+
+
+class MemberRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    program_id: uuid.UUID
+    email: str
+    first_name: str
+    locale: str
+    created_at: datetime
+    updated_at: datetime
+    last_active_at: datetime
+    pin_set: bool  # the PIN itself is stored only as a hash, never exported
+    pin_failures: int
+    pin_locked_until: datetime | None
+
+
+class WalletRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID  # the pseudonymous `member_ref` a till shows
+    program_id: uuid.UUID
+    currency: str
+    tier: str | None
+    points_balance: int
+    stored_value_balance: int
+    created_at: datetime
+
+
+class CardRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    number: str
+    status: str
+    created_at: datetime
+
+
+class PreferencesRecord(msgspec.Struct, frozen=True, kw_only=True):
+    max_offers_per_day: int | None
+    quiet_from: time | None
+    quiet_to: time | None
+    channels: list[str]
+    updated_at: datetime
+
+
+class LedgerRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    at: datetime
+    kind: str
+    points: int
+    stored_value: int
+    store_id: uuid.UUID | None
+    transaction_id: uuid.UUID | None
+    lot_id: uuid.UUID | None
+    points_balance_after: int
+    stored_value_balance_after: int
+
+
+class TransactionRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    at: datetime
+    kind: str
+    store_id: uuid.UUID
+    receipt_id: str | None
+    amount: int
+    currency: str
+    original_transaction_id: uuid.UUID | None
+    points_earned: int
+    points_redeemed: int
+    stored_value_spent: int
+    discount: int
+    refunded_amount: int
+    points_taken_back: int
+    points_returned: int
+    stored_value_returned: int
+    points_shortfall: int
+
+
+class LotRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    source: str
+    transaction_id: uuid.UUID | None
+    earned_at: datetime
+    expires_at: datetime
+    points: int
+    remaining: int
+
+
+class TierPointsRecord(msgspec.Struct, frozen=True, kw_only=True):
+    day: date
+    points: int
+
+
+class VisitRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    store_id: uuid.UUID
+    entered_at: datetime
+    last_seen_at: datetime
+    dwell_at: datetime | None
+    exited_at: datetime | None
+
+
+class GeoStateRecord(msgspec.Struct, frozen=True, kw_only=True):
+    last_ping_at: datetime
+    last_lat: float
+    last_lon: float
+
+
+class RawPingRecord(msgspec.Struct, frozen=True, kw_only=True):
+    at: datetime
+    lat: float
+    lon: float
+    accuracy_m: float
+    expires_at: datetime
+
+
+class OfferRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    campaign_id: uuid.UUID
+    store_id: uuid.UUID
+    title: str
+    body: str
+    reward_kind: str
+    reward_value: int
+    issued_at: datetime
+    expires_at: datetime
+    redeemed_at: datetime | None
+    redeemed_store_id: uuid.UUID | None
+    redeemed_transaction_id: uuid.UUID | None
+
+
+class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A refresh token (only its hash is stored, and not exported)."""
+
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class Export(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything held about one member (see the module docstring)."""
+
+    exported_at: datetime
+    member: MemberRecord
+    wallet: WalletRecord
+    cards: list[CardRecord]
+    consents: Consents
+    preferences: PreferencesRecord | None  # None: never set, the defaults apply
+    ledger: list[LedgerRecord]
+    transactions: list[TransactionRecord]
+    points_lots: list[LotRecord]
+    tier_points: list[TierPointsRecord]
+    visits: list[VisitRecord]
+    geo_state: GeoStateRecord | None
+    raw_pings: list[RawPingRecord]
+    offers: list[OfferRecord]
+    access_log: list[MemberView]
+    sessions: list[SessionRecord]
+
+
+class _Raw(msgspec.Struct, frozen=True, kw_only=True):
+    exported_at: datetime
+    member: MemberRecord
+    wallet: WalletRecord
+    cards: list[CardRecord]
+    consents: list[consents.ConsentRecord]
+    preferences: PreferencesRecord | None
+    ledger: list[LedgerRecord]
+    transactions: list[TransactionRecord]
+    points_lots: list[LotRecord]
+    tier_points: list[TierPointsRecord]
+    visits: list[VisitRecord]
+    geo_state: GeoStateRecord | None
+    raw_pings: list[RawPingRecord]
+    offers: list[OfferRecord]
+    access_log: list[MemberView]
+    sessions: list[SessionRecord]
+
+
+_raw = msgspec.json.Decoder(_Raw)
+
+
+def _list(select: str, order: str) -> str:
+    return f"(SELECT coalesce(json_agg(x ORDER BY {order}), '[]') FROM ({select}) x)"
+
+
+EXPORT = f"""
+SELECT json_build_object(
+  'exported_at', now(),
+  'member', (SELECT row_to_json(x) FROM (
+      SELECT m.id, m.program_id, m.email, m.first_name, m.locale, m.created_at, m.updated_at,
+             m.last_active_at, m.pin_hash IS NOT NULL AS pin_set, m.pin_failures,
+             m.pin_locked_until) x),
+  'wallet', (SELECT row_to_json(x) FROM (
+      SELECT w.id, w.program_id, p.currency, w.tier, w.points_balance, w.stored_value_balance,
+             w.created_at) x),
+  'cards', {_list("SELECT id, number, status, created_at FROM cards WHERE member_id = m.id",
+                  "x.created_at, x.id")},
+  'consents', {_list("SELECT id, purpose, granted, policy_version, source, recorded_at AS at "
+                     "FROM member_consents WHERE member_id = m.id", "x.id")},
+  'preferences', (SELECT row_to_json(x) FROM (
+      SELECT max_offers_per_day, quiet_from, quiet_to, channels, updated_at
+      FROM member_preferences WHERE member_id = m.id) x),
+  'ledger', {_list("SELECT seq, id, at, kind, points, stored_value, store_id, transaction_id, "
+                   "lot_id, points_balance_after, stored_value_balance_after "
+                   "FROM ledger_entries WHERE wallet_account_id = w.id", "x.seq")},
+  'transactions', {_list("SELECT * FROM transactions WHERE wallet_account_id = w.id",
+                         "x.at, x.id")},
+  'points_lots', {_list("SELECT * FROM points_lots WHERE wallet_account_id = w.id",
+                        "x.earned_at, x.id")},
+  'tier_points', {_list("SELECT day, points FROM tier_points_daily "
+                        "WHERE wallet_account_id = w.id", "x.day")},
+  'visits', {_list("SELECT * FROM visits WHERE member_id = m.id", "x.entered_at, x.id")},
+  'geo_state', (SELECT row_to_json(x) FROM (
+      SELECT last_ping_at, last_lat, last_lon FROM member_geo_state WHERE member_id = m.id) x),
+  'raw_pings', {_list("SELECT at, lat, lon, accuracy_m, expires_at FROM raw_pings "
+                      "WHERE member_id = m.id", "x.at")},
+  'offers', {_list("SELECT * FROM offers WHERE member_id = m.id", "x.issued_at, x.id")},
+  'access_log', {_list("SELECT id, at, actor_role, action, purpose, store_id FROM access_log "
+                       "WHERE member_id = m.id", "x.at, x.id")},
+  'sessions', {_list("SELECT created_at, expires_at, used_at, revoked_at FROM refresh_tokens "
+                     "WHERE subject_id = m.id AND role = 'member'", "x.created_at")}
+)::text
+FROM members m
+JOIN wallet_accounts w ON w.id = m.wallet_account_id
+JOIN programs p ON p.id = m.program_id
+WHERE m.id = $1
+"""
+
+
+async def export(conn: Conn, member_id: uuid.UUID, *, logged: Access | None = None) -> Export:
+    """Everything held about `member_id`; NotFound-like `gone()` if there is no such member.
+
+    With `logged` (an operator exporting on the member's behalf), the read is recorded in
+    the access log in the same transaction, and the export shows that entry too."""
+    async with conn.transaction(isolation="repeatable_read"):
+        if logged is not None:
+            await access_log.record(conn, member_id, logged)
+        text = await conn.fetchval(EXPORT, member_id)
+    if text is None:
+        raise NotFound("no such member") if logged is not None else gone()
+    raw = _raw.decode(text)
+    return Export(
+        exported_at=raw.exported_at, member=raw.member, wallet=raw.wallet, cards=raw.cards,
+        consents=Consents(current=consents.current_state(raw.consents), history=raw.consents),
+        preferences=raw.preferences, ledger=raw.ledger, transactions=raw.transactions,
+        points_lots=raw.points_lots, tier_points=raw.tier_points, visits=raw.visits,
+        geo_state=raw.geo_state, raw_pings=raw.raw_pings, offers=raw.offers,
+        access_log=raw.access_log, sessions=raw.sessions)
+
+
+# --- erasure ----------------------------------------------------------------------------------
+
+LOCK_WALLET = """
+SELECT w.id FROM wallet_accounts w
+WHERE w.id = (SELECT wallet_account_id FROM members WHERE id = $1)
+FOR UPDATE
+"""
+LOCK_MEMBER = """
+SELECT id, wallet_account_id FROM members WHERE id = $1 FOR UPDATE
+"""
+# Under the locks: still idle (see wallet.retention), and holding no stored value.
+STILL_IDLE = """
+SELECT m.last_active_at <= $2 AND w.stored_value_balance = 0
+       AND NOT EXISTS (SELECT 1 FROM transactions t
+                        WHERE t.wallet_account_id = w.id AND t.at > $2)
+FROM members m JOIN wallet_accounts w ON w.id = m.wallet_account_id
+WHERE m.id = $1
+"""
+# Their offers' delivery records lose the payload (it names the member) but stay counted;
+# one not yet delivered never will be. Deleted: the member's idempotency records (scope
+# "<member id>:<route>") and the tills' stored scans that name their wallet account
+# (`member_ref`); erasure is rare and idempotency records are purged after a day, so scanning
+# them is acceptable.
+ERASE = """
+WITH outbox AS (
+    UPDATE offer_outbox o SET payload = '{}',
+           state = CASE WHEN o.state = 'pending' THEN 'skipped' ELSE o.state END
+      FROM offers f
+     WHERE o.offer_id = f.id AND f.member_id = $1 RETURNING 1),
+idem AS (
+    DELETE FROM idempotency_keys
+     WHERE starts_with(scope, $2::text)
+        OR position(convert_to($3::text, 'UTF8') IN response_body) > 0 RETURNING 1),
+tokens AS (DELETE FROM refresh_tokens WHERE subject_id = $1 RETURNING 1),
+member AS (DELETE FROM members WHERE id = $1 RETURNING 1)
+SELECT (SELECT count(*) FROM member) AS members
+"""
+
+
+class Erased(msgspec.Struct, frozen=True, kw_only=True):
+    member_id: uuid.UUID
+    wallet_account_id: uuid.UUID  # kept, now unlinked from any person
+
+
+async def erase(conn: Conn, member_id: uuid.UUID, *, logged: Access | None = None,
+                idle_before: datetime | None = None) -> Erased | None:
+    """Erase `member_id` in one transaction (see the module docstring).
+
+    `logged`: an operator's erasure request, recorded in the access log (the entry stays,
+    without the member). `idle_before`: erase only if the member is still idle (no activity
+    after it, no stored value; checked under the locks); None when they came back meanwhile.
+    Raises NotFound for an unknown member."""
+    async with conn.transaction():
+        await conn.fetchval(LOCK_WALLET, member_id)
+        row = await conn.fetchrow(LOCK_MEMBER, member_id)
+        if row is None:
+            raise NotFound("no such member")
+        if idle_before is not None and not await conn.fetchval(STILL_IDLE, member_id,
+                                                               idle_before):
+            return None
+        if logged is not None:
+            await access_log.record(conn, member_id, logged)
+        await conn.fetchval(ERASE, member_id, f"{member_id}:", str(row["wallet_account_id"]))
+    return Erased(member_id=member_id, wallet_account_id=row["wallet_account_id"])
+
+
+# --- services (each owns its connection and transaction) ----------------------------------------
+
+
+async def export_member(pool: asyncpg.Pool, member_id: uuid.UUID, *,
+                        logged: Access | None = None) -> Export:
+    """`export` on a pooled connection: the member's own request (`logged` None; an erased
+    member is `gone()`), or an operator's on their behalf (logged; unknown → NotFound)."""
+    async with pool.acquire() as conn:
+        return await export(conn, member_id, logged=logged)
+
+
+async def erase_member(pool: asyncpg.Pool, member_id: uuid.UUID, *,
+                       logged: Access | None = None) -> Erased:
+    """`erase` on a pooled connection: the member's own request (`logged` None; already
+    erased → `gone()`), or an operator's on their behalf (logged; unknown → NotFound)."""
+    async with pool.acquire() as conn:
+        try:
+            done = await erase(conn, member_id, logged=logged)
+        except NotFound:
+            if logged is None:
+                raise gone() from None
+            raise
+    assert done is not None  # only an idle-account erasure can decline
+    return done
+
+
+async def access_log_of(pool: asyncpg.Pool, member_id: uuid.UUID, *,
+                        before: tuple[datetime, uuid.UUID] | None,
+                        limit: int) -> list[MemberView]:
+    """The member's access log, newest first (an erased member is `gone()`)."""
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read",
+                                                        readonly=True):
+        await require_member(conn, member_id, keep=False)
+        return await access_log.member_entries(conn, member_id, before=before, limit=limit)
+
+
+async def search_access_log(pool: asyncpg.Pool, *, actor_id: uuid.UUID | None,
+                            member_id: uuid.UUID | None, start: datetime, end: datetime,
+                            after: tuple[datetime, uuid.UUID] | None,
+                            limit: int) -> list[Entry]:
+    """Entries in [start, end), oldest first: whose data one actor read (a breach), or who
+    read one member's data."""
+    async with pool.acquire() as conn:
+        return await access_log.search(conn, actor_id=actor_id, member_id=member_id,
+                                       start=start, end=end, after=after, limit=limit)
+
+
+async def support_view(pool: asyncpg.Pool, program_id: uuid.UUID, member_id: uuid.UUID,
+                       logged: Access) -> Profile:
+    """A member's profile and balances for a manager or admin helping them; logged in the
+    same transaction. A member of another program is NotFound."""
+    async with pool.acquire() as conn, conn.transaction():
+        try:
+            profile = await fetch_profile(conn, member_id)
+        except Unauthenticated:
+            raise NotFound("no such member in this program") from None
+        if profile.program_id != program_id:
+            raise NotFound("no such member in this program")
+        await access_log.record(conn, member_id, logged)
+        return profile

@@ -1,0 +1,204 @@
+"""Programs: the rules of validation (pure), their SQL, and the services that own transactions.
+
+A program's tiers are stored as a JSON array of `wallet.model.Tier` (`name`,
+`min_points_12m`, `multiplier_milli`) sorted by threshold; `program_from_row` turns a
+`programs` row back into a `Program`, for any module that needs one.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+import zoneinfo
+from collections.abc import Sequence
+
+import asyncpg
+import msgspec
+
+from wallet.kernel.db import Conn
+from wallet.kernel.errors import Conflict, NotFound, RuleViolation
+from wallet.kernel.model import Program, Tier
+
+# --- the pure core ------------------------------------------------------------------------
+
+
+class ProgramSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything that defines a program, already shape-checked at the boundary."""
+
+    name: str
+    currency: str
+    timezone: str
+    earn_points: int
+    earn_per_amount: int
+    points_expiry_days: int
+    tiers: tuple[Tier, ...]
+    stored_value: bool
+
+
+class ProgramChanges(msgspec.Struct, frozen=True, kw_only=True):
+    """A partial update: UNSET fields stay as they are."""
+
+    name: str | msgspec.UnsetType = msgspec.UNSET
+    currency: str | msgspec.UnsetType = msgspec.UNSET
+    timezone: str | msgspec.UnsetType = msgspec.UNSET
+    earn_points: int | msgspec.UnsetType = msgspec.UNSET
+    earn_per_amount: int | msgspec.UnsetType = msgspec.UNSET
+    points_expiry_days: int | msgspec.UnsetType = msgspec.UNSET
+    tiers: tuple[Tier, ...] | msgspec.UnsetType = msgspec.UNSET
+    stored_value: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+def multiplier_milli(multiplier: float, *, field: str) -> int:
+    """1.25 → 1250. Refuses what thousandths cannot hold exactly (1.2345), rather than
+    silently rounding a manager's number."""
+    milli = round(multiplier * 1000)
+    if not math.isfinite(multiplier) or abs(multiplier * 1000 - milli) > 1e-6:
+        raise RuleViolation("an earn multiplier has at most three decimals", field=field)
+    return milli
+
+
+def check_timezone(name: str, *, field: str = "timezone") -> str:
+    """`name` if it is an IANA time zone this machine knows (e.g. "Europe/Paris")."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise RuleViolation(f"unknown IANA time zone {name!r}", field=field) from exc
+    return name
+
+
+def check_tiers(tiers: Sequence[Tier], *, field: str = "tiers") -> tuple[Tier, ...]:
+    """Tiers with unique names and unique thresholds, sorted by threshold (ascending).
+
+    Errors name the offending item by its index in the input.
+    """
+    names: set[str] = set()
+    thresholds: set[int] = set()
+    for i, tier in enumerate(tiers):
+        if tier.name.casefold() in names:
+            raise RuleViolation(f"tier name {tier.name!r} is used twice",
+                                field=f"{field}[{i}].name")
+        if tier.min_points_12m in thresholds:
+            raise RuleViolation(f"two tiers start at {tier.min_points_12m} points",
+                                field=f"{field}[{i}].min_points_12m")
+        names.add(tier.name.casefold())
+        thresholds.add(tier.min_points_12m)
+    return tuple(sorted(tiers, key=lambda t: t.min_points_12m))
+
+
+def entry_tier(tiers: Sequence[Tier]) -> Tier | None:
+    """The tier a new member starts in: the one whose threshold is 0, if any."""
+    return next((t for t in tiers if t.min_points_12m == 0), None)
+
+
+def check_spec(spec: ProgramSpec) -> ProgramSpec:
+    """The spec with its tiers sorted, or a RuleViolation naming the field."""
+    check_timezone(spec.timezone)
+    return msgspec.structs.replace(spec, tiers=check_tiers(spec.tiers))
+
+
+def apply_changes(current: Program, changes: ProgramChanges) -> ProgramSpec:
+    """The spec `current` becomes with `changes` applied, validated."""
+    fields = {f: getattr(current, f) for f in ProgramSpec.__struct_fields__}
+    fields.update({f: v for f in ProgramChanges.__struct_fields__
+                   if (v := getattr(changes, f)) is not msgspec.UNSET})
+    return check_spec(ProgramSpec(**fields))
+
+
+# --- SQL ------------------------------------------------------------------------------------
+
+_TIERS = msgspec.json.Decoder(tuple[Tier, ...])
+
+
+def program_from_row(row: asyncpg.Record) -> Program:
+    """A `programs` row (every column) as a Program."""
+    return Program(
+        id=row["id"], name=row["name"], currency=row["currency"], timezone=row["timezone"],
+        earn_points=row["earn_points"], earn_per_amount=row["earn_per_amount"],
+        points_expiry_days=row["points_expiry_days"], tiers=_TIERS.decode(row["tiers"]),
+        stored_value=row["stored_value"], created_at=row["created_at"],
+        updated_at=row["updated_at"])
+
+
+INSERT_PROGRAM = """
+INSERT INTO programs (id, name, currency, timezone, earn_points, earn_per_amount,
+                      points_expiry_days, tiers, stored_value)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)
+RETURNING *
+"""
+
+
+async def insert_program(conn: Conn, spec: ProgramSpec) -> Program:
+    row = await conn.fetchrow(
+        INSERT_PROGRAM, uuid.uuid4(), spec.name, spec.currency, spec.timezone, spec.earn_points,
+        spec.earn_per_amount, spec.points_expiry_days, msgspec.json.encode(spec.tiers).decode(),
+        spec.stored_value)
+    assert row is not None
+    return program_from_row(row)
+
+
+SELECT_PROGRAM = "SELECT * FROM programs WHERE id = $1"
+SELECT_PROGRAM_FOR_UPDATE = "SELECT * FROM programs WHERE id = $1 FOR UPDATE"
+
+
+async def fetch_program(conn: Conn, program_id: uuid.UUID, *,
+                        for_update: bool = False) -> Program:
+    """The program, or NotFound. `for_update` locks its row until the transaction ends."""
+    row = await conn.fetchrow(SELECT_PROGRAM_FOR_UPDATE if for_update else SELECT_PROGRAM,
+                              program_id)
+    if row is None:
+        raise NotFound("no such program", field="program_id")
+    return program_from_row(row)
+
+
+UPDATE_PROGRAM = """
+UPDATE programs SET name = $2, currency = $3, timezone = $4, earn_points = $5,
+       earn_per_amount = $6, points_expiry_days = $7, tiers = $8::jsonb, stored_value = $9,
+       updated_at = now()
+WHERE id = $1
+RETURNING *
+"""
+
+
+async def update_program_row(conn: Conn, program_id: uuid.UUID,
+                             spec: ProgramSpec) -> Program:
+    row = await conn.fetchrow(
+        UPDATE_PROGRAM, program_id, spec.name, spec.currency, spec.timezone, spec.earn_points,
+        spec.earn_per_amount, spec.points_expiry_days, msgspec.json.encode(spec.tiers).decode(),
+        spec.stored_value)
+    if row is None:
+        raise NotFound("no such program", field="program_id")
+    return program_from_row(row)
+
+
+HAS_WALLETS = "SELECT EXISTS (SELECT 1 FROM wallet_accounts WHERE program_id = $1)"
+
+
+async def has_wallets(conn: Conn, program_id: uuid.UUID) -> bool:
+    return bool(await conn.fetchval(HAS_WALLETS, program_id))
+
+
+# --- services -------------------------------------------------------------------------------
+
+
+async def create_program(pool: asyncpg.Pool, spec: ProgramSpec) -> Program:
+    """Validate and store a new program."""
+    spec = check_spec(spec)
+    async with pool.acquire() as conn:
+        return await insert_program(conn, spec)
+
+
+async def get_program(pool: asyncpg.Pool, program_id: uuid.UUID) -> Program:
+    async with pool.acquire() as conn:
+        return await fetch_program(conn, program_id)
+
+
+async def update_program(pool: asyncpg.Pool, program_id: uuid.UUID,
+                         changes: ProgramChanges) -> Program:
+    """Apply a partial update. The currency is fixed once members hold balances in it."""
+    async with pool.acquire() as conn, conn.transaction():
+        current = await fetch_program(conn, program_id, for_update=True)
+        spec = apply_changes(current, changes)
+        if spec.currency != current.currency and await has_wallets(conn, program_id):
+            raise Conflict("the currency cannot change once the program has members",
+                           field="currency")
+        return await update_program_row(conn, program_id, spec)
