@@ -26,27 +26,29 @@ from api.config import Settings
 from api.controllers.auth import AuthController
 from api.controllers.ops import OpsController
 from api.errors import EXCEPTION_HANDLERS
+from api.lifespan import HOOKS
 from api.metrics import MetricsMiddleware
 from wallet.kernel.db import keep_session
 from wallet.kernel.hashing import Hasher
 
 log = logging.getLogger("api")
 
-# Each area contributes its controllers, and optionally a start hook run in the lifespan
-# (after the pool exists) that returns an async stop hook.
-Startup = Callable[[Litestar], Awaitable[Callable[[], Awaitable[None]] | None]]
-
-
-def _areas() -> tuple[list[ControllerRouterHandler], list[Startup]]:
-    from api.controllers import admin, campaigns, me_wallet, members, pings, pos, privacy
-    from api.controllers import stores as manage
+def _routes() -> list[ControllerRouterHandler]:
+    from api.controllers import (
+        admin,
+        campaigns,
+        me_wallet,
+        members,
+        pings,
+        pos,
+        privacy,
+        stores,
+    )
 
     routes: list[ControllerRouterHandler] = [OpsController, AuthController]
-    hooks: list[Startup] = []
-    for area in (admin, manage, members, me_wallet, pings, pos, campaigns, privacy):
+    for area in (admin, stores, members, me_wallet, pings, pos, campaigns, privacy):
         routes.extend(area.ROUTES)
-        hooks.extend(getattr(area, "STARTUP", ()))
-    return routes, hooks
+    return routes
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -57,7 +59,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     if settings.webhook_url and len(settings.webhook_secret) < 16:
         raise RuntimeError("LOYALTY_WEBHOOK_URL needs LOYALTY_WEBHOOK_SECRET (16+ characters) "
                            "to sign deliveries")
-    routes, hooks = _areas()
+    routes = _routes()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -69,7 +71,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.pool = pool
         stops: list[Callable[[], Awaitable[None]]] = []
         try:
-            for hook in hooks:
+            for hook in HOOKS:
                 stop = await hook(app)
                 if stop is not None:
                     stops.append(stop)

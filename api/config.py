@@ -5,16 +5,27 @@ time, and the result is passed down explicitly: `wallet/` and `geo/` never read 
 Every field maps to an environment variable `LOYALTY_<FIELD_NAME_UPPER>`, except
 `database_url`, which is the conventional `DATABASE_URL`. The README's configuration table
 lists them all.
+
+The functions at the end are the one translation of the settings into each domain policy
+(ping rules, offer issuance, webhook delivery, retention, PIN lockout): the domain receives
+values, never the settings.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Annotated
 
 import msgspec
 from msgspec import Meta
+
+from geo.issuance import IssueSettings
+from geo.outbox import WebhookConfig
+from geo.pings import PingRules
+from wallet.ledger.till import PinPolicy
+from wallet.privacy.retention import RetentionPolicy
 
 PositiveInt = Annotated[int, Meta(gt=0)]
 NonNegInt = Annotated[int, Meta(ge=0)]
@@ -40,7 +51,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # --- HTTP -------------------------------------------------------------------------------
     max_body_bytes: PositiveInt = 1_048_576
     db_pool_min: NonNegInt = 2
-    # A periodic job holds two connections (its lock, its work): see wallet.ledger.try_job_lock
+    # A periodic job holds two connections (its lock, its work): see wallet.kernel.db.try_job_lock
     db_pool_max: Annotated[int, Meta(ge=2)] = 10
     # --- geofencing -------------------------------------------------------------------------
     max_zone_extent_m: Annotated[float, Meta(gt=0)] = 20_000.0
@@ -91,3 +102,44 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                 raw[name] = env[key]
         raw.update(overrides)
         return msgspec.convert(raw, cls, strict=False)
+
+
+# --- settings -> domain policies ----------------------------------------------------------------
+
+def ping_rules(settings: Settings) -> PingRules:
+    return PingRules(max_age_s=settings.ping_max_age_s, max_future_s=settings.ping_max_future_s,
+                     max_accuracy_m=settings.ping_max_accuracy_m,
+                     max_speed_mps=settings.ping_max_speed_mps,
+                     exit_after_s=settings.visit_exit_after_s,
+                     dwell_s=settings.visit_default_dwell_s,
+                     lost_after_s=settings.visit_lost_after_s,
+                     raw_retention_s=settings.raw_ping_retention_s)
+
+
+def issue_settings(settings: Settings) -> IssueSettings:
+    return IssueSettings(weather_max_age_s=settings.weather_max_age_s,
+                         push_enabled=bool(settings.webhook_url))
+
+
+def webhook_config(settings: Settings) -> WebhookConfig:
+    return WebhookConfig(
+        url=settings.webhook_url, secret=settings.webhook_secret,
+        timeout_s=settings.webhook_timeout_s, batch=settings.webhook_batch,
+        backoff_s=settings.webhook_backoff_s, max_backoff_s=settings.webhook_max_backoff_s)
+
+
+def retention_policy(settings: Settings) -> RetentionPolicy:
+    """Retention periods, for the purge and the privacy notice alike."""
+    return RetentionPolicy(
+        visits=timedelta(days=settings.retention_visits_days),
+        raw_pings=timedelta(seconds=settings.raw_ping_retention_s),
+        expired_offers=timedelta(days=settings.retention_expired_offers_days),
+        access_log=timedelta(days=settings.retention_access_log_days),
+        withdrawn_consents=timedelta(days=settings.retention_withdrawn_consent_days),
+        idle_accounts=timedelta(days=settings.retention_idle_account_days),
+        idempotency_keys=timedelta(hours=settings.retention_idempotency_keys_hours),
+        sessions=timedelta(seconds=settings.refresh_token_ttl_s))
+
+
+def pin_policy(settings: Settings) -> PinPolicy:
+    return PinPolicy(max_attempts=settings.pin_max_attempts, lock_s=settings.pin_lock_s)

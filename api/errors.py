@@ -25,7 +25,6 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from geo import errors as geo_errors
 from wallet.kernel import errors as wallet_errors
-from wallet.offers import redemption as offer_redemption
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +50,10 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     wallet_errors.Unauthenticated: (401, "/problems/unauthorized", "Unauthorized"),
     geo_errors.InvalidZone: (422, "/problems/invalid-zone", "Invalid zone"),
     geo_errors.InvalidFeatures: (422, "/problems/invalid-features", "Invalid features"),
-    offer_redemption.OfferAlreadyRedeemed: (
+    wallet_errors.OfferAlreadyRedeemed: (
         422, "/problems/offer-already-redeemed", "Offer already redeemed"),
-    offer_redemption.OfferExpired: (422, "/problems/offer-expired", "Offer expired"),
-    offer_redemption.OfferNotValidHere: (
+    wallet_errors.OfferExpired: (422, "/problems/offer-expired", "Offer expired"),
+    wallet_errors.OfferNotValidHere: (
         422, "/problems/offer-not-valid-at-store", "Offer not valid at this store"),
 }
 
@@ -188,6 +187,5 @@ def internal_error_handler(
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     HTTPException: http_error_handler,
     wallet_errors.DomainError: domain_error_handler,
-    geo_errors.GeoError: domain_error_handler,
     Exception: internal_error_handler,
 }

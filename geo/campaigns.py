@@ -34,10 +34,10 @@ import msgspec
 from msgspec import Meta
 
 from wallet.kernel.errors import Conflict, RuleViolation
+from wallet.offers.model import Reward
 
 Condition = Literal["clear", "clouds", "rain", "snow", "storm", "fog"]
 CONDITIONS: tuple[Condition, ...] = ("clear", "clouds", "rain", "snow", "storm", "fog")
-RewardKind = Literal["bonus_points", "points_multiplier", "percent_off", "amount_off"]
 Status = Literal["draft", "active", "paused"]
 HHMM = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
                            description="wall-clock time HH:MM in the program's time zone")]
@@ -96,11 +96,6 @@ class Context(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     def needs_weather(self) -> bool:
         return (self.min_temp_c is not None or self.max_temp_c is not None
                 or self.conditions is not None)
-
-
-class Reward(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    kind: RewardKind
-    value: Annotated[int, Meta(ge=1, le=10**12)]
 
 
 class OfferTemplate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

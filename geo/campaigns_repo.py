@@ -7,16 +7,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, time
-from typing import Literal
 
 import asyncpg
 import msgspec
 
-from geo.campaigns import Campaign, CampaignRules, CampaignSpec, Reward, Status
+from geo.campaigns import Campaign, CampaignRules, CampaignSpec, Status
 from geo.eligibility import Weather
 from wallet.kernel.db import Conn
 from wallet.kernel.errors import NotFound, RuleViolation
 from wallet.kernel.model import Tier
+from wallet.offers.model import Offer, OfferStatus, Reward, offer_status
 
 _RULES = msgspec.json.Decoder(CampaignRules)
 _TIERS = msgspec.json.Decoder(list[Tier])
@@ -335,29 +335,6 @@ async def stats(conn: Conn, c: Campaign, *, timezone: str, now: datetime) -> Sta
 
 # --- the member's offers ----------------------------------------------------------------------
 
-OfferStatus = Literal["active", "redeemed", "expired"]
-
-
-class MemberOffer(msgspec.Struct, frozen=True, kw_only=True):
-    id: uuid.UUID
-    campaign_id: uuid.UUID
-    store_id: uuid.UUID
-    title: str
-    body: str
-    reward: Reward
-    issued_at: datetime
-    expires_at: datetime
-    status: OfferStatus
-
-
-def offer_status(redeemed_at: datetime | None, expires_at: datetime,
-                 now: datetime) -> OfferStatus:
-    """redeemed if redeemed, else expired once `expires_at <= now`, else active."""
-    if redeemed_at is not None:
-        return "redeemed"
-    return "expired" if expires_at <= now else "active"
-
-
 MEMBER_OFFERS = """
 SELECT id, campaign_id, store_id, title, body, reward_kind, reward_value, issued_at,
        expires_at, redeemed_at
@@ -375,13 +352,13 @@ LIMIT $6
 
 async def member_offers(conn: Conn, member_id: uuid.UUID, *, status: OfferStatus | None,
                         now: datetime, before: tuple[datetime, uuid.UUID] | None,
-                        limit: int) -> list[MemberOffer]:
+                        limit: int) -> list[Offer]:
     """The member's offers, newest first, with their status at `now`."""
     rows = await conn.fetch(MEMBER_OFFERS, member_id, status, now,
                             before[0] if before else None, before[1] if before else None,
                             limit)
-    return [MemberOffer(id=r["id"], campaign_id=r["campaign_id"], store_id=r["store_id"],
-                        title=r["title"], body=r["body"],
+    return [Offer(id=r["id"], campaign_id=r["campaign_id"], store_id=r["store_id"],
+                  title=r["title"], body=r["body"],
                         reward=Reward(kind=r["reward_kind"], value=r["reward_value"]),
                         issued_at=r["issued_at"], expires_at=r["expires_at"],
                         status=offer_status(r["redeemed_at"], r["expires_at"], now))

@@ -26,9 +26,10 @@ from geo.campaigns import (
     check_rules,
     next_status,
 )
-from geo.campaigns_repo import MemberOffer, Observation, OfferStatus, Revision, Stats
+from geo.campaigns_repo import Observation, Revision, Stats
 from wallet.kernel.db import Conn
 from wallet.kernel.errors import RuleViolation
+from wallet.offers.model import Offer, OfferStatus
 
 WEATHER_MAX_FUTURE = timedelta(minutes=5)  # tolerated clock skew of the weather feed
 
@@ -132,7 +133,7 @@ async def put_weather(pool: asyncpg.Pool, program_id: uuid.UUID,
 async def member_offers(pool: asyncpg.Pool, member_id: uuid.UUID, *,
                         status: OfferStatus | None, now: datetime,
                         before: tuple[datetime, uuid.UUID] | None,
-                        limit: int) -> list[MemberOffer]:
+                        limit: int) -> list[Offer]:
     async with pool.acquire() as conn:
         return await repo.member_offers(conn, member_id, status=status, now=now,
                                         before=before, limit=limit)

@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from geo.campaigns import Campaign, Condition, Context, Schedule
-from wallet.privacy.consents import Preferences, in_quiet_hours
+from wallet.members.consents import Preferences, in_quiet_hours
 
 Reason = Literal[
     "no_consent", "no_channel", "inactive", "other_store", "trigger", "before_start",

@@ -1,9 +1,12 @@
-"""Domain errors of the geofencing core (mapped to HTTP once, in ``api/errors.py``)."""
+"""Domain errors of the geofencing core: a branch of the one `DomainError` tree
+(`wallet.kernel.errors`), mapped to HTTP once, in ``api/errors.py``."""
 
 from __future__ import annotations
 
+from wallet.kernel.errors import DomainError
 
-class GeoError(Exception):
+
+class GeoError(DomainError):
     """Base class of every error raised by ``geo``."""
 
 
@@ -15,8 +18,7 @@ class InvalidZone(GeoError):
     """
 
     def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
+        super().__init__(f"{field}: {reason}", field=field)
         self.reason = reason
 
 
@@ -24,6 +26,6 @@ class InvalidFeatures(GeoError):
     """A store import where some features are unusable; `errors` lists every one by index."""
 
     def __init__(self, errors: list[dict[str, object]]) -> None:
-        super().__init__(f"{len(errors)} feature(s) refused; nothing was imported")
-        self.field = "features"
+        super().__init__(f"{len(errors)} feature(s) refused; nothing was imported",
+                         field="features")
         self.errors = errors

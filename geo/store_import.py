@@ -55,7 +55,7 @@ def prepare_import(features: list[dict[str, Any]], *, max_extent_m: float
             errors.append({"index": i, "field": f"features[{i}]", "reason": str(exc)})
             continue
         except InvalidZone as exc:
-            field = exc.field.replace("zone", f"features[{i}].geometry", 1)
+            field = (exc.field or "zone").replace("zone", f"features[{i}].geometry", 1)
             errors.append({"index": i, "field": field, "reason": exc.reason})
             continue
         code = feature.properties.code

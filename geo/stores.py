@@ -20,8 +20,6 @@ from geo.zones import Zone, validate_zone, zone_to_geojson
 from wallet.kernel.db import Conn
 from wallet.kernel.errors import Conflict, NotFound
 
-ZONES_CHANNEL = "zones_changed"
-
 
 class Store(msgspec.Struct, frozen=True, kw_only=True):
     id: uuid.UUID

@@ -58,8 +58,8 @@ from loadtests.common import (
 from loadtests.openloop import MakeRequest, Plan, Run, Send, Step, Target, series
 from loadtests.report import save
 from wallet.kernel.hashing import Hasher
+from wallet.ledger import account_repo, rules
 from wallet.ledger import ledger_repo as ledger
-from wallet.ledger import rules
 
 PIN = "13579"
 HOT_CARDS = 5
@@ -91,7 +91,7 @@ async def seed(dsn: str, members: int) -> tuple[uuid.UUID, uuid.UUID, list[Card]
         now = datetime.now(UTC)
         for card_ in cards:  # opening credits, through the ledger so the chain holds
             async with conn.transaction():
-                locked = await ledger.lock_account(conn, card_.account_id)
+                locked = await account_repo.lock_account(conn, card_.account_id)
                 effect = rules.adjust(locked.balances, points=2_000, stored_value=10**9,
                                       now=now, lot_id=uuid.uuid4(), expiry_days=365)
                 await ledger.apply(conn, ledger.Write(

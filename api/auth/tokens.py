@@ -27,9 +27,9 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 
 from api.auth.keys import ALGORITHM, Keyset
 from wallet.kernel import errors
-from wallet.members.members_repo import require_member
+from wallet.kernel.model import Role
+from wallet.members.members_service import ensure_member
 
-Role = Literal["member", "staff", "manager", "admin"]
 TokenType = Literal["access", "refresh", "card"]
 _LEEWAY_S = 5
 _VERIFIED_CACHE = 8192  # access tokens remembered after a successful verification
@@ -230,8 +230,7 @@ async def live_member(connection: ASGIConnection[Any, Any, Any, Any],
     of an erased member is 401 there too (the routes under /v1/me check it as they read)."""
     user = connection.scope.get("user")
     if isinstance(user, Principal) and user.role == "member":
-        async with connection.app.state.pool.acquire() as conn:
-            await require_member(conn, user.sub, keep=False)
+        await ensure_member(connection.app.state.pool, user.sub)
 
 
 async def provide_principal(request: Request[Any, Any, Any]) -> Principal:

@@ -8,32 +8,23 @@ A campaign of another program is a 404. Handlers are thin: decode, call one serv
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
-import asyncpg
-import httpx
 import msgspec
-from litestar import Controller, Litestar, get, patch, post, put
+from litestar import Controller, get, patch, post, put
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody, Parameter
 from litestar.types import ControllerRouterHandler
 from msgspec import UNSET, Meta, UnsetType
 
-from api import metrics
 from api.auth.tokens import Caller, live_member, roles
-from api.config import Settings
 from api.controllers.admin import in_path_program
-from api.controllers.pings import OfferOut, RewardOut
 from api.errors import responses
 from api.paging import Cursor, Limit, Page, decode_cursor, page_of
 from geo import campaigns_service as service
-from geo import outbox
 from geo.campaigns import (
     Audience,
     Campaign,
@@ -48,9 +39,10 @@ from geo.campaigns import (
     Status,
     Trigger,
 )
-from geo.campaigns_repo import MemberOffer, Observation, OfferStatus, Revision, Stats
+from geo.campaigns_repo import Observation, Revision, Stats
 from geo.eligibility import Weather
 from wallet.kernel.errors import RuleViolation
+from wallet.offers.model import Offer, OfferStatus
 
 log = logging.getLogger(__name__)
 
@@ -144,12 +136,6 @@ class RevisionsPage(msgspec.Struct, frozen=True, kw_only=True):
 
 StatusFilter = Annotated[Status | None, Parameter(description="only campaigns in this status")]
 OfferStatusFilter = Annotated[OfferStatus | None, Parameter(description="only these offers")]
-
-
-def _offer_out(o: MemberOffer) -> OfferOut:
-    return OfferOut(id=o.id, campaign_id=o.campaign_id, store_id=o.store_id, title=o.title,
-                    body=o.body, reward=RewardOut(kind=o.reward.kind, value=o.reward.value),
-                    issued_at=o.issued_at, expires_at=o.expires_at, status=o.status)
 
 
 def _now() -> datetime:
@@ -261,68 +247,18 @@ class MyOffersController(Controller):
          responses=responses(403, 422))
     async def my_offers(self, state: State, principal: Caller,
                         status: OfferStatusFilter = None, limit: Limit = 50,
-                        cursor: Cursor = None) -> Page[OfferOut]:
+                        cursor: Cursor = None) -> Page[Offer]:
         before = decode_cursor(cursor)
         rows = await service.member_offers(state.pool, principal.sub, status=status,
                                            now=_now(), limit=limit + 1,
                                            before=(before.at, before.id) if before else None)
         last = rows[limit - 1] if len(rows) > limit else None
-        return page_of([_offer_out(o) for o in rows], limit,
+        return page_of(rows, limit,
                        (last.issued_at, last.id) if last else None)
 
 
 # --- webhook delivery ---------------------------------------------------------------------------
 
 
-def webhook_config(settings: Settings) -> outbox.WebhookConfig:
-    return outbox.WebhookConfig(
-        url=settings.webhook_url, secret=settings.webhook_secret,
-        timeout_s=settings.webhook_timeout_s, batch=settings.webhook_batch,
-        backoff_s=settings.webhook_backoff_s, max_backoff_s=settings.webhook_max_backoff_s)
-
-
-async def deliver_once(pool: asyncpg.Pool, client: httpx.AsyncClient, settings: Settings, *,
-                       now: datetime | None = None) -> outbox.DeliveryReport:
-    """One round of delivery (see `geo/outbox.py`), counted in the metrics."""
-    report = await outbox.deliver_due(pool, client, webhook_config(settings),
-                                      now=now or _now())
-    for outcome in ("delivered", "failed", "expired"):
-        if n := getattr(report, outcome):
-            metrics.WEBHOOK_DELIVERIES.labels(outcome).inc(n)
-    return report
-
-
-async def _deliver_forever(pool: asyncpg.Pool, client: httpx.AsyncClient,
-                           settings: Settings) -> None:
-    while True:
-        try:
-            report = await deliver_once(pool, client, settings)
-        except Exception:  # a failed round is logged; the next one tries again
-            log.exception("offer delivery round failed")
-            report = outbox.DeliveryReport()
-        if report.claimed < settings.webhook_batch:  # a full batch: more may be due now
-            await asyncio.sleep(settings.webhook_poll_s)
-
-
-async def start_offer_delivery(app: Litestar) -> Callable[[], Awaitable[None]] | None:
-    """App start hook: each worker delivers due offers every `webhook_poll_s` seconds (none
-    without a webhook URL, or with a poll interval of 0)."""
-    settings: Settings = app.state.settings
-    if not settings.webhook_url or settings.webhook_poll_s == 0:
-        return None
-    client = httpx.AsyncClient()
-    task = asyncio.create_task(_deliver_forever(app.state.pool, client, settings),
-                               name="offer-delivery")
-
-    async def stop() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await client.aclose()
-
-    return stop
-
-
 ROUTES: list[ControllerRouterHandler] = [CampaignsController, WeatherController,
                                          MyOffersController]
-STARTUP = [start_offer_delivery]

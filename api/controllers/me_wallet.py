@@ -22,8 +22,7 @@ from api.auth.tokens import roles
 from api.errors import responses
 from api.paging import Cursor, Limit, Page
 from wallet.kernel.errors import RuleViolation
-from wallet.ledger import statement_repo as statement
-from wallet.members.members_repo import require_member
+from wallet.ledger import statement_service
 
 
 class BalanceAfter(msgspec.Struct, frozen=True, kw_only=True):
@@ -64,11 +63,9 @@ class MeWalletController(Controller):
     async def ledger(self, state: State, principal: Authenticated, limit: Limit = 50,
                      cursor: Cursor = None) -> Page[LedgerItem]:
         assert principal.program_id is not None  # members always belong to a program
-        async with state.pool.acquire() as conn:
-            rows = await statement.member_entries(conn, principal.sub, principal.program_id,
-                                               before_seq=_decode(cursor), limit=limit + 1)
-            if not rows:  # no entries yet, or no member any more (erased: 401)
-                await require_member(conn, principal.sub, keep=False)
+        rows = await statement_service.statement_page(
+            state.pool, principal.sub, principal.program_id, before_seq=_decode(cursor),
+            limit=limit + 1)
         items = [LedgerItem(id=r.id, at=r.at, kind=r.kind, points=r.points,
                             stored_value=r.stored_value, store_id=r.store_id,
                             transaction_id=r.transaction_id,

@@ -18,16 +18,15 @@ from litestar.types import ControllerRouterHandler
 from msgspec import UNSET, Meta, UnsetType
 
 from api.auth import sessions
-from api.auth.sessions import Identity, TokenPair
 from api.auth.tokens import Caller, TokenService, roles
 from api.controllers.auth import Email
 from api.errors import responses
-from wallet.kernel.db import Conn
+from wallet.members import consents, consents_service
 from wallet.members import members_service as members
+from wallet.members.consents import Channel, Consents, ConsentState, Preferences, Purpose
 from wallet.members.members_repo import Card, Profile
-from wallet.privacy import consents
-from wallet.privacy import rights as privacy
-from wallet.privacy.consents import Channel, Consents, ConsentState, Preferences, Purpose
+from wallet.members.sessions_repo import Identity
+from wallet.privacy import erasure
 
 FirstName = Annotated[str, Meta(min_length=1, max_length=100)]
 Locale = Annotated[str, Meta(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$", max_length=35,
@@ -173,22 +172,21 @@ class SignupController(Controller):
           responses=responses(404, 409, 422))
     async def signup(self, state: State, program_id: FromPath[uuid.UUID],
                      data: JSONBody[SignupIn]) -> SignupOut:
-        async def first_tokens(conn: Conn, profile: Profile) -> TokenPair:
-            who = Identity(id=profile.id, role="member", program_id=profile.program_id)
-            return await sessions.issue(conn, state.tokens, who)
-
+        member_id = uuid.uuid4()
+        tokens, session = sessions.mint(
+            state.tokens, Identity(id=member_id, role="member", program_id=program_id))
         done = await members.signup(
             state.pool, state.hasher, program_id=program_id, email=data.email,
             password=data.password, first_name=data.first_name, locale=data.locale,
             given_consents=[consents.ConsentChange(
                 purpose=c.purpose, granted=c.granted, policy_version=c.policy_version,
                 source=c.source) for c in data.consents],
-            then=first_tokens)
+            member_id=member_id, session=session)
         return SignupOut(member=MemberOut.of(done.profile),
                          card=CardOut.of(done.card, state.tokens),
-                         access_token=done.extra.access_token,
-                         refresh_token=done.extra.refresh_token,
-                         expires_in=done.extra.expires_in)
+                         access_token=tokens.access_token,
+                         refresh_token=tokens.refresh_token,
+                         expires_in=tokens.expires_in)
 
 
 class MeController(Controller):
@@ -212,7 +210,7 @@ class MeController(Controller):
                         "longer leads to you.",
             responses=responses(403))
     async def erase(self, state: State, principal: Caller) -> None:
-        await privacy.erase_member(state.pool, principal.sub)
+        await erasure.erase_member(state.pool, principal.sub)
 
     @get("/card", summary="My card number and a short-lived QR payload",
          responses=responses(403, 404))
@@ -227,7 +225,7 @@ class MeController(Controller):
     @get("/consents", summary="My consents: current state and full history with proof",
          responses=responses(403))
     async def get_consents(self, state: State, principal: Caller) -> Consents:
-        return await consents.consents_of(state.pool, principal.sub)
+        return await consents_service.consents_of(state.pool, principal.sub)
 
     @put("/consents/{purpose:str}", summary="Grant or withdraw consent for one purpose",
          responses=responses(403))
@@ -235,18 +233,18 @@ class MeController(Controller):
                           purpose: FromPath[Purpose], data: JSONBody[ConsentPut]) -> ConsentState:
         change = consents.ConsentChange(purpose=purpose, granted=data.granted,
                                         policy_version=data.policy_version, source=data.source)
-        return await consents.record_consent(state.pool, principal.sub, change)
+        return await consents_service.record_consent(state.pool, principal.sub, change)
 
     @get("/preferences", summary="My contact preferences", responses=responses(403))
     async def preferences(self, state: State, principal: Caller) -> PreferencesOut:
-        return PreferencesOut.of(await consents.preferences_of(state.pool, principal.sub))
+        return PreferencesOut.of(await consents_service.preferences_of(state.pool, principal.sub))
 
     @put("/preferences", summary="Change my contact preferences (absent fields are kept)",
          responses=responses(403, 422))
     async def set_preferences(self, state: State, principal: Caller,
                               data: JSONBody[PreferencesIn]) -> PreferencesOut:
         return PreferencesOut.of(
-            await consents.update_preferences(state.pool, principal.sub, data.to_changes()))
+            await consents_service.update_preferences(state.pool, principal.sub, data.to_changes()))
 
 
 ROUTES: list[ControllerRouterHandler] = [SignupController, MeController]

@@ -21,17 +21,14 @@ from msgspec import Meta
 
 from api.auth.tokens import Caller as Authenticated
 from api.auth.tokens import Principal, TokenService, roles
+from api.config import pin_policy
 from api.errors import responses
-from api.idempotency import IdempotencyKey, key_for, run_idempotent
-from api.runtime.jobs import start_periodic_jobs
+from api.idempotency import IdempotencyKey, request_key, respond
 from wallet.kernel import errors
-from wallet.kernel.db import Conn
 from wallet.ledger import till
 from wallet.ledger.till import (
     Caller,
     CardRef,
-    Outcome,
-    PinPolicy,
     PurchaseResult,
     RefundResult,
     ScanResult,
@@ -119,11 +116,6 @@ def _card(tokens: TokenService, caller: Caller, body: _CardInput) -> CardRef:
     return card_id
 
 
-def _respond(outcome: Outcome[Any]) -> Response[Any]:
-    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
-    return Response(outcome.result, status_code=outcome.status, headers=headers)
-
-
 class PosController(Controller):
     path = "/v1/pos"
     tags = ["till"]
@@ -136,13 +128,9 @@ class PosController(Controller):
                    idempotency_key: IdempotencyKey) -> Response[ScanResult]:
         caller = _caller(principal, data.store_id)
         card = _card(state.tokens, caller, data)
-        key = key_for(principal.sub, idempotency_key, method="POST", path=request.url.path,
-                      body=data)
-
-        async def work(conn: Conn) -> ScanResult:
-            return await till.scan(conn, caller, store_id=data.store_id, card=card)
-
-        return _respond(await run_idempotent(state.pool, key, work, ScanResult))
+        return respond(await till.scan(
+            state.pool, caller, store_id=data.store_id, card=card,
+            idem=request_key(request, principal.sub, idempotency_key, data)))
 
     @post("/purchases", status_code=201,
           summary="Record a purchase: earn points, redeem points and offers, spend stored "
@@ -160,12 +148,10 @@ class PosController(Controller):
             amount=data.amount, currency=data.currency, redeem_points=redeem.points,
             stored_value=data.stored_value.amount if data.stored_value else 0,
             pin=data.stored_value.pin if data.stored_value else None,
-            idem=key_for(principal.sub, idempotency_key, method="POST",
-                         path=request.url.path, body=data),
+            idem=request_key(request, principal.sub, idempotency_key, data),
             hasher=state.hasher, offer_ids=redeem.offer_ids,
-            pin_policy=PinPolicy(max_attempts=settings.pin_max_attempts,
-                                 lock_s=settings.pin_lock_s))
-        return _respond(outcome)
+            pin_policy=pin_policy(settings))
+        return respond(outcome)
 
     @post("/refunds", status_code=201,
           summary="Refund a purchase, in full or in part (takes back what it earned, returns "
@@ -178,9 +164,8 @@ class PosController(Controller):
         outcome = await till.refund(
             state.pool, caller, store_id=data.store_id, transaction_id=data.transaction_id,
             amount=data.amount,
-            idem=key_for(principal.sub, idempotency_key, method="POST",
-                         path=request.url.path, body=data))
-        return _respond(outcome)
+            idem=request_key(request, principal.sub, idempotency_key, data))
+        return respond(outcome)
 
     @post("/stored-value/top-ups", status_code=201, summary="Top up the member's stored value",
           responses=responses(403, 404, 409, 422))
@@ -192,10 +177,8 @@ class PosController(Controller):
         outcome = await till.top_up(
             state.pool, caller, store_id=data.store_id, card=card, amount=data.amount,
             currency=data.currency,
-            idem=key_for(principal.sub, idempotency_key, method="POST",
-                         path=request.url.path, body=data))
-        return _respond(outcome)
+            idem=request_key(request, principal.sub, idempotency_key, data))
+        return respond(outcome)
 
 
 ROUTES: list[ControllerRouterHandler] = [PosController]
-STARTUP = [start_periodic_jobs]

@@ -20,12 +20,13 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.types import ControllerRouterHandler
 
 from api.auth.tokens import Caller, Principal, roles
-from api.config import Settings
+from api.config import Settings, retention_policy
 from api.controllers.admin import in_path_program
 from api.errors import responses
 from api.paging import Cursor, Limit, Page, decode_cursor, page_of
 from wallet.kernel.errors import AccessDenied
 from wallet.members.members_repo import Profile
+from wallet.privacy import access_service, erasure
 from wallet.privacy import rights as privacy
 from wallet.privacy.access_log import (
     Access,
@@ -37,24 +38,10 @@ from wallet.privacy.access_log import (
     MemberView,
 )
 from wallet.privacy.notice import Notice, NoticeContext, ProgramRef, notice
-from wallet.privacy.retention import RetentionPolicy
 from wallet.privacy.rights import Export
 from wallet.programs import programs
 
 BREACH_WINDOW = timedelta(hours=72)
-
-
-def retention_policy(settings: Settings) -> RetentionPolicy:
-    """The one translation of the settings into retention periods (purge and notice)."""
-    return RetentionPolicy(
-        visits=timedelta(days=settings.retention_visits_days),
-        raw_pings=timedelta(seconds=settings.raw_ping_retention_s),
-        expired_offers=timedelta(days=settings.retention_expired_offers_days),
-        access_log=timedelta(days=settings.retention_access_log_days),
-        withdrawn_consents=timedelta(days=settings.retention_withdrawn_consent_days),
-        idle_accounts=timedelta(days=settings.retention_idle_account_days),
-        idempotency_keys=timedelta(hours=settings.retention_idempotency_keys_hours),
-        sessions=timedelta(seconds=settings.refresh_token_ttl_s))
 
 
 def notice_for(settings: Settings, program: ProgramRef | None = None) -> Notice:
@@ -140,7 +127,7 @@ class MePrivacyController(Controller):
          responses=responses(403, 422))
     async def access_log(self, state: State, principal: Caller, limit: Limit = 50,
                          cursor: Cursor = None) -> Page[AccessLogItem]:
-        rows = await privacy.access_log_of(state.pool, principal.sub, before=_before(cursor),
+        rows = await access_service.access_log_of(state.pool, principal.sub, before=_before(cursor),
                                            limit=limit + 1)
         last = rows[limit - 1] if len(rows) > limit else None
         return page_of([AccessLogItem.of(r) for r in rows], limit,
@@ -162,7 +149,7 @@ class MemberSupportController(Controller):
     async def support_view(self, state: State, principal: Caller,
                            program_id: FromPath[uuid.UUID],
                            member_id: FromPath[uuid.UUID]) -> SupportView:
-        return SupportView.of(await privacy.support_view(
+        return SupportView.of(await access_service.support_view(
             state.pool, program_id, member_id,
             _access(principal, "support.view", "member_support")))
 
@@ -188,7 +175,7 @@ class AdminPrivacyController(Controller):
                      cursor: Cursor = None) -> Page[Entry]:
         end = to or datetime.now(UTC)
         start = from_ or end - BREACH_WINDOW
-        rows = await privacy.search_access_log(
+        rows = await access_service.search_access_log(
             state.pool, actor_id=actor_id, member_id=member_id, start=start, end=end,
             after=_before(cursor), limit=limit + 1)
         last = rows[limit - 1] if len(rows) > limit else None
@@ -208,7 +195,7 @@ class AdminPrivacyController(Controller):
           responses=responses(403, 404))
     async def erase(self, state: State, principal: Caller,
                     member_id: FromPath[uuid.UUID]) -> None:
-        await privacy.erase_member(
+        await erasure.erase_member(
             state.pool, member_id,
             logged=_access(principal, "admin.erasure", "data_subject_request"))
 

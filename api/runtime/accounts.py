@@ -1,4 +1,4 @@
-"""Operator accounts created outside the HTTP API (bootstrap)."""
+"""Operator accounts created outside the HTTP API (bootstrap: `loyalty admin create`)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,12 @@ import uuid
 
 import asyncpg
 
-INSERT_ADMIN = """
-INSERT INTO accounts (id, program_id, email, password_hash, role)
-VALUES ($1, NULL, $2, $3, 'admin')
-"""
+from wallet.programs.accounts_repo import insert_admin
 
 
 async def create_admin(dsn: str, email: str, password_hash: str) -> uuid.UUID:
-    admin_id = uuid.uuid4()
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute(INSERT_ADMIN, admin_id, email, password_hash)
+        return await insert_admin(conn, email, password_hash)
     finally:
         await conn.close()
-    return admin_id

@@ -1,100 +1,25 @@
-"""`loyalty demo` / `make run`: a small coffee chain in Paris to try the API with.
-
-Idempotent: every row has a fixed id and is inserted with `ON CONFLICT DO NOTHING`, so a second
-run changes nothing (not even a password someone changed since). Passwords are hashed with the
-production argon2id parameters, and only for rows that are actually new.
-"""
+"""`loyalty demo` / `make run`: seed the demo program (`geo/demo_repo.py`: a small coffee chain
+in Paris) and print how to try it."""
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
-
 import asyncpg
-import msgspec
 
 from api.config import Settings
-from geo.zones import decode_zone, validate_zone, zone_to_geojson
-from wallet.kernel.hashing import Hasher
-from wallet.kernel.model import Tier
-from wallet.members.cards import CARD_PREFIX, luhn_check_digit
-
-
-def _id(n: int) -> uuid.UUID:
-    return uuid.UUID(f"c0ffee00-0000-4000-8000-{n:012d}")
-
-
-PROGRAM_ID = _id(1)
-MANAGER_ID, STAFF_ID, MEMBER_ID = _id(10), _id(11), _id(20)
-WALLET_ID, CARD_ID = _id(21), _id(22)
-MANAGER_EMAIL, MANAGER_PASSWORD = "manager@demo.example", "lumiere-manager-demo"
-STAFF_EMAIL, STAFF_PASSWORD = "staff@demo.example", "lumiere-staff-demo"
-MEMBER_EMAIL, MEMBER_PASSWORD, MEMBER_PIN = "alice@demo.example", "lumiere-alice-demo", "12345"
-CARD_NUMBER = CARD_PREFIX + "00000000000001" + luhn_check_digit(CARD_PREFIX + "00000000000001")
-
-TIERS = (Tier(name="Bronze", min_points_12m=0, multiplier_milli=1000),
-         Tier(name="Silver", min_points_12m=500, multiplier_milli=1250),
-         Tier(name="Gold", min_points_12m=2000, multiplier_milli=1500))
-
-
-def _circle(lon: float, lat: float, radius_m: float) -> dict[str, Any]:
-    return {"type": "Circle", "center": [lon, lat], "radius_m": radius_m}
-
-
-def _polygon(*ring: tuple[float, float]) -> dict[str, Any]:
-    return {"type": "Polygon", "coordinates": [[list(p) for p in (*ring, ring[0])]]}
-
-
-# (id, code, name, zone): real addresses, zones sized to the square or street in front.
-STORES: tuple[tuple[uuid.UUID, str, str, dict[str, Any]], ...] = (
-    (_id(101), "OPERA", "Café Lumière Opéra — 2 rue Scribe", _circle(2.3316, 48.8708, 100)),
-    (_id(102), "LOUVRE", "Café Lumière Louvre — 160 rue de Rivoli",
-     _circle(2.3404, 48.8618, 80)),
-    (_id(103), "BASTILLE", "Café Lumière Bastille — 2 rue de la Roquette",
-     _circle(2.3703, 48.8537, 120)),
-    (_id(104), "MONTMARTRE", "Café Lumière Montmartre — place du Tertre",
-     _circle(2.3407, 48.8865, 150)),
-    (_id(105), "MARAIS", "Café Lumière Marais — 27 rue des Rosiers",
-     _polygon((2.3583, 48.8567), (2.3601, 48.8569), (2.3600, 48.8577), (2.3582, 48.8575))),
-    (_id(106), "GARE-DE-LYON", "Café Lumière Gare de Lyon — hall 1",
-     _polygon((2.3727, 48.8441), (2.3746, 48.8443), (2.3748, 48.8450), (2.3736, 48.8454),
-              (2.3725, 48.8448))),
+from geo.demo_repo import (
+    CARD_NUMBER,
+    MANAGER_EMAIL,
+    MANAGER_PASSWORD,
+    MEMBER_EMAIL,
+    MEMBER_PASSWORD,
+    MEMBER_PIN,
+    PROGRAM_ID,
+    STAFF_EMAIL,
+    STAFF_PASSWORD,
+    STORES,
+    seed_rows,
 )
-STAFF_STORES = [_id(101), _id(102)]
-
-INSERT_PROGRAM = """
-INSERT INTO programs (id, name, currency, timezone, earn_points, earn_per_amount,
-                      points_expiry_days, tiers, stored_value)
-VALUES ($1, 'Café Lumière', 'EUR', 'Europe/Paris', 1, 100, 365, $2::jsonb, true)
-ON CONFLICT DO NOTHING
-"""
-INSERT_STORE = """
-INSERT INTO stores (id, program_id, code, name, zone) VALUES ($1, $2, $3, $4, $5::jsonb)
-ON CONFLICT DO NOTHING
-RETURNING id
-"""
-EXISTS = "SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1) OR " \
-         "EXISTS (SELECT 1 FROM members WHERE id = $1)"
-INSERT_ACCOUNT = """
-INSERT INTO accounts (id, program_id, email, password_hash, role, store_ids)
-VALUES ($1, $2, $3, $4, $5, $6::uuid[])
-ON CONFLICT DO NOTHING
-"""
-INSERT_MEMBER = [
-    """INSERT INTO wallet_accounts (id, program_id, tier) VALUES ($1, $2, 'Bronze')
-       ON CONFLICT DO NOTHING""",
-    """INSERT INTO members (id, program_id, email, password_hash, first_name, locale,
-                            wallet_account_id, pin_hash)
-       VALUES ($1, $2, $3, $4, 'Alice', 'fr-FR', $5, $6) ON CONFLICT DO NOTHING""",
-    """INSERT INTO cards (id, member_id, program_id, number) VALUES ($1, $2, $3, $4)
-       ON CONFLICT DO NOTHING""",
-    """INSERT INTO member_consents (member_id, purpose, granted, policy_version, source)
-       VALUES ($1, 'location_offers', true, 'demo-2026', 'demo')""",
-]
-
-
-async def _new(conn: asyncpg.Connection, row_id: uuid.UUID) -> bool:
-    return not await conn.fetchval(EXISTS, row_id)
+from wallet.kernel.hashing import Hasher
 
 
 async def seed(dsn: str) -> str:
@@ -104,27 +29,7 @@ async def seed(dsn: str) -> str:
                     time_cost=defaults.password_time_cost)
     conn = await asyncpg.connect(dsn)
     try:
-        async with conn.transaction():
-            await conn.execute(INSERT_PROGRAM, PROGRAM_ID, msgspec.json.encode(TIERS).decode())
-            for store_id, code, name, raw in STORES:
-                zone = zone_to_geojson(validate_zone(decode_zone(raw),
-                                                     max_extent_m=defaults.max_zone_extent_m))
-                await conn.fetchval(INSERT_STORE, store_id, PROGRAM_ID, code, name,
-                                    msgspec.json.encode(zone).decode())
-            for acc_id, email, password, role, stores in (
-                    (MANAGER_ID, MANAGER_EMAIL, MANAGER_PASSWORD, "manager", []),
-                    (STAFF_ID, STAFF_EMAIL, STAFF_PASSWORD, "staff", STAFF_STORES)):
-                if await _new(conn, acc_id):
-                    await conn.execute(INSERT_ACCOUNT, acc_id, PROGRAM_ID, email,
-                                       await hasher.hash_async(password), role, stores)
-            if await _new(conn, MEMBER_ID):
-                wallet, member, card, consent = INSERT_MEMBER
-                await conn.execute(wallet, WALLET_ID, PROGRAM_ID)
-                await conn.execute(member, MEMBER_ID, PROGRAM_ID, MEMBER_EMAIL,
-                                   await hasher.hash_async(MEMBER_PASSWORD), WALLET_ID,
-                                   await hasher.hash_async(MEMBER_PIN))
-                await conn.execute(card, CARD_ID, MEMBER_ID, PROGRAM_ID, CARD_NUMBER)
-                await conn.execute(consent, MEMBER_ID)
+        await seed_rows(conn, hasher=hasher, max_extent_m=defaults.max_zone_extent_m)
     finally:
         await conn.close()
     return summary()

@@ -1,27 +1,25 @@
-"""Background jobs: run once from the CLI (`loyalty expire`), or periodically in the app.
+"""Background jobs: run once from the CLI (`loyalty expire`), or periodically in the app
+(scheduled by `api.lifespan`).
 
 `JOBS` maps a job's name to a coroutine over a pool (`expire`: points lots past their date;
 `purge`: data past its retention period); `PERIODIC` names the jobs the app runs
 every `settings.jobs_interval_s` seconds (0 disables them). Jobs are idempotent and safe to
 run from several workers at once: each holds an advisory lock while it runs, so one worker
-does the work and the others skip that round (see `wallet.ledger.try_job_lock`). A job uses
+does the work and the others skip that round (see `wallet.kernel.db.try_job_lock`). A job uses
 two connections of the pool: its lock's and its work's.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import asyncpg
-from litestar import Litestar
 
-from api.config import Settings
+from api.config import Settings, retention_policy
 from wallet.kernel.db import keep_session
-from wallet.ledger import till
+from wallet.ledger import expiry
 from wallet.privacy import retention
 
 log = logging.getLogger(__name__)
@@ -30,7 +28,7 @@ Job = Callable[[asyncpg.Pool, Settings], Awaitable[str]]
 
 
 async def _expire(pool: asyncpg.Pool, _: Settings) -> str:
-    report = await till.expire_due(pool)
+    report = await expiry.expire_due(pool)
     if report.skipped:
         return "expire: skipped, another process is expiring points right now"
     return (f"expire: {report.points} points expired from {report.lots} lots "
@@ -38,8 +36,6 @@ async def _expire(pool: asyncpg.Pool, _: Settings) -> str:
 
 
 async def _purge(pool: asyncpg.Pool, settings: Settings) -> str:
-    from api.controllers.privacy import retention_policy
-
     report = await retention.purge(pool, retention_policy(settings), now=datetime.now(UTC))
     if report.skipped:
         return "purge: skipped, another process is purging right now"
@@ -77,26 +73,11 @@ async def run_job(name: str, dsn: str, settings: Settings) -> str:
         await pool.close()
 
 
-async def _periodically(pool: asyncpg.Pool, settings: Settings) -> None:
-    while True:
-        for name in PERIODIC:
-            try:
-                log.info("%s", await _job(name)(pool, settings))
-            except Exception:  # a failed round is logged; the next one tries again
-                log.exception("periodic job %s failed", name)
-        await asyncio.sleep(settings.jobs_interval_s)
-
-
-async def start_periodic_jobs(app: Litestar) -> Callable[[], Awaitable[None]] | None:
-    """App start hook: run the periodic jobs every `jobs_interval_s` (0 = never)."""
-    settings: Settings = app.state.settings
-    if settings.jobs_interval_s == 0:
-        return None
-    task = asyncio.create_task(_periodically(app.state.pool, settings), name="periodic-jobs")
-
-    async def stop() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    return stop
+async def run_periodic(name: str, pool: asyncpg.Pool, settings: Settings) -> str:
+    """One round of job `name` on the app's pool (the app's periodic loop, `api.lifespan`).
+    A failing job is logged and does not stop the others."""
+    try:
+        return await _job(name)(pool, settings)
+    except Exception:  # a failed job is logged; the next round tries again
+        log.exception("periodic job %s failed", name)
+        return f"{name}: failed"

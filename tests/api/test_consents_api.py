@@ -13,7 +13,7 @@ from litestar.testing import AsyncTestClient
 from support.helpers import bearer
 
 from api.auth.tokens import TokenService
-from wallet.privacy.consents import DEFAULT_PREFERENCES, Preferences, QuietHours, in_quiet_hours
+from wallet.members.consents import DEFAULT_PREFERENCES, Preferences, QuietHours, in_quiet_hours
 
 Client = AsyncTestClient[Litestar]
 

@@ -18,7 +18,7 @@ from support.helpers import Client, create_program
 from api.app import create_app
 from api.config import Settings
 from api.runtime.jobs import run_job
-from wallet.privacy.consents import PURPOSES
+from wallet.members.consents import PURPOSES
 
 
 def expected_periods(s: Settings) -> dict[str, int]:

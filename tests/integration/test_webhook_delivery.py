@@ -34,7 +34,7 @@ from api.app import create_app
 from api.auth.keys import load_or_create
 from api.auth.tokens import TokenService
 from api.config import Settings
-from api.controllers.campaigns import deliver_once
+from api.lifespan import deliver_once
 from geo.outbox import signature, verify
 
 SECRET = "s3cret-for-tests-0123456789"

@@ -19,7 +19,7 @@ from geo.campaigns import (
     Trigger,
 )
 from geo.eligibility import MemberFacts, Moment, Policy, Weather
-from wallet.privacy.consents import Preferences, QuietHours
+from wallet.members.consents import Preferences, QuietHours
 
 PARIS = "Europe/Paris"
 POLICY = Policy(timezone=PARIS, weather_max_age_s=3600)

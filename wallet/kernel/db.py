@@ -22,9 +22,25 @@ async def keep_session(_conn: asyncpg.Connection[asyncpg.Record]) -> None:
     listener callbacks. What would leak without the reset, and why nothing does:
     * settings (`SET`): none is issued; the time zone is a connection parameter. Use
       `SET LOCAL` (or `set_config(..., true)`) inside a transaction if ever needed;
-    * advisory locks: only transaction-scoped ones (`wallet.ledger.try_job_lock`); the
+    * advisory locks: only transaction-scoped ones (`try_job_lock`); the
       migration runner's session lock is on its own connection, not a pool's;
     * LISTEN: only on dedicated connections (`geo.registry`);
     * cursors: only inside transactions (WITH HOLD cursors are never declared);
     * prepared statements: asyncpg's own cache, meant to survive releases.
     A new session-level use must come with its own cleanup or a dedicated connection."""
+
+
+TRY_LOCK = "SELECT pg_try_advisory_xact_lock($1)"
+
+
+async def try_job_lock(conn: Conn, key: int) -> bool:
+    """Take a job's advisory lock if free (a periodic job runs in one process at a time),
+    until `conn`'s transaction ends.
+
+    Transaction-scoped, never session-scoped: pools do not reset sessions on release (see
+    `keep_session`), and a transaction always ends (even on cancellation the pool
+    rolls it back), so the lock cannot outlive the job on a pooled connection. A job holds it
+    with a transaction open on a connection of its own and works on a second one (its
+    own short transactions). That idle transaction wrote nothing and holds no snapshot
+    between statements (READ COMMITTED), so it holds back no vacuum."""
+    return bool(await conn.fetchval(TRY_LOCK, key))

@@ -1,5 +1,6 @@
-"""Domain errors of the wallet. The API maps each class to one HTTP status and problem type
-(`api/errors.py`); the domain never raises HTTP exceptions itself."""
+"""The one tree of domain errors, rooted at `DomainError` (geo's errors are a branch of it).
+The API maps each class to one HTTP status and problem type (`api/errors.py`, one table);
+the domain never raises HTTP exceptions itself."""
 
 from __future__ import annotations
 
@@ -59,6 +60,18 @@ class CurrencyMismatch(RuleViolation):
 
 class StoredValueDisabled(RuleViolation):
     """The program has no stored value."""
+
+
+class OfferAlreadyRedeemed(RuleViolation):
+    """The offer was redeemed by an earlier purchase."""
+
+
+class OfferExpired(RuleViolation):
+    """The offer's validity ended."""
+
+
+class OfferNotValidHere(RuleViolation):
+    """The offer's campaign does not cover the till's store."""
 
 
 class AccessDenied(DomainError):

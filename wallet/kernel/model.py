@@ -1,4 +1,4 @@
-"""Domain value types shared across the wallet: programs and their tiers.
+"""Domain value types shared across the wallet: programs, their tiers, and roles.
 
 Amounts are integers in minor units; points are integers. A tier's earn multiplier is kept
 as an integer in thousandths (`multiplier_milli`: 1500 = ×1.5) so every rule is integer
@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 import msgspec
+
+Role = Literal["member", "staff", "manager", "admin"]  # who a token speaks for
 
 
 class Tier(msgspec.Struct, frozen=True, kw_only=True):
@@ -32,10 +35,20 @@ class Program(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
     updated_at: datetime
 
-    def tier_for(self, points_12m: int) -> Tier | None:
-        """The highest tier whose threshold `points_12m` reaches (None without tiers)."""
-        best: Tier | None = None
-        for tier in self.tiers:
-            if points_12m >= tier.min_points_12m:
-                best = tier
-        return best
+
+class LedgerEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One ledger entry as it is read back (the member's statement, the export): signed
+    deltas in points and minor units, and the balances after it. `seq` orders an account's
+    entries; `lot_id` is the points lot it created or consumed, if any."""
+
+    seq: int
+    id: uuid.UUID
+    at: datetime
+    kind: str
+    points: int
+    stored_value: int
+    store_id: uuid.UUID | None
+    transaction_id: uuid.UUID | None
+    lot_id: uuid.UUID | None
+    points_balance_after: int
+    stored_value_balance_after: int

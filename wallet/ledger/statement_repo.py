@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-
-import msgspec
 
 from wallet.kernel.db import Conn
-
-
-class LedgerEntry(msgspec.Struct, frozen=True, kw_only=True):
-    seq: int
-    id: uuid.UUID
-    at: datetime
-    kind: str
-    points: int
-    stored_value: int
-    store_id: uuid.UUID | None
-    transaction_id: uuid.UUID | None
-    points_balance_after: int
-    stored_value_balance_after: int
-
+from wallet.kernel.model import LedgerEntry
 
 MEMBER_ENTRIES = """
 SELECT e.seq, e.id, e.at, e.kind, e.points, e.stored_value, e.store_id, e.transaction_id,
-       e.points_balance_after, e.stored_value_balance_after
+       e.lot_id, e.points_balance_after, e.stored_value_balance_after
 FROM ledger_entries e
 WHERE e.wallet_account_id = (SELECT wallet_account_id FROM members
                               WHERE id = $1 AND program_id = $2)

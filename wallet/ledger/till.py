@@ -4,7 +4,7 @@ Each operation runs one transaction on one connection: lock the wallet account r
 (`SELECT … FOR UPDATE`, so concurrent tills on one member serialise and nothing is double
 spent) and read what the rules need, call the pure rule, append everything with one
 statement, commit: BEGIN, lock+read, write, COMMIT. What the rules read must be as of *after*
-the lock (READ COMMITTED re-reads only the locked row): `ledger.lock_card_state` reads it in
+the lock (READ COMMITTED re-reads only the locked row): `account_repo.lock_card_state` reads it in
 the locking statement and, when a concurrent writer committed while we waited for the lock,
 reads it again in a fresh snapshot. The lock is held for lock→write→COMMIT only: the PIN,
 argon2 and the request's decoding come before it, the response's encoding inside is
@@ -25,11 +25,9 @@ sticks although the purchase is refused.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Generic, TypeVar
 
 import asyncpg
 import msgspec
@@ -37,24 +35,24 @@ import msgspec
 from wallet.kernel import errors
 from wallet.kernel.db import Conn
 from wallet.kernel.hashing import Hasher
-from wallet.kernel.idempotency_repo import IdemKey, IdempotencyRace, StoredResponse, lookup
+from wallet.kernel.idempotency import (
+    IdemKey,
+    Outcome,
+    encode,
+    lookup,
+    replay,
+    retrying,
+    run_idempotent,
+)
+from wallet.ledger import account_repo, rules
 from wallet.ledger import ledger_repo as ledger
-from wallet.ledger import rules
-from wallet.ledger.ledger_repo import CardContext
+from wallet.ledger.account_repo import CardContext
 from wallet.ledger.rules import Lot
 from wallet.offers import redemption as offer_redemption
 from wallet.privacy import access_log
 from wallet.privacy.access_log import Access, Action, Actor, ActorRole
 
-T = TypeVar("T")
-_RETRIES = 5
 _LOTS_PAGE = 64
-
-
-class Outcome(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
-    status: int
-    result: T
-    replayed: bool = False
 
 
 class PurchaseResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -118,36 +116,8 @@ def _access(caller: Caller, action: Action, store_id: uuid.UUID) -> Access:
 
 CardRef = uuid.UUID | str  # a card id (from a verified QR payload) or a card number
 
-_encoder = msgspec.json.Encoder()
 
 
-def replay(stored: StoredResponse, key: IdemKey, type_: type[T]) -> Outcome[T]:
-    """The stored response for `key`, or IdempotencyConflict if its body was another."""
-    if stored.request_hash != key.request_hash:
-        raise errors.IdempotencyConflict(
-            "this Idempotency-Key was already used with another request body")
-    return Outcome(status=stored.status_code, replayed=True,
-                   result=msgspec.json.decode(stored.body, type=type_))
-
-
-async def _retrying(conn: Conn, key: IdemKey | None, type_: type[T],
-                    work: Callable[[], Awaitable[Outcome[T]]]) -> Outcome[T]:
-    """Run `work` (one transaction) with retries on serialization failure and deadlock; when
-    a concurrent request committed the same key first, replay its response."""
-    for attempt in range(_RETRIES):
-        try:
-            return await work()
-        except IdempotencyRace:
-            assert key is not None
-            stored = await lookup(conn, key)
-            if stored is None:  # pragma: no cover - the winner committed before we failed
-                raise
-            return replay(stored, key, type_)
-        except (asyncpg.SerializationError, asyncpg.DeadlockDetectedError):
-            if attempt == _RETRIES - 1:
-                raise
-            await asyncio.sleep(0.005 * 2 ** attempt)  # back off before the retry
-    raise AssertionError("unreachable")
 
 
 def _check_card(ctx: CardContext, *, qr: bool) -> None:
@@ -176,7 +146,7 @@ async def _cover(conn: Conn, account_id: uuid.UUID, lots: list[Lot],
     have = sum(lot.remaining for lot in open_)
     page = open_
     while have < need and len(page) >= _LOTS_PAGE:
-        page = await ledger.more_lots(conn, account_id, open_[-1], _LOTS_PAGE)
+        page = await account_repo.more_lots(conn, account_id, open_[-1], _LOTS_PAGE)
         open_.extend(page)
         lots = [*lots, *page]
         have += sum(lot.remaining for lot in page)
@@ -198,7 +168,7 @@ async def _check_pin(conn: Conn, ctx: CardContext, pin: str | None, *,
         return
     # Autocommitted on its own: the count sticks although the purchase is refused.
     until = now + timedelta(seconds=policy.lock_s)
-    if await ledger.record_pin_failure(conn, ctx.member_id, max_attempts=policy.max_attempts,
+    if await account_repo.record_pin_failure(conn, ctx.member_id, max_attempts=policy.max_attempts,
                                        lock_until=until) is not None:
         raise errors.PinLocked("too many wrong PINs: stored value is locked for a while",
                                retry_after_s=policy.lock_s)
@@ -219,7 +189,7 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
         if stored_value:
             if (stored := await lookup(conn, idem)) is not None:
                 return replay(stored, idem, PurchaseResult)  # skip the PIN's hashing
-            ctx = await ledger.card_context(conn, card, program_id=caller.program_id,
+            ctx = await account_repo.card_context(conn, card, program_id=caller.program_id,
                                             store_id=store_id)
             _check_card(ctx, qr=qr)
             _check_money(ctx, currency, stored_value=stored_value)
@@ -228,7 +198,7 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
 
         async def work() -> Outcome[PurchaseResult]:
             async with conn.transaction():
-                ctx, state = await ledger.lock_card_state(
+                ctx, state = await account_repo.lock_card_state(
                     conn, card, program_id=caller.program_id, store_id=store_id, idem=idem,
                     now=now, fifo_limit=_LOTS_PAGE if redeem_points else 0)
                 _check_card(ctx, qr=qr)
@@ -267,12 +237,12 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
                     at=now, store_id=store_id, tx=tx, tier=done.tier,
                     set_tier=bool(ctx.rules.tiers), tier_day=now.date(),
                     tier_points=done.points_earned, reset_pin_of=pin_member, idem=idem,
-                    status_code=201, response=_encoder.encode(result),
+                    status_code=201, response=encode(result),
                     redeem_offers=tuple(offer_ids),
                     access=_access(caller, "till.purchase", store_id)))
                 return Outcome(status=201, result=result)
 
-        return await _retrying(conn, idem, PurchaseResult, work)
+        return await retrying(conn, idem, PurchaseResult, work)
 
 
 async def refund(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID,
@@ -288,10 +258,10 @@ async def refund(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID,
                                               program_id=caller.program_id, store_id=store_id)
                 if not found.store_ok:
                     raise errors.NotFound("no such store in this program", field="store_id")
-                locked = await ledger.lock_account(conn, found.wallet_account_id)
+                locked = await account_repo.lock_account(conn, found.wallet_account_id)
                 p = await ledger.purchase(conn, transaction_id, program_id=caller.program_id,
                                           store_id=store_id)  # fresh: refunds so far
-                state = await ledger.account_state(
+                state = await account_repo.account_state(
                     conn, p.wallet_account_id, idem=idem, now=now, fifo_limit=_LOTS_PAGE,
                     extra_lot=p.earn_lot_id)
                 if state.stored is not None:
@@ -332,11 +302,11 @@ async def refund(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID,
                     effect=done.effect, at=now, store_id=store_id, tx=tx,
                     tier_day=p.at.date(), tier_points=done.tier_points_delta,
                     refund_of=p.id, refund_amount=how_much, idem=idem, status_code=201,
-                    response=_encoder.encode(result),
+                    response=encode(result),
                     access=_access(caller, "till.refund", store_id)))
                 return Outcome(status=201, result=result)
 
-        return await _retrying(conn, idem, RefundResult, work)
+        return await retrying(conn, idem, RefundResult, work)
 
 
 async def top_up(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, card: CardRef,
@@ -349,7 +319,7 @@ async def top_up(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, car
 
         async def work() -> Outcome[TopUpResult]:
             async with conn.transaction():
-                ctx, state = await ledger.lock_card_state(
+                ctx, state = await account_repo.lock_card_state(
                     conn, card, program_id=caller.program_id, store_id=store_id, idem=idem,
                     now=now, fifo_limit=0)
                 _check_card(ctx, qr=qr)
@@ -367,68 +337,28 @@ async def top_up(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, car
                 await ledger.apply(conn, ledger.Write(
                     account_id=ctx.account_id, program_id=ctx.program_id, effect=effect,
                     at=now, store_id=store_id, tx=tx, idem=idem, status_code=201,
-                    response=_encoder.encode(result),
+                    response=encode(result),
                     access=_access(caller, "till.top_up", store_id)))
                 return Outcome(status=201, result=result)
 
-        return await _retrying(conn, idem, TopUpResult, work)
+        return await retrying(conn, idem, TopUpResult, work)
 
 
-async def scan(conn: Conn, caller: Caller, *, store_id: uuid.UUID,
-               card: CardRef) -> ScanResult:
-    """What the cashier sees after scanning a card (logged in the member's access log, in
-    the caller's transaction)."""
-    ctx = await ledger.card_context(conn, card, program_id=caller.program_id, store_id=store_id)
-    _check_card(ctx, qr=isinstance(card, uuid.UUID))
-    await access_log.record(conn, ctx.member_id, _access(caller, "till.scan", store_id))
-    offers = await offer_redemption.usable_here(conn, ctx.member_id, store_id=store_id,
-                                                now=datetime.now(UTC))
-    return ScanResult(member_ref=ctx.account_id, first_name=ctx.first_name, tier=ctx.tier,
-                      points_balance=ctx.balances.points,
-                      stored_value_balance=ctx.balances.stored_value, offers=offers)
+async def scan(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, card: CardRef,
+               idem: IdemKey, now: datetime | None = None) -> Outcome[ScanResult]:
+    """What the cashier sees after scanning a card, logged in the member's access log in the
+    same transaction; a retried scan (same key) replays and logs nothing more."""
+    at = now or datetime.now(UTC)
 
+    async def work(conn: Conn) -> ScanResult:
+        ctx = await account_repo.card_context(conn, card, program_id=caller.program_id,
+                                        store_id=store_id)
+        _check_card(ctx, qr=isinstance(card, uuid.UUID))
+        await access_log.record(conn, ctx.member_id, _access(caller, "till.scan", store_id))
+        offers = await offer_redemption.usable_here(conn, ctx.member_id, store_id=store_id,
+                                                    now=at)
+        return ScanResult(member_ref=ctx.account_id, first_name=ctx.first_name, tier=ctx.tier,
+                          points_balance=ctx.balances.points,
+                          stored_value_balance=ctx.balances.stored_value, offers=offers)
 
-class ExpiryReport(msgspec.Struct, frozen=True, kw_only=True):
-    accounts: int = 0
-    lots: int = 0
-    points: int = 0
-    skipped: bool = False  # another process held the job lock
-
-
-EXPIRY_LOCK = 0x6C6F79616C7402  # advisory lock key of the expiry job
-
-
-async def expire_due(pool: asyncpg.Pool, *, now: datetime | None = None,
-                     batch: int = 500) -> ExpiryReport:
-    """Expire every lot due at `now`, account by account (each its own short transaction,
-    under the account's row lock, so tills are never blocked for long).
-
-    Idempotent: a second run finds nothing due. Several workers may call it at once: one
-    advisory lock lets one of them run while the others skip; even without it, every account
-    re-reads its due lots under the row lock, so no lot can be expired twice."""
-    now = now or datetime.now(UTC)
-    accounts = lots = points = 0
-    async with pool.acquire() as held, held.transaction():  # the job lock, see try_job_lock
-        if not await ledger.try_job_lock(held, EXPIRY_LOCK):
-            return ExpiryReport(skipped=True)
-        async with pool.acquire() as conn:
-            while due := await ledger.due_accounts(conn, now, batch):
-                for account_id in due:
-
-                    async def work(account_id: uuid.UUID = account_id) -> Outcome[rules.Effect]:
-                        async with conn.transaction():
-                            locked = await ledger.lock_account(conn, account_id)
-                            state = await ledger.account_state(conn, account_id, idem=None,
-                                                               now=now, fifo_limit=0)
-                            effect = rules.expire(locked.balances, state.lots, now)
-                            if effect.entries:
-                                await ledger.apply(conn, ledger.Write(
-                                    account_id=account_id, program_id=locked.program_id,
-                                    effect=effect, at=now))
-                            return Outcome(status=200, result=effect)
-
-                    done = await _retrying(conn, None, rules.Effect, work)
-                    accounts += 1
-                    lots += len(done.result.entries)
-                    points -= sum(e.points for e in done.result.entries)
-    return ExpiryReport(accounts=accounts, lots=lots, points=points)
+    return await run_idempotent(pool, idem, work, ScanResult)

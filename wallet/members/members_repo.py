@@ -78,10 +78,11 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)
 
 async def insert_member(conn: Conn, *, program_id: uuid.UUID, email: str,
                         password_hash: str, first_name: str, locale: str,
-                        tier: str | None) -> uuid.UUID:
-    """A new member with an empty wallet account in `tier`; duplicate e-mail → Conflict."""
+                        tier: str | None, member_id: uuid.UUID | None = None) -> uuid.UUID:
+    """A new member (id `member_id`, or a new one) with an empty wallet account in `tier`;
+    duplicate e-mail → Conflict."""
     wallet_id = await conn.fetchval(INSERT_WALLET, uuid.uuid4(), program_id, tier)
-    member_id = uuid.uuid4()
+    member_id = member_id or uuid.uuid4()
     try:
         await conn.execute(INSERT_MEMBER, member_id, program_id, email, password_hash,
                            first_name, locale, wallet_id)

@@ -9,14 +9,13 @@ hashed with argon2id before the transaction opens, so no connection waits on the
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+from collections.abc import Sequence
 
 import asyncpg
 import msgspec
 
-from wallet.kernel.db import Conn
 from wallet.kernel.hashing import Hasher
+from wallet.members import consents, consents_repo, sessions_repo
 from wallet.members.members_repo import (
     Card,
     Profile,
@@ -24,19 +23,16 @@ from wallet.members.members_repo import (
     fetch_profile,
     insert_card,
     insert_member,
+    require_member,
     set_pin_hash,
     update_profile_row,
 )
-from wallet.privacy import consents
 from wallet.programs.programs import entry_tier, fetch_program
 
-T = TypeVar("T")
 
-
-class Signup(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
+class Signup(msgspec.Struct, frozen=True, kw_only=True):
     profile: Profile
     card: Card
-    extra: T  # what the `then` hook of `signup` returned (the API's tokens)
 
 
 class ProfileChanges(msgspec.Struct, frozen=True, kw_only=True):
@@ -50,9 +46,11 @@ class ProfileChanges(msgspec.Struct, frozen=True, kw_only=True):
 async def signup(pool: asyncpg.Pool, hasher: Hasher, *, program_id: uuid.UUID, email: str,
                  password: str, first_name: str, locale: str,
                  given_consents: Sequence[consents.ConsentChange],
-                 then: Callable[[Conn, Profile], Awaitable[T]]) -> Signup[T]:
-    """Create a member with wallet account, card and consents; `then(conn, profile)` runs in
-    the same transaction (the API issues the first tokens there, so a failure leaves nothing).
+                 member_id: uuid.UUID, session: sessions_repo.NewRefresh | None = None
+                 ) -> Signup:
+    """Create member `member_id` with wallet account, card and consents, and store its first
+    refresh token (`session`, minted by the caller for `member_id`) in the same transaction,
+    so a failure leaves nothing behind.
 
     Unknown program → NotFound; e-mail already a member → Conflict; the same purpose twice
     in `given_consents` → RuleViolation.
@@ -62,14 +60,16 @@ async def signup(pool: asyncpg.Pool, hasher: Hasher, *, program_id: uuid.UUID, e
     async with pool.acquire() as conn, conn.transaction():
         program = await fetch_program(conn, program_id)
         tier = entry_tier(program.tiers)
-        member_id = await insert_member(
+        await insert_member(
             conn, program_id=program_id, email=email, password_hash=password_hash,
-            first_name=first_name, locale=locale, tier=tier.name if tier else None)
+            first_name=first_name, locale=locale, tier=tier.name if tier else None,
+            member_id=member_id)
         card = await insert_card(conn, member_id, program_id)
-        await consents.append_consents(conn, member_id, given_consents)
+        await consents_repo.append_consents(conn, member_id, given_consents)
+        if session is not None:
+            await sessions_repo.store_refresh(conn, session)
         profile = await fetch_profile(conn, member_id)
-        extra = await then(conn, profile)
-    return Signup(profile=profile, card=card, extra=extra)
+    return Signup(profile=profile, card=card)
 
 
 async def profile_of(pool: asyncpg.Pool, member_id: uuid.UUID) -> Profile:
@@ -96,3 +96,9 @@ async def set_pin(pool: asyncpg.Pool, hasher: Hasher, member_id: uuid.UUID, pin:
     pin_hash = await hasher.hash_async(pin)
     async with pool.acquire() as conn:
         await set_pin_hash(conn, member_id, pin_hash)
+
+
+async def ensure_member(pool: asyncpg.Pool, member_id: uuid.UUID) -> None:
+    """Unauthenticated (`gone()`) when the member was erased: their token must stop working."""
+    async with pool.acquire() as conn:
+        await require_member(conn, member_id, keep=False)

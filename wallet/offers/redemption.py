@@ -32,19 +32,12 @@ from datetime import datetime
 import msgspec
 
 from wallet.kernel.db import Conn
-from wallet.kernel.errors import RuleViolation
-
-
-class OfferAlreadyRedeemed(RuleViolation):
-    """The offer was redeemed by an earlier purchase."""
-
-
-class OfferExpired(RuleViolation):
-    """The offer's validity ended."""
-
-
-class OfferNotValidHere(RuleViolation):
-    """The offer's campaign does not cover the till's store."""
+from wallet.kernel.errors import (
+    OfferAlreadyRedeemed,
+    OfferExpired,
+    OfferNotValidHere,
+    RuleViolation,
+)
 
 
 class RedeemableOffer(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,8 +1,9 @@
 """The public privacy notice, generated — never written by hand.
 
 `notice(policy, context)` builds it from the same `RetentionPolicy` that drives the purge and
-the same consent purposes (`wallet.consents.PURPOSES`) that the consent records and checks use,
-so the notice cannot promise one thing while the system does another. Pure: no I/O, no clock.
+the same consent purposes (`wallet.members.consents.PURPOSES`) that the consent records and
+checks use, so the notice cannot promise one thing while the system does another. Pure: no
+I/O, no clock.
 
 What each consent purpose enables, and what does *not* need it, is defined here once:
 * `location_offers`: pings become visits and can trigger drive-to-store offers (checked on
@@ -24,7 +25,7 @@ from typing import Literal
 
 import msgspec
 
-from wallet.privacy.consents import PURPOSES, Purpose
+from wallet.members.consents import PURPOSES, Purpose
 from wallet.privacy.retention import RetentionPolicy
 
 

@@ -21,9 +21,9 @@ counted in the report for the operator to contact). The ledger is never purged: 
 pseudonymous once its member is erased, for the accounting obligation.
 
 `purge` may run from several workers at once: an advisory lock lets one run and the others
-skip the round (held by a transaction on a second connection, see `ledger.try_job_lock`).
+skip the round (held by a transaction on a second connection, see `wallet.kernel.db.try_job_lock`).
 Each statement commits on its own; each idle member is erased in its own transaction (see
-`wallet.privacy.erase`).
+`wallet.privacy.erasure.erase`).
 """
 
 from __future__ import annotations
@@ -34,9 +34,8 @@ import asyncpg
 import msgspec
 
 from wallet.kernel import errors
-from wallet.kernel.db import Conn
-from wallet.ledger import ledger_repo as ledger
-from wallet.privacy import rights as privacy
+from wallet.kernel.db import Conn, try_job_lock
+from wallet.privacy import erasure
 
 
 class RetentionPolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -117,7 +116,7 @@ async def _delete(conn: Conn, sql: str, cutoff: datetime) -> int:
 async def purge(pool: asyncpg.Pool, policy: RetentionPolicy, *, now: datetime) -> PurgeReport:
     """Remove (or anonymise) everything past its retention period at `now`; idempotent."""
     async with pool.acquire() as held, held.transaction():  # the job lock, see try_job_lock
-        if not await ledger.try_job_lock(held, PURGE_LOCK):
+        if not await try_job_lock(held, PURGE_LOCK):
             return PurgeReport(skipped=True)
         async with pool.acquire() as conn:
             return await _purge(conn, policy, now)
@@ -138,7 +137,7 @@ async def _purge(conn: Conn, policy: RetentionPolicy, now: datetime) -> PurgeRep
             kept += 1
             continue
         try:
-            done = await privacy.erase(conn, row["id"], idle_before=idle_before)
+            done = await erasure.erase(conn, row["id"], idle_before=idle_before)
         except errors.NotFound:  # erased by its member meanwhile
             continue
         erased += done is not None

@@ -1,4 +1,4 @@
-"""A member's rights over their data: the complete export and erasure.
+"""A member's right of access: the complete, machine-readable export.
 
 Export (`export`): everything held about the member, read by one statement (one consistent
 snapshot): profile, cards, consents with history, preferences, the wallet account with its
@@ -7,14 +7,7 @@ offers, the access log and sessions. `EXPORTED_TABLES` names, for every table th
 member's data, the export section it lands in; a test compares it with the foreign keys of
 the schema, so a table added later cannot be forgotten.
 
-Erasure (`erase`): in one transaction, under the wallet account's and the member's row locks
-(in the till's order: wallet account first), the member row is deleted — cards, consents,
-preferences, visits, the last ping and raw pings go with it (ON DELETE CASCADE), access-log
-entries and offers lose the member (ON DELETE SET NULL) — and so are their refresh tokens
-and their idempotency records (scoped by their id, or a till's stored scan naming their
-wallet account); their offers' delivery records lose their payload. The wallet account,
-ledger, transactions and lots stay for the accounting obligation: nothing links them to the
-person any more.
+Erasure is in `erasure.py`; the access-log services in `access_service.py`.
 """
 
 from __future__ import annotations
@@ -26,11 +19,13 @@ import asyncpg
 import msgspec
 
 from wallet.kernel.db import Conn
-from wallet.kernel.errors import NotFound, Unauthenticated
-from wallet.members.members_repo import Profile, fetch_profile, gone, require_member
-from wallet.privacy import access_log, consents
-from wallet.privacy.access_log import Access, Entry, MemberView
-from wallet.privacy.consents import Consents
+from wallet.kernel.errors import NotFound
+from wallet.kernel.model import LedgerEntry
+from wallet.members import consents
+from wallet.members.consents import Consents
+from wallet.members.members_repo import gone
+from wallet.privacy import access_log
+from wallet.privacy.access_log import Access, MemberView
 
 # Table → export section. Tables reached through members.wallet_account_id are exported via
 # the wallet account; `members` and `wallet_accounts` are the profile and the wallet.
@@ -90,19 +85,6 @@ class PreferencesRecord(msgspec.Struct, frozen=True, kw_only=True):
     quiet_to: time | None
     channels: list[str]
     updated_at: datetime
-
-
-class LedgerRecord(msgspec.Struct, frozen=True, kw_only=True):
-    id: uuid.UUID
-    at: datetime
-    kind: str
-    points: int
-    stored_value: int
-    store_id: uuid.UUID | None
-    transaction_id: uuid.UUID | None
-    lot_id: uuid.UUID | None
-    points_balance_after: int
-    stored_value_balance_after: int
 
 
 class TransactionRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -196,7 +178,7 @@ class Export(msgspec.Struct, frozen=True, kw_only=True):
     cards: list[CardRecord]
     consents: Consents
     preferences: PreferencesRecord | None  # None: never set, the defaults apply
-    ledger: list[LedgerRecord]
+    ledger: list[LedgerEntry]
     transactions: list[TransactionRecord]
     points_lots: list[LotRecord]
     tier_points: list[TierPointsRecord]
@@ -215,7 +197,7 @@ class _Raw(msgspec.Struct, frozen=True, kw_only=True):
     cards: list[CardRecord]
     consents: list[consents.ConsentRecord]
     preferences: PreferencesRecord | None
-    ledger: list[LedgerRecord]
+    ledger: list[LedgerEntry]
     transactions: list[TransactionRecord]
     points_lots: list[LotRecord]
     tier_points: list[TierPointsRecord]
@@ -299,129 +281,9 @@ async def export(conn: Conn, member_id: uuid.UUID, *, logged: Access | None = No
         access_log=raw.access_log, sessions=raw.sessions)
 
 
-# --- erasure ----------------------------------------------------------------------------------
-
-LOCK_WALLET = """
-SELECT w.id FROM wallet_accounts w
-WHERE w.id = (SELECT wallet_account_id FROM members WHERE id = $1)
-FOR UPDATE
-"""
-LOCK_MEMBER = """
-SELECT id, wallet_account_id FROM members WHERE id = $1 FOR UPDATE
-"""
-# Under the locks: still idle (see wallet.retention), and holding no stored value.
-STILL_IDLE = """
-SELECT m.last_active_at <= $2 AND w.stored_value_balance = 0
-       AND NOT EXISTS (SELECT 1 FROM transactions t
-                        WHERE t.wallet_account_id = w.id AND t.at > $2)
-FROM members m JOIN wallet_accounts w ON w.id = m.wallet_account_id
-WHERE m.id = $1
-"""
-# Their offers' delivery records lose the payload (it names the member) but stay counted;
-# one not yet delivered never will be. Deleted: the member's idempotency records (scope
-# "<member id>:<route>") and the tills' stored scans that name their wallet account
-# (`member_ref`); erasure is rare and idempotency records are purged after a day, so scanning
-# them is acceptable.
-ERASE = """
-WITH outbox AS (
-    UPDATE offer_outbox o SET payload = '{}',
-           state = CASE WHEN o.state = 'pending' THEN 'skipped' ELSE o.state END
-      FROM offers f
-     WHERE o.offer_id = f.id AND f.member_id = $1 RETURNING 1),
-idem AS (
-    DELETE FROM idempotency_keys
-     WHERE starts_with(scope, $2::text)
-        OR position(convert_to($3::text, 'UTF8') IN response_body) > 0 RETURNING 1),
-tokens AS (DELETE FROM refresh_tokens WHERE subject_id = $1 RETURNING 1),
-member AS (DELETE FROM members WHERE id = $1 RETURNING 1)
-SELECT (SELECT count(*) FROM member) AS members
-"""
-
-
-class Erased(msgspec.Struct, frozen=True, kw_only=True):
-    member_id: uuid.UUID
-    wallet_account_id: uuid.UUID  # kept, now unlinked from any person
-
-
-async def erase(conn: Conn, member_id: uuid.UUID, *, logged: Access | None = None,
-                idle_before: datetime | None = None) -> Erased | None:
-    """Erase `member_id` in one transaction (see the module docstring).
-
-    `logged`: an operator's erasure request, recorded in the access log (the entry stays,
-    without the member). `idle_before`: erase only if the member is still idle (no activity
-    after it, no stored value; checked under the locks); None when they came back meanwhile.
-    Raises NotFound for an unknown member."""
-    async with conn.transaction():
-        await conn.fetchval(LOCK_WALLET, member_id)
-        row = await conn.fetchrow(LOCK_MEMBER, member_id)
-        if row is None:
-            raise NotFound("no such member")
-        if idle_before is not None and not await conn.fetchval(STILL_IDLE, member_id,
-                                                               idle_before):
-            return None
-        if logged is not None:
-            await access_log.record(conn, member_id, logged)
-        await conn.fetchval(ERASE, member_id, f"{member_id}:", str(row["wallet_account_id"]))
-    return Erased(member_id=member_id, wallet_account_id=row["wallet_account_id"])
-
-
-# --- services (each owns its connection and transaction) ----------------------------------------
-
-
 async def export_member(pool: asyncpg.Pool, member_id: uuid.UUID, *,
                         logged: Access | None = None) -> Export:
     """`export` on a pooled connection: the member's own request (`logged` None; an erased
     member is `gone()`), or an operator's on their behalf (logged; unknown → NotFound)."""
     async with pool.acquire() as conn:
         return await export(conn, member_id, logged=logged)
-
-
-async def erase_member(pool: asyncpg.Pool, member_id: uuid.UUID, *,
-                       logged: Access | None = None) -> Erased:
-    """`erase` on a pooled connection: the member's own request (`logged` None; already
-    erased → `gone()`), or an operator's on their behalf (logged; unknown → NotFound)."""
-    async with pool.acquire() as conn:
-        try:
-            done = await erase(conn, member_id, logged=logged)
-        except NotFound:
-            if logged is None:
-                raise gone() from None
-            raise
-    assert done is not None  # only an idle-account erasure can decline
-    return done
-
-
-async def access_log_of(pool: asyncpg.Pool, member_id: uuid.UUID, *,
-                        before: tuple[datetime, uuid.UUID] | None,
-                        limit: int) -> list[MemberView]:
-    """The member's access log, newest first (an erased member is `gone()`)."""
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read",
-                                                        readonly=True):
-        await require_member(conn, member_id, keep=False)
-        return await access_log.member_entries(conn, member_id, before=before, limit=limit)
-
-
-async def search_access_log(pool: asyncpg.Pool, *, actor_id: uuid.UUID | None,
-                            member_id: uuid.UUID | None, start: datetime, end: datetime,
-                            after: tuple[datetime, uuid.UUID] | None,
-                            limit: int) -> list[Entry]:
-    """Entries in [start, end), oldest first: whose data one actor read (a breach), or who
-    read one member's data."""
-    async with pool.acquire() as conn:
-        return await access_log.search(conn, actor_id=actor_id, member_id=member_id,
-                                       start=start, end=end, after=after, limit=limit)
-
-
-async def support_view(pool: asyncpg.Pool, program_id: uuid.UUID, member_id: uuid.UUID,
-                       logged: Access) -> Profile:
-    """A member's profile and balances for a manager or admin helping them; logged in the
-    same transaction. A member of another program is NotFound."""
-    async with pool.acquire() as conn, conn.transaction():
-        try:
-            profile = await fetch_profile(conn, member_id)
-        except Unauthenticated:
-            raise NotFound("no such member in this program") from None
-        if profile.program_id != program_id:
-            raise NotFound("no such member in this program")
-        await access_log.record(conn, member_id, logged)
-        return profile

@@ -93,3 +93,16 @@ async def create_account(pool: asyncpg.Pool, hasher: Hasher, *, actor_role: str,
         await require_stores(conn, program_id, stores)
         return await insert_account(conn, program_id=program_id, email=email,
                                     password_hash=password_hash, role=role, store_ids=stores)
+
+
+INSERT_ADMIN = """
+INSERT INTO accounts (id, program_id, email, password_hash, role)
+VALUES ($1, NULL, $2, $3, 'admin')
+"""
+
+
+async def insert_admin(conn: Conn, email: str, password_hash: str) -> uuid.UUID:
+    """An operator admin (no program): the bootstrap account, created by the CLI."""
+    admin_id = uuid.uuid4()
+    await conn.execute(INSERT_ADMIN, admin_id, email, password_hash)
+    return admin_id

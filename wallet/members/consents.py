@@ -9,21 +9,20 @@ Preferences say how often (`max_offers_per_day`, None = no personal cap), when n
 (`quiet_hours` in the program's time zone; `start > end` spans midnight) and through which
 channels the member agrees to hear from the program. `in_quiet_hours` is the pure check the
 offer engine uses.
+
+This module is pure (no I/O): the SQL is in `consents_repo`, the transactions in
+`consents_service`.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from datetime import datetime, time
 from typing import Literal
 
-import asyncpg
 import msgspec
 
-from wallet.kernel.db import Conn
 from wallet.kernel.errors import RuleViolation
-from wallet.members.members_repo import require_member
 
 Purpose = Literal["location_offers", "marketing", "personalisation", "partner_sharing"]
 PURPOSES: tuple[Purpose, ...] = ("location_offers", "marketing", "personalisation",
@@ -138,110 +137,3 @@ def in_quiet_hours(prefs: Preferences, local: time) -> bool:
     if q.start < q.end:
         return q.start <= local < q.end
     return local >= q.start or local < q.end
-
-
-# --- SQL ------------------------------------------------------------------------------------
-
-INSERT_CONSENTS = """
-INSERT INTO member_consents (member_id, purpose, granted, policy_version, source)
-SELECT $1, c.purpose, c.granted, c.policy_version, c.source
-FROM unnest($2::text[], $3::boolean[], $4::text[], $5::text[])
-     WITH ORDINALITY AS c(purpose, granted, policy_version, source, n)
-ORDER BY c.n
-RETURNING purpose, granted, policy_version, source, recorded_at AS at
-"""
-
-
-async def append_consents(conn: Conn, member_id: uuid.UUID,
-                          changes: Sequence[ConsentChange]) -> list[ConsentRecord]:
-    """Append one record per change, in order (one round trip)."""
-    if not changes:
-        return []
-    rows = await conn.fetch(
-        INSERT_CONSENTS, member_id, [c.purpose for c in changes],
-        [c.granted for c in changes], [c.policy_version for c in changes],
-        [c.source for c in changes])
-    return [ConsentRecord(**dict(r)) for r in rows]
-
-
-SELECT_HISTORY = """
-SELECT purpose, granted, policy_version, source, recorded_at AS at
-FROM member_consents WHERE member_id = $1 ORDER BY id
-"""
-
-
-async def fetch_history(conn: Conn, member_id: uuid.UUID) -> list[ConsentRecord]:
-    return [ConsentRecord(**dict(r)) for r in await conn.fetch(SELECT_HISTORY, member_id)]
-
-
-SELECT_PREFERENCES = """
-SELECT max_offers_per_day, quiet_from, quiet_to, channels
-FROM member_preferences WHERE member_id = $1
-"""
-
-
-async def fetch_preferences(conn: Conn, member_id: uuid.UUID, *,
-                            for_update: bool = False) -> Preferences:
-    """The member's preferences, or DEFAULT_PREFERENCES if they never set any."""
-    query = SELECT_PREFERENCES + (" FOR UPDATE" if for_update else "")
-    row = await conn.fetchrow(query, member_id)
-    if row is None:
-        return DEFAULT_PREFERENCES
-    quiet = (None if row["quiet_from"] is None
-             else QuietHours(start=row["quiet_from"], end=row["quiet_to"]))
-    return Preferences(max_offers_per_day=row["max_offers_per_day"], quiet_hours=quiet,
-                       channels=tuple(row["channels"]))
-
-
-UPSERT_PREFERENCES = """
-INSERT INTO member_preferences (member_id, max_offers_per_day, quiet_from, quiet_to, channels)
-VALUES ($1, $2, $3, $4, $5::text[])
-ON CONFLICT (member_id) DO UPDATE SET
-    max_offers_per_day = EXCLUDED.max_offers_per_day, quiet_from = EXCLUDED.quiet_from,
-    quiet_to = EXCLUDED.quiet_to, channels = EXCLUDED.channels, updated_at = now()
-"""
-
-
-async def store_preferences(conn: Conn, member_id: uuid.UUID,
-                            prefs: Preferences) -> None:
-    q = prefs.quiet_hours
-    await conn.execute(UPSERT_PREFERENCES, member_id, prefs.max_offers_per_day,
-                       q.start if q else None, q.end if q else None, list(prefs.channels))
-
-
-# --- services -------------------------------------------------------------------------------
-
-
-async def record_consent(pool: asyncpg.Pool, member_id: uuid.UUID,
-                         change: ConsentChange) -> ConsentState:
-    """Append a grant or withdrawal; returns the purpose's new current state."""
-    async with pool.acquire() as conn, conn.transaction():
-        await require_member(conn, member_id)
-        (record,) = await append_consents(conn, member_id, [change])
-    return current_state([record])[PURPOSES.index(change.purpose)]
-
-
-async def consents_of(pool: asyncpg.Pool, member_id: uuid.UUID) -> Consents:
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read",
-                                                        readonly=True):
-        await require_member(conn, member_id, keep=False)
-        history = await fetch_history(conn, member_id)
-    return Consents(current=current_state(history), history=history)
-
-
-async def preferences_of(pool: asyncpg.Pool, member_id: uuid.UUID) -> Preferences:
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read",
-                                                        readonly=True):
-        await require_member(conn, member_id, keep=False)
-        return await fetch_preferences(conn, member_id)
-
-
-async def update_preferences(pool: asyncpg.Pool, member_id: uuid.UUID,
-                             changes: PreferenceChanges) -> Preferences:
-    """Merge `changes` into the member's preferences (absent fields are kept)."""
-    async with pool.acquire() as conn, conn.transaction():
-        await require_member(conn, member_id)
-        prefs = apply_preferences(await fetch_preferences(conn, member_id, for_update=True),
-                                  changes)
-        await store_preferences(conn, member_id, prefs)
-        return prefs

@@ -1,0 +1,120 @@
+"""Everything a worker starts after its database pool and stops before closing it: the per-
+worker zone registry and campaign cache, and the background loops (offer delivery to the
+push webhook, the periodic jobs). `create_app` runs `HOOKS` in order; each returns an async
+stop hook (or None), run in reverse order at shutdown.
+
+The loops share one shape (`_every`): run a round, log a failure without dying, wait. A round
+is a service call (`geo.outbox.deliver_due`, the jobs of `api.runtime.jobs`); this module only
+schedules them and counts what an operator needs in the metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import asyncpg
+import httpx
+from litestar import Litestar
+
+from api import metrics
+from api.config import Settings, webhook_config
+from api.runtime.jobs import PERIODIC, run_periodic
+from geo import outbox
+from geo.issuance import CampaignCache
+from geo.registry import ZoneRegistry
+
+log = logging.getLogger(__name__)
+
+Stop = Callable[[], Awaitable[None]]
+Hook = Callable[[Litestar], Awaitable[Stop | None]]
+
+
+async def start_zone_registry(app: Litestar) -> Stop:
+    """One zone registry per worker, listening for zone changes."""
+    registry = ZoneRegistry(app.state.pool)
+    settings: Settings = app.state.settings
+    await registry.start(settings.database_url)
+    app.state.zones = registry
+    return registry.stop
+
+
+async def start_campaign_cache(app: Litestar) -> None:
+    """One cache of active campaigns per worker (see `geo.issuance`)."""
+    app.state.campaigns = CampaignCache()
+
+
+def _every(name: str, round_: Callable[[], Awaitable[float]]) -> Stop:
+    """Run `round_` in a task until stopped; it returns how long to wait before the next
+    round. A failed round is logged and retried after a second."""
+
+    async def loop() -> None:
+        while True:
+            try:
+                wait = await round_()
+            except Exception:  # a failed round is logged; the next one tries again
+                log.exception("%s: round failed", name)
+                wait = 1.0
+            await asyncio.sleep(wait)
+
+    task = asyncio.create_task(loop(), name=name)
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return stop
+
+
+async def deliver_once(pool: asyncpg.Pool, client: httpx.AsyncClient, settings: Settings, *,
+                       now: datetime | None = None) -> outbox.DeliveryReport:
+    """One round of offer delivery (see `geo/outbox.py`), counted in the metrics."""
+    report = await outbox.deliver_due(pool, client, webhook_config(settings),
+                                      now=now or datetime.now(UTC))
+    for outcome in ("delivered", "failed", "expired"):
+        if n := getattr(report, outcome):
+            metrics.WEBHOOK_DELIVERIES.labels(outcome).inc(n)
+    return report
+
+
+async def start_offer_delivery(app: Litestar) -> Stop | None:
+    """Each worker delivers due offers every `webhook_poll_s` seconds (none without a webhook
+    URL, or with a poll interval of 0); a full batch means more may be due: no wait."""
+    settings: Settings = app.state.settings
+    if not settings.webhook_url or settings.webhook_poll_s == 0:
+        return None
+    client = httpx.AsyncClient()
+
+    async def round_() -> float:
+        report = await deliver_once(app.state.pool, client, settings)
+        return 0.0 if report.claimed >= settings.webhook_batch else settings.webhook_poll_s
+
+    stop_loop = _every("offer-delivery", round_)
+
+    async def stop() -> None:
+        await stop_loop()
+        await client.aclose()
+
+    return stop
+
+
+async def start_periodic_jobs(app: Litestar) -> Stop | None:
+    """Run the periodic jobs (`PERIODIC`: expiry, purge) every `jobs_interval_s` (0 = never)."""
+    settings: Settings = app.state.settings
+    if settings.jobs_interval_s == 0:
+        return None
+
+    async def round_() -> float:
+        for name in PERIODIC:
+            log.info("%s", await run_periodic(name, app.state.pool, settings))
+        return float(settings.jobs_interval_s)
+
+    return _every("periodic-jobs", round_)
+
+
+HOOKS: tuple[Hook, ...] = (start_zone_registry, start_campaign_cache, start_periodic_jobs,
+                           start_offer_delivery)

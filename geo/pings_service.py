@@ -1,0 +1,111 @@
+"""Ping ingestion, the service: one member's batch in one transaction — consent gate,
+screening, matching, visits, then the offers the batch earns.
+
+`ingest_batch` owns the transaction and the batch's Idempotency-Key (through the one
+implementation, `wallet.kernel.idempotency`):
+1. the member row is locked (so a member's batches are processed one after another, in
+   order), then one query reads the current `location_offers` consent, the program's zones
+   version, the last accepted ping and the open visits (`pings_repo`);
+2. without current consent it raises `ConsentRequired` before anything is written, so the
+   transaction rolls back and nothing of the batch is kept;
+3. the pure core screens the pings (`geo.visits.screen_pings`), classifies them against the
+   program's zone snapshot (`ZoneIndex.classify_batch`, all at once: inside / at the edge /
+   outside, with the GPS accuracy circle), and steps the visit state machine
+   (`geo.pings.walk`) for every zone a ping is near and every open visit;
+4. one statement writes the new and changed visits and the last accepted ping;
+5. in or near a store, `geo.issuance.issue_for_batch` issues the offers the visits earn, in
+   the same transaction.
+Raw pings are stored only when a retention is configured (off by default).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import asyncpg
+import msgspec
+
+from geo import pings_repo
+from geo import visits as core
+from geo.issuance import CampaignCache, IssueSettings, issue_for_batch
+from geo.pings import IngestResult, Ping, PingRules, Track, walk
+from geo.registry import ZoneRegistry
+from geo.visits_repo import decode_open_visits
+from wallet.kernel.db import Conn
+from wallet.kernel.errors import ConsentRequired
+from wallet.kernel.idempotency import IdemKey, Outcome, run_idempotent
+from wallet.members.members_repo import gone, touch_active
+from wallet.offers.model import Offer
+
+_ACTIVE_EVERY = timedelta(days=1)  # members.last_active_at granularity (idle accounts)
+
+
+class BatchResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What one batch did: its visit events, the offers it issued, and its ping counts."""
+
+    ingest: IngestResult
+    offers: list[Offer]
+
+
+async def ingest(conn: Conn, registry: ZoneRegistry, member_id: uuid.UUID,
+                 pings: Sequence[Ping], *, now: datetime, rules: PingRules) -> IngestResult:
+    """Steps 1–4 of the module docstring, inside the caller's transaction."""
+    ctx = await pings_repo.lock_member_context(conn, member_id)
+    if ctx is None:
+        raise gone()  # erased: the token must stop working (401)
+    if not ctx["consent"]:
+        raise ConsentRequired(
+            "location pings need current consent to the location_offers purpose",
+            field="consents.location_offers")
+    if ctx["last_active_at"] < now - _ACTIVE_EVERY:  # at most one write a day
+        await touch_active(conn, member_id, now)
+    program_id: uuid.UUID = ctx["program_id"]
+    zones = await registry.current(program_id, ctx["zones_version"], conn)
+
+    prev = None
+    if ctx["last_ping_at"] is not None:
+        prev = core.Ping(at=ctx["last_ping_at"], lat=ctx["last_lat"], lon=ctx["last_lon"],
+                         accuracy_m=0.0)
+    accepted, counts = core.screen_pings(
+        pings,
+        now=now, last_processed_at=ctx["last_ping_at"], prev_position=prev,
+        max_age_s=rules.max_age_s, max_future_s=rules.max_future_s,
+        max_accuracy_m=rules.max_accuracy_m, max_speed_mps=rules.max_speed_mps)
+
+    tracks = {v.store_id: Track(
+        id=v.id, store_id=v.store_id, new=False, dwell_at=v.dwell_at,
+        state=core.VisitState(inside=True, entered_at=v.entered_at, last_seen_at=v.last_seen_at,
+                              dwell_fired=v.dwell_at is not None,
+                              outside_since=v.outside_since))
+        for v in decode_open_visits(ctx["open_visits"])}
+    visit_rules = core.VisitRules(dwell_s=rules.dwell_s, exit_after_s=rules.exit_after_s,
+                                  lost_after_s=rules.lost_after_s)
+    events, closed, matched = walk(zones, accepted, tracks, visit_rules)
+
+    await pings_repo.write(conn, member_id, program_id, [*tracks.values(), *closed], accepted)
+    if rules.raw_retention_s > 0 and accepted:
+        await pings_repo.insert_raw(conn, member_id, rules.raw_retention_s, accepted)
+    return IngestResult(program_id=program_id, campaigns_version=ctx["campaigns_version"],
+                        accepted=len(accepted), matched=matched,
+                        ignored={r: n for r, n in counts.items() if n}, events=events)
+
+
+async def ingest_batch(pool: asyncpg.Pool, member_id: uuid.UUID, pings: Sequence[Ping], *,
+                       registry: ZoneRegistry, campaigns: CampaignCache, rules: PingRules,
+                       issuing: IssueSettings, now: datetime,
+                       idem: IdemKey | None) -> Outcome[BatchResult]:
+    """Process one batch (the whole module docstring) in one transaction; a retried batch
+    with the same key replays the first answer and changes nothing."""
+
+    async def work(conn: Conn) -> BatchResult:
+        result = await ingest(conn, registry, member_id, pings, now=now, rules=rules)
+        offers: list[Offer] = []
+        if result.matched or result.events:  # in or near a store: offers may be due
+            offers = await issue_for_batch(
+                conn, member_id, result.program_id, result.events, now=now,
+                settings=issuing, cache=campaigns, campaigns_version=result.campaigns_version)
+        return BatchResult(ingest=result, offers=offers)
+
+    return await run_idempotent(pool, idem, work, BatchResult)
