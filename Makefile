@@ -35,9 +35,10 @@ install: $(STAMP) ## Create .venv and install the project (only when pyproject.t
 run: $(STAMP) ## Start the embedded PostgreSQL, migrate, seed the demo, serve on 127.0.0.1:8000
 	$(BIN)/loyalty serve --host $(HOST) --port $(PORT) --workers $(WORKERS) --demo
 
-lint: $(STAMP) ## ruff and mypy (strict)
+lint: $(STAMP) ## ruff, mypy (strict) and the architecture's import contracts (import-linter)
 	$(BIN)/ruff check wallet geo api migrations tests loadtests
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 unit: $(STAMP) ## Only the fast tests that need no database
 	$(BIN)/pytest tests/unit

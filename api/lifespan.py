@@ -4,7 +4,7 @@ push webhook, the periodic jobs). `create_app` runs `HOOKS` in order; each retur
 stop hook (or None), run in reverse order at shutdown.
 
 The loops share one shape (`_every`): run a round, log a failure without dying, wait. A round
-is a service call (`geo.outbox.deliver_due`, the jobs of `api.runtime.jobs`); this module only
+is a service call (`geo.outbox.deliver_due`, the jobs of `api.jobs`); this module only
 schedules them and counts what an operator needs in the metrics.
 """
 
@@ -22,7 +22,7 @@ from litestar import Litestar
 
 from api import metrics
 from api.config import Settings, webhook_config
-from api.runtime.jobs import PERIODIC, run_periodic
+from api.jobs import PERIODIC, run_periodic
 from geo import outbox
 from geo.issuance import CampaignCache
 from geo.registry import ZoneRegistry

@@ -10,12 +10,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from geo import visits as core
 from geo.matcher.index import Where
-from geo.registry import ProgramZones
+
+if TYPE_CHECKING:  # a type only: the pure core never touches the registry's I/O
+    from geo.registry import ProgramZones
 
 # The pure core's ping, used as is: a batch is not copied into a second, identical type.
 Ping = core.Ping

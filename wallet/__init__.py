@@ -1,1 +1,11 @@
-"""The loyalty wallet: programs, members, cards, the points and stored-value ledger, tiers."""
+"""The wallet: the member, their data and their money — the bottom floor.
+
+Sub-packages, from the bottom: `kernel` (database conventions, the one error tree, hashing,
+the one idempotency implementation, shared value types) < `programs` (programs, tiers,
+operator accounts) < `members` (member row, cards, consents, sessions, sign-up) < `privacy`
+(access log, export, erasure, retention, notice) < `offers` (the offer read model and its
+redemption) < `ledger` (pure ledger rules, the till, expiry, statements).
+
+May import: the standard library and third-party packages. Never `geo` or `api`
+(`make lint` checks every floor with import-linter).
+"""

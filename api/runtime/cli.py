@@ -116,7 +116,7 @@ def cmd_keys_retire(args: argparse.Namespace) -> int:
 
 
 def cmd_job(args: argparse.Namespace) -> int:
-    from api.runtime.jobs import UnknownJob, run_job
+    from api.jobs import UnknownJob, run_job
     from api.runtime.launcher import database_for_cli
 
     s = _settings()

@@ -17,7 +17,7 @@ from support.helpers import Client, create_program
 
 from api.app import create_app
 from api.config import Settings
-from api.runtime.jobs import run_job
+from api.jobs import run_job
 from wallet.members.consents import PURPOSES
 
 

@@ -10,7 +10,7 @@ import pytest
 from support import ledger_fixtures as fx
 
 from api.config import Settings
-from api.runtime.jobs import UnknownJob, run_job
+from api.jobs import UnknownJob, run_job
 
 
 async def test_expire_takes_the_due_remainder_once_and_a_second_run_finds_nothing(

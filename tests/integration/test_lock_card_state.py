@@ -15,7 +15,7 @@ import asyncpg
 from support import ledger_fixtures as fx
 
 from wallet.kernel.idempotency_repo import IdemKey
-from wallet.ledger import ledger_repo as ledger
+from wallet.ledger import account_repo as ledger
 from wallet.ledger import rules
 
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)

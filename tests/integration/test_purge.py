@@ -14,9 +14,10 @@ import pytest
 from support import ledger_fixtures as fx
 
 from api.config import Settings
-from api.runtime.jobs import run_job
-from wallet.ledger import ledger_repo as ledger
-from wallet.privacy.retention import PURGE_LOCK, PurgeReport, RetentionPolicy, purge
+from api.jobs import run_job
+from wallet.kernel import db as ledger
+from wallet.privacy.purge import PURGE_LOCK, PurgeReport, purge
+from wallet.privacy.retention import RetentionPolicy
 
 NOW = datetime(2031, 6, 1, 12, 0, tzinfo=UTC)
 EPS = timedelta(seconds=1)

@@ -12,8 +12,8 @@ from typing import NamedTuple
 
 import asyncpg
 
+from wallet.ledger import account_repo, rules
 from wallet.ledger import ledger_repo as ledger
-from wallet.ledger import rules
 
 Conn = asyncpg.Connection
 
@@ -71,7 +71,7 @@ async def credit(conn: Conn, m: Member, *, points: int = 0, stored_value: int = 
     """Credit points (one lot, `adjust`) and stored value through the ledger repository."""
     now = now or datetime.now(UTC)
     async with conn.transaction():
-        locked = await ledger.lock_account(conn, m.account_id)
+        locked = await account_repo.lock_account(conn, m.account_id)
         effect = rules.adjust(locked.balances, points=points, stored_value=stored_value,
                               now=now, lot_id=uuid.uuid4(), expiry_days=expiry_days)
         await ledger.apply(conn, ledger.Write(account_id=m.account_id,

@@ -36,12 +36,10 @@ class Program(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
 
 
-class LedgerEntry(msgspec.Struct, frozen=True, kw_only=True):
-    """One ledger entry as it is read back (the member's statement, the export): signed
-    deltas in points and minor units, and the balances after it. `seq` orders an account's
-    entries; `lot_id` is the points lot it created or consumed, if any."""
+class EntryFields(msgspec.Struct, frozen=True, kw_only=True):
+    """A ledger entry's own columns: signed deltas in points and minor units, and the
+    balances after it. `lot_id` is the points lot it created or consumed, if any."""
 
-    seq: int
     id: uuid.UUID
     at: datetime
     kind: str
@@ -52,3 +50,28 @@ class LedgerEntry(msgspec.Struct, frozen=True, kw_only=True):
     lot_id: uuid.UUID | None
     points_balance_after: int
     stored_value_balance_after: int
+
+
+class LedgerEntry(EntryFields, frozen=True, kw_only=True):
+    """One ledger entry as it is read back (the member's statement, the export); `seq`
+    orders an account's entries."""
+
+    seq: int
+
+
+class Lot(msgspec.Struct, frozen=True, kw_only=True):
+    """Points earned together; `remaining` of `points` are still available."""
+
+    id: uuid.UUID
+    earned_at: datetime
+    expires_at: datetime
+    points: int
+    remaining: int
+
+
+class PointsLot(Lot, frozen=True, kw_only=True):
+    """A lot as stored: where it came from (`source`: earn, adjustment, offer bonus, refund
+    return…) and the transaction that made it."""
+
+    source: str
+    transaction_id: uuid.UUID | None

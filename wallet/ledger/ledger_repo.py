@@ -23,6 +23,7 @@ import msgspec
 from wallet.kernel import errors
 from wallet.kernel.db import Conn
 from wallet.kernel.idempotency_repo import IdemKey, IdempotencyRace
+from wallet.kernel.model import EntryFields, PointsLot
 from wallet.ledger.rules import Effect
 from wallet.privacy.access_log import Access
 
@@ -54,30 +55,17 @@ class TxRow(msgspec.Struct, frozen=True, kw_only=True):
     at: datetime
 
 
-class EntryRow(msgspec.Struct, frozen=True, kw_only=True):
-    id: uuid.UUID
+class EntryRow(EntryFields, frozen=True, kw_only=True):
+    """A `ledger_entries` row to insert."""
+
     wallet_account_id: uuid.UUID
     program_id: uuid.UUID
-    at: datetime
-    kind: str
-    points: int
-    stored_value: int
-    store_id: uuid.UUID | None
-    transaction_id: uuid.UUID | None
-    lot_id: uuid.UUID | None
-    points_balance_after: int
-    stored_value_balance_after: int
 
 
-class LotRow(msgspec.Struct, frozen=True, kw_only=True):
-    id: uuid.UUID
+class LotRow(PointsLot, frozen=True, kw_only=True):
+    """A `points_lots` row to insert."""
+
     wallet_account_id: uuid.UUID
-    source: str
-    transaction_id: uuid.UUID | None
-    earned_at: datetime
-    expires_at: datetime
-    points: int
-    remaining: int
 
 
 class Write(msgspec.Struct, frozen=True, kw_only=True):

@@ -43,22 +43,13 @@ from typing import Literal
 import msgspec
 
 from wallet.kernel.errors import InsufficientBalance, RuleViolation
+from wallet.kernel.model import Lot as Lot  # noqa: PLC0414 - the rules take lots: re-exported
 from wallet.kernel.model import Tier
 
 EntryKind = Literal[
     "earn", "redeem", "expire", "refund_earn", "refund_redeem", "stored_value_topup",
     "stored_value_spend", "stored_value_refund", "adjust", "offer_bonus"]
 LotSource = Literal["earn", "refund_redeem", "adjust", "offer_bonus"]
-
-
-class Lot(msgspec.Struct, frozen=True, kw_only=True):
-    """Points earned together; `remaining` of `points` are still available."""
-
-    id: uuid.UUID
-    earned_at: datetime
-    expires_at: datetime
-    points: int
-    remaining: int
 
 
 class Balances(msgspec.Struct, frozen=True, kw_only=True):

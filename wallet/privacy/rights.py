@@ -20,7 +20,7 @@ import msgspec
 
 from wallet.kernel.db import Conn
 from wallet.kernel.errors import NotFound
-from wallet.kernel.model import LedgerEntry
+from wallet.kernel.model import LedgerEntry, PointsLot
 from wallet.members import consents
 from wallet.members.consents import Consents
 from wallet.members.members_repo import gone
@@ -107,16 +107,6 @@ class TransactionRecord(msgspec.Struct, frozen=True, kw_only=True):
     points_shortfall: int
 
 
-class LotRecord(msgspec.Struct, frozen=True, kw_only=True):
-    id: uuid.UUID
-    source: str
-    transaction_id: uuid.UUID | None
-    earned_at: datetime
-    expires_at: datetime
-    points: int
-    remaining: int
-
-
 class TierPointsRecord(msgspec.Struct, frozen=True, kw_only=True):
     day: date
     points: int
@@ -169,18 +159,15 @@ class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
     revoked_at: datetime | None
 
 
-class Export(msgspec.Struct, frozen=True, kw_only=True):
-    """Everything held about one member (see the module docstring)."""
-
+class _Sections(msgspec.Struct, frozen=True, kw_only=True):
     exported_at: datetime
     member: MemberRecord
     wallet: WalletRecord
     cards: list[CardRecord]
-    consents: Consents
     preferences: PreferencesRecord | None  # None: never set, the defaults apply
     ledger: list[LedgerEntry]
     transactions: list[TransactionRecord]
-    points_lots: list[LotRecord]
+    points_lots: list[PointsLot]
     tier_points: list[TierPointsRecord]
     visits: list[VisitRecord]
     geo_state: GeoStateRecord | None
@@ -190,23 +177,14 @@ class Export(msgspec.Struct, frozen=True, kw_only=True):
     sessions: list[SessionRecord]
 
 
-class _Raw(msgspec.Struct, frozen=True, kw_only=True):
-    exported_at: datetime
-    member: MemberRecord
-    wallet: WalletRecord
-    cards: list[CardRecord]
-    consents: list[consents.ConsentRecord]
-    preferences: PreferencesRecord | None
-    ledger: list[LedgerEntry]
-    transactions: list[TransactionRecord]
-    points_lots: list[LotRecord]
-    tier_points: list[TierPointsRecord]
-    visits: list[VisitRecord]
-    geo_state: GeoStateRecord | None
-    raw_pings: list[RawPingRecord]
-    offers: list[OfferRecord]
-    access_log: list[MemberView]
-    sessions: list[SessionRecord]
+class Export(_Sections, frozen=True, kw_only=True):
+    """Everything held about one member (see the module docstring)."""
+
+    consents: Consents
+
+
+class _Raw(_Sections, frozen=True, kw_only=True):
+    consents: list[consents.ConsentRecord]  # the history; `Export` adds the current state
 
 
 _raw = msgspec.json.Decoder(_Raw)
@@ -272,13 +250,9 @@ async def export(conn: Conn, member_id: uuid.UUID, *, logged: Access | None = No
     if text is None:
         raise NotFound("no such member") if logged is not None else gone()
     raw = _raw.decode(text)
-    return Export(
-        exported_at=raw.exported_at, member=raw.member, wallet=raw.wallet, cards=raw.cards,
-        consents=Consents(current=consents.current_state(raw.consents), history=raw.consents),
-        preferences=raw.preferences, ledger=raw.ledger, transactions=raw.transactions,
-        points_lots=raw.points_lots, tier_points=raw.tier_points, visits=raw.visits,
-        geo_state=raw.geo_state, raw_pings=raw.raw_pings, offers=raw.offers,
-        access_log=raw.access_log, sessions=raw.sessions)
+    sections = {f: getattr(raw, f) for f in _Sections.__struct_fields__}
+    return Export(**sections, consents=Consents(current=consents.current_state(raw.consents),
+                                                history=raw.consents))
 
 
 async def export_member(pool: asyncpg.Pool, member_id: uuid.UUID, *,

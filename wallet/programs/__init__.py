@@ -1,1 +1,5 @@
-"""TODO docstring."""
+"""Programs (currency, earn rules, tiers, time zone) and their operator accounts (managers,
+store-scoped staff, admins).
+
+May import: `wallet.kernel`.
+"""

@@ -20,7 +20,7 @@ import asyncpg
 from api.config import Settings, retention_policy
 from wallet.kernel.db import keep_session
 from wallet.ledger import expiry
-from wallet.privacy import retention
+from wallet.privacy import purge
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ async def _expire(pool: asyncpg.Pool, _: Settings) -> str:
 
 
 async def _purge(pool: asyncpg.Pool, settings: Settings) -> str:
-    report = await retention.purge(pool, retention_policy(settings), now=datetime.now(UTC))
+    report = await purge.purge(pool, retention_policy(settings), now=datetime.now(UTC))
     if report.skipped:
         return "purge: skipped, another process is purging right now"
     counts = ", ".join(f"{name} {getattr(report, name)}" for name in report.__struct_fields__
