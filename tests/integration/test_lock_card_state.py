@@ -16,7 +16,7 @@ from support import ledger_fixtures as fx
 
 from wallet.kernel.idempotency_repo import IdemKey
 from wallet.ledger import account_repo as ledger
-from wallet.ledger import rules
+from wallet.ledger import ledger_repo, rules
 
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
 
@@ -53,7 +53,7 @@ async def test_a_till_that_waited_for_the_lock_sees_what_the_holder_committed(
         await asyncio.sleep(0.3)  # the waiter has taken its snapshot and waits on the row
         assert not waiter.done()
         effect = rules.redeem(locked.balances, state.lots, 100, NOW)
-        await ledger.apply(conn, ledger.Write(
+        await ledger_repo.apply(conn, ledger_repo.Write(
             account_id=m.account_id, program_id=pid, effect=effect, at=NOW, idem=key,
             status_code=201, response=b"{}"))
 
