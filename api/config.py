@@ -80,6 +80,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     retention_idle_account_days: PositiveInt = 3 * 365
     retention_withdrawn_consent_days: PositiveInt = 5 * 365
     retention_idempotency_keys_hours: PositiveInt = 24
+    # --- the console and the till (/console, /till) ------------------------------------------
+    # Map tiles: a URL template ({z}/{x}/{y}, optional {s}); empty = no tiles, zones drawn on a
+    # plain background. The page's Content-Security-Policy allows this origin for images.
+    console_tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    console_tile_attribution: str = "© OpenStreetMap contributors"
     # --- privacy notice (GET /v1/privacy/notice) ---------------------------------------------
     privacy_controller: str = "the program operator"
     privacy_contact: str = ""  # e.g. the DPO's e-mail address

@@ -10,6 +10,7 @@ transaction, so listeners hear of it exactly when it commits (and not at all on 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -110,6 +111,30 @@ async def fetch_stores(conn: Conn, program_id: uuid.UUID, *, limit: int,
                        after: tuple[datetime, uuid.UUID] | None) -> list[Store]:
     at, id_ = after if after else (None, None)
     return [_store(r) for r in await conn.fetch(LIST_STORES, program_id, at, id_, limit)]
+
+
+class StoreRef(msgspec.Struct, frozen=True, kw_only=True):
+    """A store named, without its zone (what a till needs to show where it is)."""
+
+    id: uuid.UUID
+    code: str
+    name: str
+
+
+STORE_REFS = """
+SELECT id, code, name FROM stores
+WHERE program_id = $1 AND deleted_at IS NULL AND ($2::uuid[] IS NULL OR id = ANY($2::uuid[]))
+ORDER BY code
+LIMIT 10000
+"""
+
+
+async def store_refs(pool: asyncpg.Pool, program_id: uuid.UUID,
+                     ids: Sequence[uuid.UUID] | None) -> list[StoreRef]:
+    """The program's live stores among `ids` (None: all of them), by code."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(STORE_REFS, program_id, list(ids) if ids is not None else None)
+    return [StoreRef(id=r["id"], code=r["code"], name=r["name"]) for r in rows]
 
 
 UPDATE_STORE = f"""

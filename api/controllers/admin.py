@@ -23,6 +23,7 @@ from msgspec import UNSET, Meta, UnsetType
 from api.auth.tokens import Caller, Principal, live_member, roles
 from api.controllers.auth import Email
 from api.errors import responses
+from api.paging import Cursor, Limit, Page, decode_cursor, page_of
 from wallet.kernel.model import Program, Tier
 from wallet.programs import accounts_repo, programs
 from wallet.programs.accounts_repo import Account
@@ -169,6 +170,17 @@ class ProgramsController(Controller):
           responses=responses(403, 422))
     async def create_program(self, state: State, data: JSONBody[ProgramIn]) -> ProgramOut:
         return ProgramOut.of(await programs.create_program(state.pool, data.to_spec()))
+
+    @get("/", guards=[roles("admin")], summary="List every program (admin), oldest first",
+         responses=responses(403, 422))
+    async def list_programs(self, state: State, limit: Limit = 50,
+                            cursor: Cursor = None) -> Page[ProgramOut]:
+        after = decode_cursor(cursor)
+        rows = await programs.list_programs(state.pool, limit=limit + 1,
+                                            after=(after.at, after.id) if after else None)
+        last = rows[limit - 1] if len(rows) > limit else None
+        return page_of([ProgramOut.of(p) for p in rows], limit,
+                       (last.created_at, last.id) if last else None)
 
     @get("/{program_id:uuid}", guards=[roles("admin", "manager", "staff", "member"),
                                        in_path_program, live_member],

@@ -16,7 +16,7 @@ from typing import Annotated
 import msgspec
 from litestar import Controller, get, post
 from litestar.datastructures import State
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery, Parameter, QueryParameter
 from litestar.types import ControllerRouterHandler
 
 from api.auth.tokens import Caller, Principal, roles
@@ -24,7 +24,7 @@ from api.config import Settings, retention_policy
 from api.controllers.admin import in_path_program
 from api.errors import responses
 from api.paging import Cursor, Limit, Page, decode_cursor, page_of
-from wallet.kernel.errors import AccessDenied
+from wallet.kernel.errors import AccessDenied, RuleViolation
 from wallet.members.members_repo import Profile
 from wallet.privacy import access_service, erasure
 from wallet.privacy import rights as privacy
@@ -154,6 +154,30 @@ class MemberSupportController(Controller):
             _access(principal, "support.view", "member_support")))
 
 
+LookupEmail = Annotated[str | None, Parameter(min_length=3, max_length=254,
+                                              description="the member's e-mail")]
+LookupCard = Annotated[str | None, Parameter(pattern=r"^[0-9]{12,19}$",
+                                             description="one of the member's card numbers")]
+
+
+class MemberLookupController(Controller):
+    path = "/v1/programs/{program_id:uuid}/members/lookup"
+    tags = ["operators"]
+    guards = [roles("admin", "manager"), in_path_program]
+
+    @get("/", summary="Find a member by e-mail or card number, to help them (logged)",
+         description="Exactly one of `email` and `card_number`. The read is recorded in the "
+                     "member's access log like `GET .../members/{member_id}`.",
+         responses=responses(403, 404, 422))
+    async def lookup(self, state: State, principal: Caller, program_id: FromPath[uuid.UUID],
+                     email: LookupEmail = None, card_number: LookupCard = None) -> SupportView:
+        if (email is None) == (card_number is None):
+            raise RuleViolation("give exactly one of email and card_number", field="email")
+        return SupportView.of(await access_service.support_lookup(
+            state.pool, program_id, _access(principal, "support.view", "member_support"),
+            email=email, card_number=card_number))
+
+
 FromTime = Annotated[datetime | None, QueryParameter(
     name="from", description=f"start of the window (default: `to` - {BREACH_WINDOW})")]
 ToTime = Annotated[datetime | None, QueryParameter(name="to",
@@ -201,4 +225,5 @@ class AdminPrivacyController(Controller):
 
 
 ROUTES: list[ControllerRouterHandler] = [NoticeController, MePrivacyController,
-                                         MemberSupportController, AdminPrivacyController]
+                                         MemberSupportController, MemberLookupController,
+                                         AdminPrivacyController]

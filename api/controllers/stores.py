@@ -78,6 +78,10 @@ class ImportResult(msgspec.Struct, frozen=True, kw_only=True):
     updated: int
 
 
+class ImportCheck(msgspec.Struct, frozen=True, kw_only=True):
+    features: int  # all valid: what the import would upsert
+
+
 class StoresController(Controller):
     path = "/v1/programs/{program_id:uuid}/stores"
     tags = ["stores"]
@@ -134,6 +138,18 @@ class StoresController(Controller):
             data.features, max_extent_m=state.settings.max_zone_extent_m)
         created, updated = await store_import.import_stores(state.pool, program_id, prepared)
         return ImportResult(created=created, updated=updated)
+
+    @post("/import/check", status_code=200, request_max_body_size=IMPORT_MAX_BYTES,
+          summary="Check a store import without writing anything",
+          description="Validates the FeatureCollection exactly as the import does: 200 with "
+                      "the number of features when all are good, else the same 422 listing "
+                      "every bad feature by index. Nothing is written either way.",
+          responses=responses(403, 404, 413, 422))
+    async def check_import(self, state: State, program_id: FromPath[uuid.UUID],
+                           data: JSONBody[FeatureCollectionIn]) -> ImportCheck:
+        prepared = store_import.prepare_import(
+            data.features, max_extent_m=state.settings.max_zone_extent_m)
+        return ImportCheck(features=len(prepared))
 
 
 class StoresExportController(Controller):

@@ -183,3 +183,20 @@ async def fetch_card(conn: Conn, member_id: uuid.UUID) -> Card:
     if row["id"] is None:
         raise NotFound("this member has no active card")
     return Card(**dict(row))
+
+
+FIND_BY_EMAIL = "SELECT id FROM members WHERE program_id = $1 AND lower(email) = lower($2)"
+FIND_BY_CARD = "SELECT member_id FROM cards WHERE program_id = $1 AND number = $2"
+
+
+async def find_member(conn: Conn, program_id: uuid.UUID, *, email: str | None = None,
+                      card_number: str | None = None) -> uuid.UUID:
+    """The member of the program with this e-mail or card number (any card, active or not),
+    or NotFound."""
+    if email is not None:
+        found = await conn.fetchval(FIND_BY_EMAIL, program_id, email)
+    else:
+        found = await conn.fetchval(FIND_BY_CARD, program_id, card_number)
+    if found is None:
+        raise NotFound("no member of this program has that e-mail or card number")
+    return uuid.UUID(str(found))

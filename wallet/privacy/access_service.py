@@ -9,7 +9,7 @@ from datetime import datetime
 import asyncpg
 
 from wallet.kernel.errors import NotFound, Unauthenticated
-from wallet.members.members_repo import Profile, fetch_profile, require_member
+from wallet.members.members_repo import Profile, fetch_profile, find_member, require_member
 from wallet.privacy import access_log
 from wallet.privacy.access_log import Access, Entry, MemberView
 
@@ -48,3 +48,11 @@ async def support_view(pool: asyncpg.Pool, program_id: uuid.UUID, member_id: uui
             raise NotFound("no such member in this program")
         await access_log.record(conn, member_id, logged)
         return profile
+
+
+async def support_lookup(pool: asyncpg.Pool, program_id: uuid.UUID, logged: Access, *,
+                         email: str | None = None, card_number: str | None = None) -> Profile:
+    """`support_view` of the member found by e-mail or card number (logged the same way)."""
+    async with pool.acquire() as conn:
+        member_id = await find_member(conn, program_id, email=email, card_number=card_number)
+    return await support_view(pool, program_id, member_id, logged)

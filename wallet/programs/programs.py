@@ -11,6 +11,7 @@ import math
 import uuid
 import zoneinfo
 from collections.abc import Sequence
+from datetime import datetime
 
 import asyncpg
 import msgspec
@@ -168,6 +169,22 @@ async def update_program_row(conn: Conn, program_id: uuid.UUID,
     if row is None:
         raise NotFound("no such program", field="program_id")
     return program_from_row(row)
+
+
+LIST_PROGRAMS = """
+SELECT * FROM programs
+WHERE ($1::timestamptz IS NULL OR (created_at, id) > ($1::timestamptz, $2::uuid))
+ORDER BY created_at, id
+LIMIT $3
+"""
+
+
+async def list_programs(pool: asyncpg.Pool, *, limit: int,
+                        after: tuple[datetime, uuid.UUID] | None) -> list[Program]:
+    """Every program, oldest first, strictly after `after` (a keyset cursor)."""
+    at, id_ = after if after else (None, None)
+    async with pool.acquire() as conn:
+        return [program_from_row(r) for r in await conn.fetch(LIST_PROGRAMS, at, id_, limit)]
 
 
 HAS_WALLETS = "SELECT EXISTS (SELECT 1 FROM wallet_accounts WHERE program_id = $1)"

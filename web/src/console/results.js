@@ -1,0 +1,125 @@
+// Results: what a campaign (or the whole program) achieved over a date range — issued, opened,
+// redeemed, conversion, visits per store, a daily chart — and the same figures as CSV.
+
+import uPlot from '/static/vendor/uplot/uPlot.esm.js';
+import { announce, downloadBlob, field, h, replace } from '../common/dom.js';
+import { date, number, percent, todayInProgram } from '../common/format.js';
+import { t } from '../common/i18n.js';
+import { problemNotice } from '../common/login.js';
+
+const SERIES = [
+  { key: 'issued', color: '#1f4e79' },
+  { key: 'opened', color: '#b06d00' },
+  { key: 'redeemed', color: '#0b6e4f' },
+];
+
+function card(label, value, id) {
+  return h('div', { class: 'card', id }, h('div', { class: 'label' }, label), h('div', { class: 'value' }, value));
+}
+
+function chart(el, daily) {
+  const xs = daily.map((d) => Date.parse(`${d.date}T12:00:00Z`) / 1000);
+  const width = Math.max(320, Math.min(el.clientWidth || 800, 1100));
+  const opts = {
+    width, height: 260,
+    scales: { x: { time: true } },
+    series: [{ label: t('results.date') }, ...SERIES.map((s) => ({ label: t(`results.${s.key}`), stroke: s.color, width: 2, points: { show: daily.length < 60 } }))],
+    axes: [{}, { label: t('results.offers') }],
+  };
+  return new uPlot(opts, [xs, ...SERIES.map((s) => daily.map((d) => d[s.key] ?? 0))], el);
+}
+
+export async function render(main, ctx, { parts, query }) {
+  const programBase = `/v1/programs/${ctx.program.id}`;
+  const campaigns = await ctx.api.all(`${programBase}/campaigns`);
+  const campaignId = parts[1] || '';
+  const picker = h('select', { id: 'results-campaign' },
+    h('option', { value: '', selected: !campaignId }, t('results.whole_program')),
+    ...campaigns.map((c) => h('option', { value: c.id, selected: c.id === campaignId }, c.name)));
+  const from = h('input', { type: 'date', id: 'results-from', value: query.get('from') || todayInProgram(-29) });
+  const to = h('input', { type: 'date', id: 'results-to', value: query.get('to') || todayInProgram() });
+  const show = h('button', { type: 'submit', class: 'primary' }, t('results.show'));
+  const csv = h('button', { type: 'button', id: 'results-csv' }, t('results.csv'));
+  const out = h('div', { id: 'results-body' });
+  let plot = null;
+
+  const form = h('form', { class: 'panel', id: 'results-form' },
+    h('div', { class: 'row' },
+      field(t('results.campaign'), picker).wrap,
+      field(t('results.from'), from).wrap,
+      field(t('results.to'), to).wrap,
+      h('div', { class: 'field' }, show)),
+    h('p', { class: 'hint' }, t('results.tz_hint', { tz: ctx.program.timezone })));
+  replace(main, h('h1', {}, t('results.title')), form, out);
+
+  const statsPath = () => (picker.value ? `${programBase}/campaigns/${picker.value}/stats` : `${programBase}/stats`);
+  const range = () => ({ from: from.value, to: to.value });
+
+  async function load() {
+    if (plot) { plot.destroy(); plot = null; }
+    replace(out, h('p', { class: 'loading' }, t('common.loading')));
+    let stats;
+    try {
+      stats = await ctx.api.get(statsPath(), range());
+    } catch (err) {
+      replace(out, problemNotice(err));
+      return;
+    }
+    const daily = stats.daily || [];
+    const chartEl = h('div', { class: 'chart', id: 'results-chart', role: 'img', 'aria-label': t('results.chart_label') });
+    const byStore = stats.by_store || [];
+    replace(out,
+      h('div', { class: 'cards', id: 'results-cards' },
+        card(t('results.issued'), number(stats.issued), 'figure-issued'),
+        card(t('results.opened'), number(stats.opened ?? 0), 'figure-opened'),
+        card(t('results.redeemed'), number(stats.redeemed), 'figure-redeemed'),
+        card(t('results.conversion'), percent(stats.conversion_rate || 0), 'figure-conversion')),
+      h('section', { class: 'panel', 'aria-labelledby': 'daily-title' },
+        h('h2', { id: 'daily-title' }, t('results.daily')),
+        chartEl,
+        h('details', {}, h('summary', {}, t('results.daily_table')),
+          h('div', { class: 'table-wrap' }, h('table', { id: 'daily-table' },
+            h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t('results.date')), ...SERIES.map((s) => h('th', { scope: 'col', class: 'num' }, t(`results.${s.key}`))))),
+            h('tbody', {}, ...daily.map((d) => h('tr', {}, h('td', {}, date(`${d.date}T12:00:00Z`)),
+              ...SERIES.map((s) => h('td', { class: 'num' }, number(d[s.key] ?? 0)))))))))),
+      h('section', { class: 'panel', 'aria-labelledby': 'stores-title' },
+        h('h2', { id: 'stores-title' }, t('results.by_store')),
+        byStore.length ? h('div', { class: 'table-wrap' }, h('table', { id: 'by-store-table' },
+          h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t('results.store')),
+            ...['visits', 'issued', 'redeemed'].map((k) => h('th', { scope: 'col', class: 'num' }, t(`results.${k}`))))),
+          h('tbody', {}, ...byStore.map((s) => h('tr', {}, h('td', {}, s.store_name || s.store_id),
+            h('td', { class: 'num' }, number(s.visits)), h('td', { class: 'num' }, number(s.issued)), h('td', { class: 'num' }, number(s.redeemed)))))))
+          : h('p', {}, t('results.no_stores'))),
+      stats.by_campaign ? h('section', { class: 'panel', 'aria-labelledby': 'by-campaign-title' },
+        h('h2', { id: 'by-campaign-title' }, t('results.by_campaign')),
+        h('div', { class: 'table-wrap' }, h('table', { id: 'by-campaign-table' },
+          h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t('results.campaign')),
+            ...['issued', 'opened', 'redeemed'].map((k) => h('th', { scope: 'col', class: 'num' }, t(`results.${k}`))))),
+          h('tbody', {}, ...stats.by_campaign.map((c) => h('tr', {},
+            h('td', {}, h('a', { href: `#/results/${c.campaign_id}` }, c.name)),
+            h('td', { class: 'num' }, number(c.issued)), h('td', { class: 'num' }, number(c.opened)), h('td', { class: 'num' }, number(c.redeemed)))))))) : null,
+      h('div', { class: 'actions' }, csv));
+    if (daily.length) plot = chart(chartEl, daily);
+    else chartEl.append(h('p', {}, t('results.no_days')));
+    announce(t('results.loaded'));
+  }
+
+  csv.addEventListener('click', async () => {
+    try {
+      const res = await ctx.api.request('GET', statsPath(), { query: range(), accept: 'text/csv', raw: true });
+      const name = picker.value ? campaigns.find((c) => c.id === picker.value)?.name || 'campaign' : ctx.program.name;
+      downloadBlob(await res.blob(), `${name.replace(/[^\w-]+/g, '_')}-${from.value}-${to.value}.csv`);
+    } catch (err) {
+      out.prepend(problemNotice(err));
+    }
+  });
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const url = new URL(window.location.href);
+    url.hash = `#/results${picker.value ? `/${picker.value}` : ''}?from=${from.value}&to=${to.value}`;
+    window.history.replaceState(null, '', url);
+    load();
+  });
+  await load();
+  return () => { if (plot) plot.destroy(); };
+}
