@@ -7,8 +7,9 @@ versions of `web/package-lock.json`. Only the `dist/` folders of the packages th
 served, each under `/static/vendor/<name>/`.
 
 The Content-Security-Policy allows scripts, styles, fonts and connections from the app's own
-origin only, images also from the configured tile server; no inline script or style element,
-no plugin, no framing, no `<base>`.
+origin only, images also from the configured tile server (and `data:` images, which Leaflet
+uses to blank a cancelled tile); no inline script or style element, no plugin, no framing, no
+`<base>`.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ def tile_origin(tile_url: str) -> str | None:
 
 
 def content_security_policy(tile_url: str) -> str:
-    images = " ".join(x for x in ("'self'", tile_origin(tile_url)) if x)
+    # data: images only (not an origin): Leaflet blanks a cancelled tile with a data: GIF.
+    images = " ".join(x for x in ("'self'", "data:", tile_origin(tile_url)) if x)
     return "; ".join([
         "default-src 'self'",
         "script-src 'self'",

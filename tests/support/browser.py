@@ -185,7 +185,7 @@ class Shop:
                                       headers=headers)
             assert r.status_code == 204, r.text
         return {"email": email, "headers": headers, "id": data["member"]["id"],
-                "card_number": data["card"]["number"], "refresh": data["refresh_token"]}
+                "card_number": data["card"]["card_number"], "refresh": data["refresh_token"]}
 
 
 def make_shop(api: Api, *, stores: list[dict[str, Any]] | None = None,

@@ -190,7 +190,8 @@ export async function campaignForm(main, ctx, campaign) {
   }
   fitTo(map, storeGroup);
   paint();
-  setTimeout(() => map.invalidateSize(), 0);
+  let removed = false;
+  setTimeout(() => { if (!removed) map.invalidateSize(); }, 0);
 
   const intOrNull = (el) => (el.value === '' ? null : Number(el.value));
   function collect() {
@@ -307,7 +308,7 @@ export async function campaignForm(main, ctx, campaign) {
       save.dataset.busy = 'false';
     }
   });
-  return () => map.remove();
+  return () => { removed = true; map.stop(); map.remove(); };
 }
 
 function canon(value) {

@@ -33,7 +33,7 @@ export function createMap(element, { center = [48.8566, 2.3522], zoom = 12 } = {
 /** Fit the view on the layers of a group (or leave it where it is when there are none). */
 export function fitTo(map, group, maxZoom = 16) {
   const bounds = group.getBounds();
-  if (bounds.isValid()) map.fitBounds(bounds.pad(0.15), { maxZoom });
+  if (bounds.isValid()) map.fitBounds(bounds.pad(0.15), { maxZoom, animate: false });
 }
 
 /** "zoom/lat/lon" of the map view, for a link that opens the same view. */

@@ -206,6 +206,7 @@ export async function render(main, ctx, { query }) {
 
   await reload();
   if (!view) fitTo(map, group);
-  setTimeout(() => map.invalidateSize(), 0);
-  return () => { map.remove(); };
+  let removed = false;
+  setTimeout(() => { if (!removed) map.invalidateSize(); }, 0);
+  return () => { removed = true; map.stop(); map.remove(); };
 }

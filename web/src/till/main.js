@@ -136,7 +136,15 @@ function renderTill() {
     });
     return b;
   }));
-  const ops = { till, rerender: renderTill, refreshMember: (m) => { if (till.member) Object.assign(till.member, m); } };
+  const refreshMember = (m) => {
+    if (!till.member) return;
+    Object.assign(till.member, m);
+    const points = document.getElementById('member-points');
+    const stored = document.getElementById('member-stored-value');
+    if (points) points.textContent = number(till.member.points_balance);
+    if (stored) stored.textContent = money(till.member.stored_value_balance);
+  };
+  const ops = { till, rerender: renderTill, refreshMember };
   if (needsMember.includes(till.tab) && !till.member) {
     panel.append(h('p', {}, t('till.scan_first')));
   } else {

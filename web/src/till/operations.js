@@ -256,7 +256,7 @@ export function recentList({ till, rerender }) {
           h('td', { class: 'num' }, number(x.points_earned - x.points_taken_back)),
           h('td', {}, x.kind === 'purchase' && x.refunded_amount < x.amount
             ? h('button', { type: 'button', onclick: () => { till.refundReceipt = x.receipt_id; till.tab = 'refund'; rerender(); } }, t('till.refund_this'))
-            : ''))))));
+            : '')))))));
     } catch (err) {
       replace(box, problemNotice(err));
     }
