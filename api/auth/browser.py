@@ -36,10 +36,13 @@ import msgspec
 from cryptography.hazmat.primitives import serialization
 
 from api.auth import sessions
-from api.auth.sessions import Identity
-from api.auth.tokens import Claims, Principal, Role, TokenService
+from api.auth.tokens import Claims, Principal, TokenService
 from wallet.kernel import errors
 from wallet.kernel.hashing import Hasher
+from wallet.kernel.model import Role
+from wallet.members import sessions_repo
+from wallet.members.sessions_repo import Identity
+from wallet.programs import accounts_repo
 
 AppName = Literal["console", "till"]
 
@@ -144,38 +147,29 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-FIND_ACCOUNTS = """
-SELECT a.id, a.email, a.role, a.program_id, a.store_ids, a.password_hash, p.name AS program
-FROM accounts a LEFT JOIN programs p ON p.id = a.program_id
-WHERE lower(a.email) = lower($1) AND ($2::uuid IS NULL OR a.program_id = $2)
-ORDER BY p.name NULLS FIRST, a.id
-LIMIT 50
-"""
-
-
 async def login(pool: asyncpg.Pool, tokens: TokenService, hasher: Hasher, key: bytes,
                 app: BrowserApp, *, email: str, password: str,
                 program_id: uuid.UUID | None) -> Login:
     """Verify the password against every operator account with this e-mail; one match in an
     allowed role opens a session. Unknown e-mails cost the same hash verification."""
     async with pool.acquire() as conn:
-        rows = await conn.fetch(FIND_ACCOUNTS, email, program_id)
+        rows = await accounts_repo.accounts_by_email(conn, email, program_id)
     if not rows:
         await hasher.verify_unknown_async(password)
-    matches = [r for r in rows if await hasher.verify_async(r["password_hash"], password)]
+    matches = [r for r in rows if await hasher.verify_async(r.password_hash, password)]
     if not matches:
         raise errors.Unauthenticated("wrong e-mail or password")
     if len(matches) > 1:
-        raise ChooseProgram([ProgramChoice(id=r["program_id"], name=r["program"] or "—")
-                             for r in matches])
+        raise ChooseProgram([ProgramChoice(id=r.program_id, name=r.program_name or "—")
+                             for r in matches if r.program_id is not None])
     row = matches[0]
-    if row["role"] not in app.roles:
+    if row.role not in app.roles:
         raise errors.AccessDenied(app.refused)
-    who = Identity(id=row["id"], role=row["role"], program_id=row["program_id"],
-                   store_ids=tuple(row["store_ids"]))
+    who = Identity(id=row.id, role=row.role, program_id=row.program_id,
+                   store_ids=row.store_ids)
     async with pool.acquire() as conn:
         pair = await sessions.issue(conn, tokens, who)
-    return _session(tokens, key, app, pair, email=row["email"])
+    return _session(tokens, key, app, pair, email=row.email)
 
 
 def _session(tokens: TokenService, key: bytes, app: BrowserApp, pair: sessions.TokenPair,
@@ -201,9 +195,6 @@ def cookie_claims(tokens: TokenService, app: BrowserApp, cookie: str | None) -> 
     return claims if claims.role in app.roles and claims.fam else None
 
 
-ACCOUNT_EMAIL = "SELECT email FROM accounts WHERE id = $1"
-
-
 async def refresh(pool: asyncpg.Pool, tokens: TokenService, key: bytes, app: BrowserApp, *,
                   cookie: str | None, csrf: str) -> Login:
     """Rotate the session cookie's refresh token (single use) and mint a new access token."""
@@ -213,13 +204,8 @@ async def refresh(pool: asyncpg.Pool, tokens: TokenService, key: bytes, app: Bro
     check_csrf(key, app, claims.fam or "", csrf)
     pair = await sessions.refresh(pool, tokens, cookie)
     async with pool.acquire() as conn:
-        email = await conn.fetchval(ACCOUNT_EMAIL, uuid.UUID(claims.sub))
-    return _session(tokens, key, app, pair, email=email or "")
-
-
-REVOKE_FAMILY = """
-UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL
-"""
+        email = await accounts_repo.account_email(conn, uuid.UUID(claims.sub))
+    return _session(tokens, key, app, pair, email=email)
 
 
 async def logout(pool: asyncpg.Pool, tokens: TokenService, key: bytes, app: BrowserApp, *,
@@ -231,4 +217,4 @@ async def logout(pool: asyncpg.Pool, tokens: TokenService, key: bytes, app: Brow
         return
     check_csrf(key, app, claims.fam or "", csrf)
     async with pool.acquire() as conn:
-        await conn.execute(REVOKE_FAMILY, uuid.UUID(claims.fam or ""))
+        await sessions_repo.revoke_family(conn, uuid.UUID(claims.fam or ""))

@@ -12,9 +12,9 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from playwright.sync_api import Browser, Page, expect
+from support.browser import PASSWORD, Api, axe_violations, make_shop, open_tab, shoot, sign_in
 
 from api.runtime.accounts import create_admin
-from support.browser import PASSWORD, Api, axe_violations, make_shop, open_tab, shoot, sign_in
 from wallet.kernel.hashing import Hasher
 
 OPERA = {"code": "OPERA", "name": "Opéra",

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from playwright.sync_api import Browser, Page, expect
-
 from support.browser import Api, make_shop, open_tab, shoot, sign_in
 
 OPERA = {"code": "OPERA", "name": "Opéra",
@@ -131,7 +130,7 @@ def test_manager_runs_a_weather_campaign_and_reads_its_results(
 
     with page.expect_download() as download:
         page.get_by_role("button", name="Download CSV").click()
-    text = open(download.value.path(), encoding="utf-8").read()  # noqa: PTH123, SIM115
+    text = open(download.value.path(), encoding="utf-8").read()  # noqa: SIM115
     rows = list(csv.DictReader(io.StringIO(text)))
     totals = {k: sum(int(r[k]) for r in rows if r.get("date")) for k in ("issued", "opened",
                                                                          "redeemed")}

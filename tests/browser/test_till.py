@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, Route, expect
-
 from support.browser import Api, Shop, launch, make_shop, open_tab, qr_y4m, shoot, sign_in
 
 OPERA = {"code": "OPERA", "name": "Opéra",

@@ -106,3 +106,40 @@ async def insert_admin(conn: Conn, email: str, password_hash: str) -> uuid.UUID:
     admin_id = uuid.uuid4()
     await conn.execute(INSERT_ADMIN, admin_id, email, password_hash)
     return admin_id
+
+
+class SignInCandidate(msgspec.Struct, frozen=True, kw_only=True):
+    """An operator account a browser sign-in may open (the hash is checked by the caller)."""
+
+    id: uuid.UUID
+    email: str
+    role: Literal["admin", "manager", "staff"]
+    program_id: uuid.UUID | None
+    program_name: str | None
+    store_ids: tuple[uuid.UUID, ...]
+    password_hash: str
+
+
+ACCOUNTS_BY_EMAIL = """
+SELECT a.id, a.email, a.role, a.program_id, p.name AS program_name, a.store_ids,
+       a.password_hash
+FROM accounts a LEFT JOIN programs p ON p.id = a.program_id
+WHERE lower(a.email) = lower($1) AND ($2::uuid IS NULL OR a.program_id = $2)
+ORDER BY p.name NULLS FIRST, a.id
+LIMIT 50
+"""
+
+
+async def accounts_by_email(conn: Conn, email: str, program_id: uuid.UUID | None
+                            ) -> list[SignInCandidate]:
+    """Operator accounts with this e-mail in any program (or only `program_id`'s)."""
+    return [SignInCandidate(**{**dict(r), "store_ids": tuple(r["store_ids"])})
+            for r in await conn.fetch(ACCOUNTS_BY_EMAIL, email, program_id)]
+
+
+ACCOUNT_EMAIL = "SELECT email FROM accounts WHERE id = $1"
+
+
+async def account_email(conn: Conn, account_id: uuid.UUID) -> str:
+    """The account's e-mail ("" once the account is gone)."""
+    return str(await conn.fetchval(ACCOUNT_EMAIL, account_id) or "")
