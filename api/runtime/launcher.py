@@ -83,10 +83,16 @@ def _metrics_dir(workers: int) -> Iterator[None]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _banner(host: str, port: int) -> str:
+def _banner(host: str, port: int, *, demo: bool = False) -> str:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - display only
     base = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
-    return (f"\n  API   {base}\n  Docs  {base}/schema\n"
+    console, till = f"{base}/console", f"{base}/till"
+    if demo:  # the demo's logins beside the pages they open
+        from api.runtime.demo import MANAGER_EMAIL, MANAGER_PASSWORD, STAFF_EMAIL, STAFF_PASSWORD
+
+        console += f"   manager: {MANAGER_EMAIL} / {MANAGER_PASSWORD}"
+        till += f"   cashier: {STAFF_EMAIL} / {STAFF_PASSWORD}"
+    return (f"\n  API   {base}\n  Docs  {base}/schema\n  Console  {console}\n  Till     {till}\n"
             "  Token .venv/bin/loyalty token --role admin   (then: Authorization: Bearer ...)\n")
 
 
@@ -113,7 +119,7 @@ def serve(*, host: str, port: int, workers: int, throwaway_db: bool, data_dir: P
             if seed_demo:
                 _seed_demo(dsn)
             os.environ["DATABASE_URL"] = dsn  # uvicorn's workers inherit the environment
-            print(_banner(host, port), flush=True)
+            print(_banner(host, port, demo=seed_demo), flush=True)
             with _metrics_dir(workers):
                 uvicorn.run(app_factory, factory=True, host=host, port=port, workers=workers,
                             reload=reload, log_level="info")

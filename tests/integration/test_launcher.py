@@ -156,6 +156,8 @@ def test_serve_migrates_before_serving_then_stops_postgres_on_a_signal(
         output = log.read_text()
         assert f"API   http://127.0.0.1:{port}" in output
         assert f"Docs  http://127.0.0.1:{port}/schema" in output
+        assert f"Console  http://127.0.0.1:{port}/console" in output
+        assert f"Till     http://127.0.0.1:{port}/till" in output
         assert "loyalty token --role admin" in output
     finally:
         proc.kill()
