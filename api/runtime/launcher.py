@@ -88,7 +88,7 @@ def _banner(host: str, port: int, *, demo: bool = False) -> str:
     base = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
     console, till = f"{base}/console", f"{base}/till"
     if demo:  # the demo's logins beside the pages they open
-        from api.runtime.demo import MANAGER_EMAIL, MANAGER_PASSWORD, STAFF_EMAIL, STAFF_PASSWORD
+        from geo.demo_repo import MANAGER_EMAIL, MANAGER_PASSWORD, STAFF_EMAIL, STAFF_PASSWORD
 
         console += f"   manager: {MANAGER_EMAIL} / {MANAGER_PASSWORD}"
         till += f"   cashier: {STAFF_EMAIL} / {STAFF_PASSWORD}"
