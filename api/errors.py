@@ -48,6 +48,8 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     wallet_errors.AccessDenied: (403, "/problems/forbidden", "Forbidden"),
     wallet_errors.ConsentRequired: (403, "/problems/consent-required", "Consent required"),
     wallet_errors.Unauthenticated: (401, "/problems/unauthorized", "Unauthorized"),
+    wallet_errors.ProgramRequired: (
+        400, "/problems/program-id-required", "program_id is required for this account"),
     geo_errors.InvalidZone: (422, "/problems/invalid-zone", "Invalid zone"),
     geo_errors.InvalidFeatures: (422, "/problems/invalid-features", "Invalid features"),
     wallet_errors.OfferAlreadyRedeemed: (
@@ -93,6 +95,8 @@ def responses(*codes: int) -> dict[int, ResponseSpec]:
 
 
 _AT_PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`")
+_MISSING = re.compile(r"^Missing required (?P<source>\w+) parameter '(?P<name>[^']+)'")
+IDEMPOTENCY_KEY = "idempotency-key"
 
 
 def problem(
@@ -125,6 +129,7 @@ def domain_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[
         field=getattr(exc, "field", None),
         errors=getattr(exc, "errors", None),
         retry_after=getattr(exc, "retry_after_s", None),
+        **exc.members if isinstance(exc, wallet_errors.DomainError) else {},
     )
 
 
@@ -153,6 +158,8 @@ def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Respons
     status = exc.status_code
     if isinstance(exc, ValidationException) or status == 400:
         errors = _field_errors(exc.extra)
+        if not errors and (missing := _MISSING.match(exc.detail or "")):
+            return _missing_parameter(missing["source"], missing["name"])
         if not errors:  # the body could not even be decoded
             return problem(400, "/problems/malformed-body", "Malformed request body",
                            f"The body is not valid JSON: {exc.detail}")
@@ -174,6 +181,22 @@ def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Respons
     if status >= 500:
         return internal_error_handler(_, exc)
     return problem(status, f"/problems/http-{status}", exc.detail or "Error", exc.detail)
+
+
+def _missing_parameter(source: str, name: str) -> Response[dict[str, Any]]:
+    """A required header, query or path parameter is absent: a missing `Idempotency-Key` has
+    its own problem type (a client forgot the header, its body is fine)."""
+    if source == "header" and name.lower() == IDEMPOTENCY_KEY:
+        return problem(
+            400, "/problems/idempotency-key-missing", "Idempotency-Key header missing",
+            "this route changes money or state and needs an `Idempotency-Key` header (a "
+            "unique value per operation, the same on retries)", field="Idempotency-Key",
+            errors=[{"field": "Idempotency-Key", "message": "required header is missing",
+                     "source": "header"}])
+    return problem(400, "/problems/validation", "Invalid request",
+                   f"{name}: required {source} parameter is missing", field=name,
+                   errors=[{"field": name, "message": f"required {source} parameter is missing",
+                            "source": source}])
 
 
 def internal_error_handler(

@@ -65,14 +65,28 @@ async def issue(conn: Conn, tokens: TokenService, who: Identity,
 async def password_login(pool: asyncpg.Pool, tokens: TokenService, hasher: Hasher, *,
                          email: str, password: str, program_id: uuid.UUID | None
                          ) -> TokenPair:
+    """Log in with e-mail and password: an operator account of `program_id` (admins: none)
+    or a member of `program_id`.
+
+    Without `program_id`, when no admin matches but the password is right for a staff,
+    manager or member account of a program, the refusal says that `program_id` is missing
+    (ProgramRequired) instead of "wrong e-mail or password". Only someone who knows the
+    password learns that the account exists; anyone else gets the same refusal as ever."""
     async with pool.acquire() as conn:
         candidates = await sessions_repo.candidates(conn, email, program_id)
-    if not candidates:
+        elsewhere = [] if program_id is not None or candidates else \
+            await sessions_repo.program_candidates(conn, email)
+    if not candidates and not elsewhere:
         await hasher.verify_unknown_async(password)
     for who, hashed in candidates:
         if await hasher.verify_async(hashed, password):
             async with pool.acquire() as conn:
                 return await issue(conn, tokens, who)
+    for who, hashed in elsewhere:
+        if await hasher.verify_async(hashed, password):
+            raise errors.ProgramRequired(
+                f"this is a {who.role} account of a program: log in with its `program_id`",
+                field="program_id")
     raise errors.Unauthenticated("wrong e-mail or password")
 
 

@@ -39,7 +39,14 @@ class AuthController(Controller):
     opt = {"exclude_from_auth": True}
 
     @post("/token", status_code=200, summary="Log in, or rotate a refresh token",
-          responses=responses())
+          description="`grant_type: password`: staff, managers and members log in with their "
+                      "program's `program_id`; admins without one. Right credentials of a "
+                      "program account without `program_id` → 400 "
+                      "`/problems/program-id-required` naming the field; anything else wrong "
+                      "→ 401. `grant_type: refresh_token` rotates a refresh token (single "
+                      "use; a reused one revokes its family). Rate-limited per client "
+                      "address (429 with Retry-After).",
+          responses=responses(429))
     async def token(self, state: State,
                     data: JSONBody[TokenRequest]) -> TokenPair:
         match data:

@@ -4,9 +4,17 @@ the domain never raises HTTP exceptions itself."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
+from types import MappingProxyType
+
 
 class DomainError(Exception):
-    """Base of every business error. `field` names the offending input field when one does."""
+    """Base of every business error. `field` names the offending input field when one does;
+    `members` are extra members of the problem document a client acts on (RFC 9457
+    extensions, e.g. `attempts_left`), JSON-encodable values."""
+
+    members: Mapping[str, object] = MappingProxyType({})
 
     def __init__(self, detail: str, *, field: str | None = None) -> None:
         super().__init__(detail)
@@ -39,15 +47,22 @@ class InvalidCardToken(RuleViolation):
 
 
 class WrongPin(RuleViolation):
-    """The stored-value PIN did not match."""
+    """The stored-value PIN did not match; `attempts_left` wrong PINs more lock it."""
+
+    def __init__(self, detail: str, *, attempts_left: int,
+                 field: str = "stored_value.pin") -> None:
+        super().__init__(detail, field=field)
+        self.members = {"attempts_left": attempts_left}
 
 
 class PinLocked(RuleViolation):
-    """Too many wrong PINs: stored-value spending is locked for a while."""
+    """Too many wrong PINs: stored-value spending is locked until `locked_until`."""
 
-    def __init__(self, detail: str, *, retry_after_s: int) -> None:
-        super().__init__(detail, field="stored_value.pin")
+    def __init__(self, detail: str, *, retry_after_s: int, locked_until: datetime,
+                 field: str = "stored_value.pin") -> None:
+        super().__init__(detail, field=field)
         self.retry_after_s = retry_after_s
+        self.members = {"locked_until": locked_until, "attempts_left": 0}
 
 
 class PinRequired(RuleViolation):
@@ -80,6 +95,10 @@ class AccessDenied(DomainError):
 
 class ConsentRequired(AccessDenied):
     """The member has not (or no longer) given consent for the purpose this needs."""
+
+
+class ProgramRequired(DomainError):
+    """A login without `program_id` whose credentials belong to a program's account."""
 
 
 class Unauthenticated(DomainError):

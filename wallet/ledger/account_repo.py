@@ -253,14 +253,25 @@ UPDATE members SET
   pin_failures = CASE WHEN pin_failures + 1 >= $2 THEN 0 ELSE pin_failures + 1 END,
   pin_locked_until = CASE WHEN pin_failures + 1 >= $2 THEN $3 ELSE pin_locked_until END
 WHERE id = $1
-RETURNING pin_locked_until
+RETURNING pin_failures, pin_locked_until
 """
 
 
+class PinFailure(msgspec.Struct, frozen=True, kw_only=True):
+    """After a wrong PIN: how many wrong PINs in a row so far, and the lock it caused."""
+
+    failures: int
+    locked_until: datetime | None  # set when this failure locked the PIN
+
+
 async def record_pin_failure(conn: Conn, member_id: uuid.UUID, *,
-                             max_attempts: int, lock_until: datetime) -> datetime | None:
+                             max_attempts: int, lock_until: datetime) -> PinFailure:
     """Count one wrong PIN; the `max_attempts`-th locks spending until `lock_until` (and
-    restarts the count). Returns the lock's end if the PIN is now locked."""
-    locked: datetime | None = await conn.fetchval(PIN_FAILED, member_id, max_attempts,
-                                                  lock_until)
-    return locked if locked is not None and locked >= lock_until else None
+    restarts the count)."""
+    row = await conn.fetchrow(PIN_FAILED, member_id, max_attempts, lock_until)
+    if row is None:
+        raise errors.NotFound("no such member")
+    locked: datetime | None = row["pin_locked_until"]
+    return PinFailure(failures=row["pin_failures"],
+                      locked_until=locked if locked is not None and locked >= lock_until
+                      else None)

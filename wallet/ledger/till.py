@@ -63,6 +63,7 @@ class PurchaseResult(msgspec.Struct, frozen=True, kw_only=True):
     stored_value_spent: int
     points_balance: int
     stored_value_balance: int
+    amount_due: int = 0  # what is left to pay in cash or by card: amount - discount - stored value
     points_bonus: int = 0  # from bonus_points offers
     offers_redeemed: list[uuid.UUID] = []
 
@@ -157,8 +158,8 @@ async def _check_pin(conn: Conn, ctx: CardContext, pin: str | None, *,
                      hasher: Hasher, policy: PinPolicy, now: datetime) -> None:
     if ctx.pin_locked_until is not None and ctx.pin_locked_until > now:
         retry = max(1, int((ctx.pin_locked_until - now).total_seconds() + 0.999))
-        raise errors.PinLocked("too many wrong PINs: stored value is locked for a while",
-                               retry_after_s=retry)
+        raise errors.PinLocked(_locked(ctx.pin_locked_until), retry_after_s=retry,
+                               locked_until=ctx.pin_locked_until)
     if ctx.pin_hash is None:
         raise errors.PinRequired("the member has not set a PIN", field="stored_value.pin")
     if pin is None:
@@ -168,11 +169,19 @@ async def _check_pin(conn: Conn, ctx: CardContext, pin: str | None, *,
         return
     # Autocommitted on its own: the count sticks although the purchase is refused.
     until = now + timedelta(seconds=policy.lock_s)
-    if await account_repo.record_pin_failure(conn, ctx.member_id, max_attempts=policy.max_attempts,
-                                       lock_until=until) is not None:
-        raise errors.PinLocked("too many wrong PINs: stored value is locked for a while",
-                               retry_after_s=policy.lock_s)
-    raise errors.WrongPin("wrong PIN", field="stored_value.pin")
+    failure = await account_repo.record_pin_failure(
+        conn, ctx.member_id, max_attempts=policy.max_attempts, lock_until=until)
+    if failure.locked_until is not None:
+        raise errors.PinLocked(_locked(failure.locked_until), retry_after_s=policy.lock_s,
+                               locked_until=failure.locked_until)
+    left = max(0, policy.max_attempts - failure.failures)
+    raise errors.WrongPin(f"wrong PIN: {left} attempt{'s' if left != 1 else ''} left before "
+                          "stored value is locked", attempts_left=left)
+
+
+def _locked(until: datetime) -> str:
+    return (f"too many wrong PINs: stored value is locked until "
+            f"{until.astimezone(UTC).isoformat(timespec='seconds')}")
 
 
 async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, card: CardRef,
@@ -231,6 +240,7 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
                     stored_value_spent=done.stored_value_spent,
                     points_balance=done.effect.balances.points,
                     stored_value_balance=done.effect.balances.stored_value,
+                    amount_due=amount - done.discount - done.stored_value_spent,
                     points_bonus=done.points_bonus, offers_redeemed=list(offer_ids))
                 await ledger.apply(conn, ledger.Write(
                     account_id=ctx.account_id, program_id=ctx.program_id, effect=done.effect,

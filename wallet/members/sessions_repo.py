@@ -47,6 +47,24 @@ async def candidates(conn: Conn, email: str, program_id: uuid.UUID | None
     return found
 
 
+PROGRAM_ACCOUNTS_LIMIT = 5  # a login without program_id checks at most this many
+FIND_IN_PROGRAMS = """
+(SELECT id, role, program_id, password_hash FROM accounts
+  WHERE lower(email) = lower($1) AND program_id IS NOT NULL)
+UNION ALL
+(SELECT id, 'member', program_id, password_hash FROM members WHERE lower(email) = lower($1))
+LIMIT $2
+"""
+
+
+async def program_candidates(conn: Conn, email: str) -> list[tuple[Identity, str]]:
+    """The program accounts (staff, managers, members of any program) with this e-mail, at
+    most `PROGRAM_ACCOUNTS_LIMIT`: what a login that forgot `program_id` may have meant."""
+    rows = await conn.fetch(FIND_IN_PROGRAMS, email, PROGRAM_ACCOUNTS_LIMIT)
+    return [(Identity(id=r["id"], role=r["role"], program_id=r["program_id"]),
+             r["password_hash"]) for r in rows]
+
+
 INSERT_REFRESH = """
 INSERT INTO refresh_tokens (token_hash, family_id, subject_id, role, program_id, expires_at)
 VALUES ($1, $2, $3, $4, $5, to_timestamp($6))
