@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, time
+from datetime import datetime
 
 import asyncpg
 import msgspec
@@ -15,6 +15,7 @@ from geo.campaigns import Campaign, CampaignRules, CampaignSpec, Status
 from geo.eligibility import Weather
 from wallet.kernel.db import Conn
 from wallet.kernel.errors import NotFound, RuleViolation
+from wallet.kernel.localtime import local, local_or_none
 from wallet.kernel.model import Tier
 from wallet.offers.model import Offer, OfferStatus, Reward, offer_status
 
@@ -232,120 +233,21 @@ async def upsert_weather(conn: Conn, program_id: uuid.UUID, obs: Sequence[Observ
     return len(rows)
 
 
-# --- stats ------------------------------------------------------------------------------------
-
-
-class StoreStats(msgspec.Struct, frozen=True, kw_only=True):
-    store_id: uuid.UUID
-    visits: int
-    issued: int
-    redeemed: int
-
-
-class DeliveryStats(msgspec.Struct, frozen=True, kw_only=True):
-    pending: int = 0
-    delivered: int = 0
-    expired: int = 0  # the offer expired before the receiver took it
-    skipped: int = 0  # the member does not take push messages
-    failed_attempts: int = 0  # attempts that failed (each retried until delivered or expired)
-
-
-class Stats(msgspec.Struct, frozen=True, kw_only=True):
-    issued: int
-    redeemed: int
-    expired: int
-    conversion_rate: float
-    by_store: list[StoreStats]
-    deliveries: DeliveryStats
-
-
-STATS_TOTALS = """
-SELECT count(*) AS issued, count(redeemed_at) AS redeemed,
-       count(*) FILTER (WHERE redeemed_at IS NULL AND expires_at <= $2) AS expired
-FROM offers WHERE campaign_id = $1
-"""
-
-# Visits of the campaign's stores (every live store when it names none) that began inside
-# its schedule: dates, then weekdays and hour windows on the program's wall clock. Stores
-# that got offers are listed too (a store deleted since keeps its row).
-STATS_BY_STORE = """
-WITH scope AS (
-    SELECT id AS store_id FROM stores
-     WHERE program_id = $1 AND deleted_at IS NULL AND (cardinality($2::uuid[]) = 0
-                                                        OR id = ANY($2::uuid[]))
-    UNION
-    SELECT DISTINCT store_id FROM offers WHERE campaign_id = $3
-), v AS (
-    SELECT v.store_id, count(*) AS visits
-      FROM visit_counts v  -- anonymous: survives erasure and visit retention (0007)
-      CROSS JOIN LATERAL (SELECT (v.entered_at AT TIME ZONE $6) AS lt) l
-     WHERE v.program_id = $1 AND v.store_id IN (SELECT store_id FROM scope)
-       AND v.entered_at >= $4 AND v.entered_at < $5
-       AND ($7::int[] IS NULL OR extract(isodow FROM l.lt)::int = ANY($7::int[]))
-       AND ($8::time[] IS NULL OR EXISTS (
-             SELECT 1 FROM unnest($8::time[], $9::time[]) AS h(f, t)
-              WHERE CASE WHEN h.f < h.t THEN l.lt::time >= h.f AND l.lt::time < h.t
-                         ELSE l.lt::time >= h.f OR l.lt::time < h.t END))
-     GROUP BY v.store_id
-), o AS (
-    SELECT store_id, count(*) AS issued, count(redeemed_at) AS redeemed
-      FROM offers WHERE campaign_id = $3 GROUP BY store_id
-)
-SELECT s.store_id, coalesce(v.visits, 0) AS visits, coalesce(o.issued, 0) AS issued,
-       coalesce(o.redeemed, 0) AS redeemed
-FROM scope s LEFT JOIN v USING (store_id) LEFT JOIN o USING (store_id)
-ORDER BY s.store_id
-"""
-
-DELIVERIES = """
-SELECT state, count(*) AS n, sum(attempts) AS attempts
-FROM offer_outbox WHERE campaign_id = $1 GROUP BY state
-"""
-
-
-def _time(hhmm: str) -> time:
-    return time.fromisoformat(hhmm)
-
-
-async def stats(conn: Conn, c: Campaign, *, timezone: str, now: datetime) -> Stats:
-    """Counts at `now`: offers issued, redeemed, expired unredeemed; visits per store."""
-    totals = await conn.fetchrow(STATS_TOTALS, c.id, now)
-    assert totals is not None
-    s = c.rules.schedule
-    hours = s.hours
-    rows = await conn.fetch(
-        STATS_BY_STORE, c.program_id, list(c.store_ids), c.id, s.starts_at,
-        min(s.ends_at, now), timezone, s.weekdays,
-        [_time(w.from_) for w in hours] if hours else None,
-        [_time(w.to) for w in hours] if hours else None)
-    counts = {r["state"]: (int(r["n"]), int(r["attempts"]))
-              for r in await conn.fetch(DELIVERIES, c.id)}
-    n = {state: counts.get(state, (0, 0))[0]
-         for state in ("pending", "delivered", "expired", "skipped")}
-    # every delivered row took exactly one successful attempt; all other attempts failed
-    failed = sum(attempts for _, attempts in counts.values()) - n["delivered"]
-    deliveries = DeliveryStats(pending=n["pending"], delivered=n["delivered"],
-                               expired=n["expired"], skipped=n["skipped"],
-                               failed_attempts=failed)
-    issued, redeemed = totals["issued"], totals["redeemed"]
-    return Stats(issued=issued, redeemed=redeemed, expired=totals["expired"],
-                 conversion_rate=round(redeemed / issued, 4) if issued else 0.0,
-                 by_store=[StoreStats(**dict(r)) for r in rows], deliveries=deliveries)
-
-
 # --- the member's offers ----------------------------------------------------------------------
 
 MEMBER_OFFERS = """
-SELECT id, campaign_id, store_id, title, body, reward_kind, reward_value, issued_at,
-       expires_at, redeemed_at
-FROM offers
-WHERE member_id = $1
+SELECT o.id, o.campaign_id, o.store_id, s.name AS store_name, o.title, o.body, o.reward_kind,
+       o.reward_value, o.issued_at, o.expires_at, o.opened_at, o.redeemed_at, p.timezone
+FROM offers o
+JOIN programs p ON p.id = o.program_id
+LEFT JOIN stores s ON s.id = o.store_id
+WHERE o.member_id = $1
   AND ($2::text IS NULL OR CASE $2::text
-        WHEN 'redeemed' THEN redeemed_at IS NOT NULL
-        WHEN 'expired' THEN redeemed_at IS NULL AND expires_at <= $3
-        ELSE redeemed_at IS NULL AND expires_at > $3 END)
-  AND ($4::timestamptz IS NULL OR (issued_at, id) < ($4, $5::uuid))
-ORDER BY issued_at DESC, id DESC
+        WHEN 'redeemed' THEN o.redeemed_at IS NOT NULL
+        WHEN 'expired' THEN o.redeemed_at IS NULL AND o.expires_at <= $3
+        ELSE o.redeemed_at IS NULL AND o.expires_at > $3 END)
+  AND ($4::timestamptz IS NULL OR (o.issued_at, o.id) < ($4, $5::uuid))
+ORDER BY o.issued_at DESC, o.id DESC
 LIMIT $6
 """
 
@@ -353,13 +255,34 @@ LIMIT $6
 async def member_offers(conn: Conn, member_id: uuid.UUID, *, status: OfferStatus | None,
                         now: datetime, before: tuple[datetime, uuid.UUID] | None,
                         limit: int) -> list[Offer]:
-    """The member's offers, newest first, with their status at `now`."""
+    """The member's offers, newest first, with their status at `now`, their store's name and
+    times on the program's wall clock (with its offset)."""
     rows = await conn.fetch(MEMBER_OFFERS, member_id, status, now,
                             before[0] if before else None, before[1] if before else None,
                             limit)
     return [Offer(id=r["id"], campaign_id=r["campaign_id"], store_id=r["store_id"],
-                  title=r["title"], body=r["body"],
-                        reward=Reward(kind=r["reward_kind"], value=r["reward_value"]),
-                        issued_at=r["issued_at"], expires_at=r["expires_at"],
-                        status=offer_status(r["redeemed_at"], r["expires_at"], now))
+                  store_name=r["store_name"], title=r["title"], body=r["body"],
+                  reward=Reward(kind=r["reward_kind"], value=r["reward_value"]),
+                  issued_at=local(r["issued_at"], r["timezone"]),
+                  expires_at=local(r["expires_at"], r["timezone"]),
+                  opened_at=local_or_none(r["opened_at"], r["timezone"]),
+                  status=offer_status(r["redeemed_at"], r["expires_at"], now))
             for r in rows]
+
+
+# The first opening is kept (a retried or repeated call changes nothing); never before issue.
+MARK_OPENED = """
+UPDATE offers SET opened_at = coalesce(opened_at, greatest($3::timestamptz, issued_at))
+WHERE id = $1 AND member_id = $2
+RETURNING opened_at
+"""
+
+
+async def mark_opened(conn: Conn, member_id: uuid.UUID, offer_id: uuid.UUID,
+                      now: datetime) -> datetime:
+    """Record that the member opened their offer (idempotent); NotFound for an offer that is
+    not theirs (another member's offer does not exist for them)."""
+    opened: datetime | None = await conn.fetchval(MARK_OPENED, offer_id, member_id, now)
+    if opened is None:
+        raise NotFound("no such offer", field="offer_id")
+    return opened

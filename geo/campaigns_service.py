@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 import asyncpg
 
+from geo import campaign_stats_repo
 from geo import campaigns_repo as repo
+from geo.campaign_stats import Stats, period
 from geo.campaigns import (
     Campaign,
     CampaignChanges,
@@ -26,7 +28,7 @@ from geo.campaigns import (
     check_rules,
     next_status,
 )
-from geo.campaigns_repo import Observation, Revision, Stats
+from geo.campaigns_repo import Observation, Revision
 from wallet.kernel.db import Conn
 from wallet.kernel.errors import RuleViolation
 from wallet.offers.model import Offer, OfferStatus
@@ -99,12 +101,18 @@ async def revisions(pool: asyncpg.Pool, program_id: uuid.UUID, campaign_id: uuid
 
 
 async def stats(pool: asyncpg.Pool, program_id: uuid.UUID, campaign_id: uuid.UUID, *,
-                now: datetime) -> Stats:
+                first: date | None = None, last: date | None = None, now: datetime) -> Stats:
+    """The campaign's figures over local dates `first`..`last` (see `geo.campaign_stats`),
+    all read from one snapshot."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read",
                                                         readonly=True):
         campaign = await repo.get(conn, program_id, campaign_id)
         facts = await repo.program_facts(conn, program_id)
-        return await repo.stats(conn, campaign, timezone=facts.timezone, now=now)
+        s = campaign.rules.schedule
+        p = period(first, last, timezone=facts.timezone, starts_at=s.starts_at,
+                   ends_at=s.ends_at, now=now)
+        return await campaign_stats_repo.stats(conn, campaign, p, timezone=facts.timezone,
+                                               now=now)
 
 
 async def put_weather(pool: asyncpg.Pool, program_id: uuid.UUID,
@@ -137,3 +145,10 @@ async def member_offers(pool: asyncpg.Pool, member_id: uuid.UUID, *,
     async with pool.acquire() as conn:
         return await repo.member_offers(conn, member_id, status=status, now=now,
                                         before=before, limit=limit)
+
+
+async def mark_opened(pool: asyncpg.Pool, member_id: uuid.UUID, offer_id: uuid.UUID, *,
+                      now: datetime) -> None:
+    """The member opened their offer in the app; the first opening counts (idempotent)."""
+    async with pool.acquire() as conn:
+        await repo.mark_opened(conn, member_id, offer_id, now)

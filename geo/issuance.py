@@ -42,6 +42,7 @@ from geo.issuance_repo import ActiveCampaigns
 from geo.pings import VisitEvent
 from geo.visits_repo import OpenVisit, decode_open_visits
 from wallet.kernel.db import Conn
+from wallet.kernel.localtime import local
 from wallet.members.consents import Preferences, QuietHours
 from wallet.offers.model import Offer
 
@@ -151,14 +152,16 @@ async def issue_for_batch(conn: Conn, member_id: uuid.UUID, program_id: uuid.UUI
     for d in sorted(decisions, key=lambda d: d.campaign_id.bytes):
         c = by_id[d.campaign_id]
         tpl = c.rules.offer
+        # times on the program's wall clock, as the member's app shows them
+        at = local(now, head.timezone)
         offer = Offer(id=uuid.uuid4(), campaign_id=c.id, store_id=d.moment.store_id,
-                            title=tpl.title, body=tpl.body, reward=tpl.reward, issued_at=now,
-                            expires_at=now + timedelta(seconds=tpl.valid_for_s))
+                      title=tpl.title, body=tpl.body, reward=tpl.reward, issued_at=at,
+                      expires_at=at + timedelta(seconds=tpl.valid_for_s))
         payload = WebhookOffer(program_id=program_id, member_id=member_id, offer=offer)
         issued = await repo.issue_one(
             conn, offer.id, c.id, program_id, member_id, d.moment.visit_id, offer.store_id,
             offer.title, offer.body, offer.reward.kind, offer.reward.value, now,
             offer.expires_at, state, _json.encode(payload).decode())
-        if issued:
-            out.append(offer)
+        if issued is not None:  # the SQL put the store's name in the outbox payload too
+            out.append(msgspec.structs.replace(offer, store_name=issued.store_name))
     return out

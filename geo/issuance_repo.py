@@ -169,15 +169,28 @@ WITH budget AS (
                         expires_at)
     SELECT $1, $3, $2, b.revision, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM budget b
     RETURNING id
+), store AS (
+    SELECT name FROM stores WHERE id = $6
 ), outbox AS (
     INSERT INTO offer_outbox (offer_id, campaign_id, state, payload, next_attempt_at)
-    SELECT o.id, $2, $13::text, $14::jsonb, $11 FROM offer o WHERE $13::text IS NOT NULL
+    SELECT o.id, $2, $13::text,
+           jsonb_set($14::jsonb, '{offer,store_name}',
+                     coalesce((SELECT to_jsonb(name) FROM store), 'null'::jsonb)), $11
+      FROM offer o WHERE $13::text IS NOT NULL
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM offer) AS issued
+SELECT (SELECT count(*) FROM offer) > 0 AS issued, (SELECT name FROM store) AS store_name
 """
 
 
-async def issue_one(conn: Conn, *args: object) -> bool:
-    """Run `ISSUE` with its 14 parameters; True when the offer was issued (budget left)."""
-    return bool(await conn.fetchval(ISSUE, *args))
+class Issued(msgspec.Struct, frozen=True, kw_only=True):
+    store_name: str | None  # the store's name, for the member's offer and its push message
+
+
+async def issue_one(conn: Conn, *args: object) -> Issued | None:
+    """Run `ISSUE` with its 14 parameters; the issued offer's facts, or None when it was not
+    issued (no budget left)."""
+    row = await conn.fetchrow(ISSUE, *args)
+    if row is None or not row["issued"]:
+        return None
+    return Issued(store_name=row["store_name"])

@@ -8,15 +8,18 @@ A campaign of another program is a 404. Handlers are thin: decode, call one serv
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import uuid
-from datetime import UTC, datetime
-from typing import Annotated
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, get, patch, post, put
+from litestar import Controller, Request, Response, get, patch, post, put
 from litestar.datastructures import State
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.enums import MediaType
+from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 from litestar.types import ControllerRouterHandler
 from msgspec import UNSET, Meta, UnsetType
 
@@ -25,6 +28,7 @@ from api.controllers.admin import in_path_program
 from api.errors import responses
 from api.paging import Cursor, Limit, Page, decode_cursor, page_of
 from geo import campaigns_service as service
+from geo.campaign_stats import CSV_HEADER, Stats, csv_rows
 from geo.campaigns import (
     Audience,
     Campaign,
@@ -39,7 +43,7 @@ from geo.campaigns import (
     Status,
     Trigger,
 )
-from geo.campaigns_repo import Observation, Revision, Stats
+from geo.campaigns_repo import Observation, Revision
 from geo.eligibility import Weather
 from wallet.kernel.errors import RuleViolation
 from wallet.offers.model import Offer, OfferStatus
@@ -142,6 +146,33 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+CSV = "text/csv"
+FromDate = Annotated[date | None, QueryParameter(
+    name="from", description="first local date (YYYY-MM-DD, the program's time zone); "
+                              "default: the campaign's first day")]
+ToDate = Annotated[date | None, Parameter(
+    description="last local date, inclusive; default: the campaign's last day or today")]
+STATS_DESCRIPTION = (
+    "Figures of a period of local dates (`from`..`to`, inclusive, on the program's wall "
+    "clock; by default the campaign's schedule up to today): offers issued, opened in the "
+    "app, redeemed at the till and expired unredeemed in the period, `conversion_rate` = "
+    "redeemed / issued, a `daily` series (one row per day, zeros included) and `by_store` "
+    "with each store's code, name and visits that began inside the schedule. `deliveries` "
+    "is the webhook outbox, all time. With `Accept: text/csv` (or `.../stats.csv`) the "
+    "same figures come as CSV. A range longer than 1000 days, or `to` before `from`, is a "
+    "422 naming the parameter.")
+
+
+def _csv(figures: Stats, campaign_id: uuid.UUID) -> Response[str]:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_HEADER)
+    writer.writerows(csv_rows(figures))
+    name = f"campaign-{campaign_id}-{figures.from_}-{figures.to}.csv"
+    return Response(out.getvalue(), media_type=f"{CSV}; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
 class CampaignsController(Controller):
     path = "/v1/programs/{program_id:uuid}/campaigns"
     tags = ["campaigns"]
@@ -195,12 +226,29 @@ class CampaignsController(Controller):
             state.pool, program_id, campaign_id, "pause", by=principal.sub, now=_now()))
 
     @get("/{campaign_id:uuid}/stats",
-         summary="What the campaign achieved: offers issued, redeemed, expired; visits and "
-                 "offers per store; webhook deliveries",
-         responses=responses(403, 404))
-    async def stats(self, state: State, program_id: FromPath[uuid.UUID],
-                    campaign_id: FromPath[uuid.UUID]) -> Stats:
-        return await service.stats(state.pool, program_id, campaign_id, now=_now())
+         summary="What the campaign achieved: offers issued, opened, redeemed, expired; per "
+                 "day and per store (with visits); webhook deliveries",
+         description=STATS_DESCRIPTION, responses=responses(403, 404, 422))
+    async def stats(self, request: Request[Any, Any, Any], state: State, *,
+                    program_id: FromPath[uuid.UUID], campaign_id: FromPath[uuid.UUID],
+                    from_: FromDate = None, to: ToDate = None) -> Response[Any]:
+        figures = await service.stats(state.pool, program_id, campaign_id, first=from_,
+                                      last=to, now=_now())
+        if request.accept.best_match([MediaType.JSON, CSV], default=MediaType.JSON) == CSV:
+            return _csv(figures, campaign_id)
+        return Response(figures)
+
+    @get("/{campaign_id:uuid}/stats.csv", media_type=CSV,
+         summary="The campaign's figures as CSV (a spreadsheet)",
+         description="The figures of `GET .../stats` as one table: a `total` row, a `day` row "
+                     "per date and a `store` row per store (columns: " + ", ".join(CSV_HEADER)
+                     + "). Same `from` and `to`.",
+         responses=responses(403, 404, 422))
+    async def stats_csv(self, state: State, program_id: FromPath[uuid.UUID],
+                        campaign_id: FromPath[uuid.UUID], from_: FromDate = None,
+                        to: ToDate = None) -> Response[str]:
+        return _csv(await service.stats(state.pool, program_id, campaign_id, first=from_,
+                                        last=to, now=_now()), campaign_id)
 
     @get("/{campaign_id:uuid}/revisions",
          summary="Every change of the campaign, newest first: who, when, before, after",
@@ -255,6 +303,16 @@ class MyOffersController(Controller):
         last = rows[limit - 1] if len(rows) > limit else None
         return page_of(rows, limit,
                        (last.issued_at, last.id) if last else None)
+
+    @post("/{offer_id:uuid}/opened", status_code=204,
+          summary="Mark my offer opened (the app showed it to me)",
+          description="Idempotent: the first opening is kept and counted once in the "
+                      "campaign's `opened` figure; repeating it changes nothing (204 again). "
+                      "An offer that is not mine is a 404. No body.",
+          responses=responses(403, 404))
+    async def opened(self, state: State, principal: Caller,
+                     offer_id: FromPath[uuid.UUID]) -> None:
+        await service.mark_opened(state.pool, principal.sub, offer_id, now=_now())
 
 
 # --- webhook delivery ---------------------------------------------------------------------------

@@ -391,7 +391,9 @@ async def test_stats_equal_the_counts_of_what_happened(
     s = r.json()
     assert (s["issued"], s["redeemed"], s["expired"]) == (4, 2, 1)
     assert s["conversion_rate"] == 0.5
-    assert s["by_store"] == [{"store_id": shop.store, "visits": 5, "issued": 4, "redeemed": 2}]
+    assert s["by_store"] == [{"store_id": shop.store, "store_code": "S1",
+                              "store_name": "Store S1", "visits": 5, "issued": 4,
+                              "opened": 0, "redeemed": 2}]
     assert s["deliveries"]["pending"] == 0  # no webhook configured: in-app only
     assert await conn.fetchval("SELECT count(*) FROM offer_outbox") == 0
     r = await client.patch(f"/v1/programs/{shop.program}/campaigns/{c['id']}",

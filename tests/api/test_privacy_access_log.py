@@ -48,6 +48,7 @@ NO_MEMBER_DATA: dict[tuple[str, str], str] = {
         ("POST", "/v1/programs/{program_id}/campaigns/{campaign_id}/activate"),
         ("POST", "/v1/programs/{program_id}/campaigns/{campaign_id}/pause"),
         ("GET", "/v1/programs/{program_id}/campaigns/{campaign_id}/stats"),
+        ("GET", "/v1/programs/{program_id}/campaigns/{campaign_id}/stats.csv"),
         ("GET", "/v1/programs/{program_id}/campaigns/{campaign_id}/revisions"))},
 }
 PUBLIC = {("GET", "/health"), ("GET", "/ready"), ("GET", "/metrics"), ("POST", "/v1/auth/token"),

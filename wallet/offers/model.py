@@ -25,16 +25,19 @@ class Reward(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 
 
 class Offer(msgspec.Struct, frozen=True, kw_only=True):
-    """One member's offer; `status` as of when it was read."""
+    """One member's offer; `status` as of when it was read. Times shown to the member carry
+    the program's UTC offset (see `wallet.kernel.localtime`)."""
 
     id: uuid.UUID
     campaign_id: uuid.UUID
     store_id: uuid.UUID
+    store_name: str | None = None  # the store's name now (None if it was never known)
     title: str
     body: str
     reward: Reward
     issued_at: datetime
     expires_at: datetime
+    opened_at: datetime | None = None  # first opened in the app (POST .../opened)
     status: OfferStatus = "active"
 
 
