@@ -40,6 +40,7 @@ def _routes() -> list[ControllerRouterHandler]:
         admin,
         campaigns,
         console,
+        locator,
         me_wallet,
         members,
         pings,
@@ -51,7 +52,7 @@ def _routes() -> list[ControllerRouterHandler]:
 
     routes: list[ControllerRouterHandler] = [OpsController, AuthController]
     for area in (admin, stores, members, me_wallet, pings, pos, campaigns, privacy, console,
-                 till_reads):
+                 till_reads, locator):
         routes.extend(area.ROUTES)
     return routes
 

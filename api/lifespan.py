@@ -25,6 +25,7 @@ from api.config import Settings, webhook_config
 from api.jobs import PERIODIC, run_periodic
 from geo import outbox
 from geo.issuance import CampaignCache
+from geo.locator_service import LocatorCache
 from geo.registry import ZoneRegistry
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,11 @@ async def start_zone_registry(app: Litestar) -> Stop:
 async def start_campaign_cache(app: Litestar) -> None:
     """One cache of active campaigns per worker (see `geo.issuance`)."""
     app.state.campaigns = CampaignCache()
+
+
+async def start_store_locator(app: Litestar) -> None:
+    """One store locator per program and worker, built on first use (`geo.locator_service`)."""
+    app.state.locators = LocatorCache()
 
 
 def _every(name: str, round_: Callable[[], Awaitable[float]]) -> Stop:
@@ -116,5 +122,6 @@ async def start_periodic_jobs(app: Litestar) -> Stop | None:
     return _every("periodic-jobs", round_)
 
 
-HOOKS: tuple[Hook, ...] = (start_zone_registry, start_campaign_cache, start_periodic_jobs,
+HOOKS: tuple[Hook, ...] = (start_zone_registry, start_campaign_cache, start_store_locator,
+                           start_periodic_jobs,
                            start_offer_delivery)

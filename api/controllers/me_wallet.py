@@ -37,6 +37,7 @@ class LedgerItem(msgspec.Struct, frozen=True, kw_only=True):
     points: int  # the change of points (negative for a debit)
     stored_value: int  # the change of stored value, minor units
     store_id: uuid.UUID | None
+    store_name: str | None  # the store's name now, for the statement shown to the member
     transaction_id: uuid.UUID | None
     balance_after: BalanceAfter
 
@@ -68,7 +69,7 @@ class MeWalletController(Controller):
             limit=limit + 1)
         items = [LedgerItem(id=r.id, at=r.at, kind=r.kind, points=r.points,
                             stored_value=r.stored_value, store_id=r.store_id,
-                            transaction_id=r.transaction_id,
+                            store_name=r.store_name, transaction_id=r.transaction_id,
                             balance_after=BalanceAfter(points=r.points_balance_after,
                                                        stored_value=r.stored_value_balance_after))
                  for r in rows[:limit]]

@@ -141,7 +141,7 @@ async def test_every_member_route_answers_401_to_an_erased_members_token(
         ("POST", "/v1/me/pings"): {"pings": [ping(*INSIDE, ago(5))]},
         ("GET", "/v1/me/access-log"): None, ("GET", "/v1/me/export"): None,
         ("GET", "/v1/programs/{program_id}"): None,
-        ("POST", "/v1/me/offers/{offer_id}/opened"): None,
+        ("POST", "/v1/me/offers/{offer_id}/opened"): None, ("GET", "/v1/me/stores"): None,
     }
     assert (await client.delete("/v1/me", headers=r.headers)).status_code == 204
     for method, path in member_routes(app):

@@ -54,9 +54,11 @@ class EntryFields(msgspec.Struct, frozen=True, kw_only=True):
 
 class LedgerEntry(EntryFields, frozen=True, kw_only=True):
     """One ledger entry as it is read back (the member's statement, the export); `seq`
-    orders an account's entries."""
+    orders an account's entries. `store_name`: the store's name as it is now (None without a
+    store), for the member's statement."""
 
     seq: int
+    store_name: str | None = None
 
 
 class Lot(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,0 +1,75 @@
+"""The member's store locator (`GET /v1/me/stores?near=`): per worker, one `StoreLocator`
+per program, rebuilt when the program's `zones_version` has moved (every store create, zone
+change and delete bumps it: migration 0005). Names and codes are read fresh for the stores
+returned, so a renamed store shows its new name at once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+import msgspec
+
+from geo.locator import Nearby, StoreLocator, location
+from geo.zones import decode_zone
+from wallet.kernel.db import Conn
+from wallet.kernel.errors import NotFound
+
+VERSION = "SELECT zones_version FROM programs WHERE id = $1"
+LIVE_ZONES = """
+SELECT id, zone::text AS zone FROM stores WHERE program_id = $1 AND deleted_at IS NULL
+"""
+NAMES = "SELECT id, code, name FROM stores WHERE id = ANY($1::uuid[])"
+
+
+class NearStore(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    code: str
+    name: str
+    distance_m: int  # great-circle distance to the store's location, rounded to the metre
+    location: tuple[float, float]  # [lon, lat]: a circle's centre, a polygon's bbox centre
+
+
+class LocatorCache:
+    """The worker's locators, one per program, each tagged with the zones version it holds."""
+
+    def __init__(self) -> None:
+        self._by_program: dict[uuid.UUID, tuple[int, StoreLocator]] = {}
+        self._locks: dict[uuid.UUID, asyncio.Lock] = {}
+
+    async def current(self, conn: Conn, program_id: uuid.UUID) -> StoreLocator:
+        """The program's locator at its current zones version (NotFound: no such program)."""
+        version = await conn.fetchval(VERSION, program_id)
+        if version is None:
+            raise NotFound("no such program", field="program_id")
+        held = self._by_program.get(program_id)
+        if held is not None and held[0] >= version:
+            return held[1]
+        async with self._locks.setdefault(program_id, asyncio.Lock()):
+            held = self._by_program.get(program_id)
+            if held is not None and held[0] >= version:
+                return held[1]
+            rows = await conn.fetch(LIVE_ZONES, program_id)
+            locator = StoreLocator((r["id"], location(decode_zone(r["zone"].encode())))
+                                   for r in rows)
+            self._by_program[program_id] = (version, locator)
+            return locator
+
+
+async def named(conn: Conn, found: list[Nearby]) -> list[NearStore]:
+    """The stores found, with their current code and name (a store deleted meanwhile is
+    left out)."""
+    rows = {r["id"]: r for r in await conn.fetch(NAMES, [n.store_id for n in found])}
+    return [NearStore(id=n.store_id, code=rows[n.store_id]["code"],
+                      name=rows[n.store_id]["name"], distance_m=round(n.distance_m),
+                      location=n.location)
+            for n in found if n.store_id in rows]
+
+
+async def nearest_stores(pool: asyncpg.Pool, cache: LocatorCache, program_id: uuid.UUID, *,
+                         lon: float, lat: float, limit: int) -> list[NearStore]:
+    """The program's live stores nearest to `(lon, lat)`, nearest first, at most `limit`."""
+    async with pool.acquire() as conn:
+        locator = await cache.current(conn, program_id)
+        return await named(conn, locator.nearest(lon, lat, limit))
