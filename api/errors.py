@@ -23,6 +23,7 @@ from litestar.exceptions import (
 from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from api import metrics
 from geo import errors as geo_errors
 from wallet.kernel import errors as wallet_errors
 
@@ -118,10 +119,21 @@ def _lookup(exc: Exception) -> tuple[int, str, str] | None:
     return None
 
 
+def status_of(exc: Exception) -> int:
+    """The HTTP status this module answers `exc` with (for the metrics of requests whose
+    exception escaped the middleware stack)."""
+    if isinstance(exc, HTTPException):
+        return exc.status_code
+    mapped = _lookup(exc)
+    return mapped[0] if mapped else HTTP_500_INTERNAL_SERVER_ERROR
+
+
 def domain_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     mapped = _lookup(exc)
     if mapped is None:
         return internal_error_handler(_, exc)
+    if isinstance(exc, wallet_errors.PinLocked) and exc.new_lock:
+        metrics.PIN_LOCKOUTS.inc()
     status, type_, title = mapped
     detail = getattr(exc, "detail", None) or str(exc) or title
     return problem(

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from api import metrics
 from api.config import Settings, retention_policy
 from wallet.kernel.db import keep_session
 from wallet.ledger import expiry
@@ -74,10 +75,12 @@ async def run_job(name: str, dsn: str, settings: Settings) -> str:
 
 
 async def run_periodic(name: str, pool: asyncpg.Pool, settings: Settings) -> str:
-    """One round of job `name` on the app's pool (the app's periodic loop, `api.lifespan`).
-    A failing job is logged and does not stop the others."""
+    """One round of job `name` on the app's pool (the app's periodic loop, `api.lifespan`),
+    counted and timed in the metrics (`background_job_*{job=name}`). A failing job is logged
+    and does not stop the others."""
     try:
-        return await _job(name)(pool, settings)
+        with metrics.job_round(name):
+            return await _job(name)(pool, settings)
     except Exception:  # a failed job is logged; the next round tries again
         log.exception("periodic job %s failed", name)
         return f"{name}: failed"

@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import asyncpg
 import httpx
 from litestar import Litestar
+from prometheus_client import multiprocess
 
 from api import metrics
 from api.config import Settings, webhook_config
@@ -55,12 +57,14 @@ async def start_store_locator(app: Litestar) -> None:
 
 def _every(name: str, round_: Callable[[], Awaitable[float]]) -> Stop:
     """Run `round_` in a task until stopped; it returns how long to wait before the next
-    round. A failed round is logged and retried after a second."""
+    round. A failed round is logged and retried after a second. Each round is counted and
+    timed in the metrics under `name` (`background_job_*{job=name}`)."""
 
     async def loop() -> None:
         while True:
             try:
-                wait = await round_()
+                with metrics.job_round(name):
+                    wait = await round_()
             except Exception:  # a failed round is logged; the next one tries again
                 log.exception("%s: round failed", name)
                 wait = 1.0
@@ -122,6 +126,32 @@ async def start_periodic_jobs(app: Litestar) -> Stop | None:
     return _every("periodic-jobs", round_)
 
 
+async def start_pool_sampler(app: Litestar) -> Stop | None:
+    """With several workers (prometheus_client's multi-process mode), each worker writes its
+    pool figures every few seconds, so /metrics, answered by one of them, sums them all
+    (the answering worker samples its own pool at that moment). On stop, the worker's live
+    gauges are removed."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return None
+
+    async def sample() -> None:
+        while True:
+            metrics.sample_pool(app.state.pool)
+            await asyncio.sleep(POOL_SAMPLE_S)
+
+    task = asyncio.create_task(sample(), name="pool-metrics")
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+    return stop
+
+
+POOL_SAMPLE_S = 5.0
+
+
 HOOKS: tuple[Hook, ...] = (start_zone_registry, start_campaign_cache, start_store_locator,
-                           start_periodic_jobs,
-                           start_offer_delivery)
+                           start_periodic_jobs, start_offer_delivery, start_pool_sampler)

@@ -8,3 +8,7 @@ ALTER TABLE offers ADD CONSTRAINT offers_opened_after_issue
 
 -- Campaign statistics over a date range and per day read a campaign's offers by time.
 CREATE INDEX offers_campaign_issued ON offers (campaign_id, issued_at);
+
+-- /metrics reports how many members' stored-value PINs are locked now (a brute-force alarm):
+-- only rows ever locked are indexed.
+CREATE INDEX members_pin_locked ON members (pin_locked_until) WHERE pin_locked_until IS NOT NULL;

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -11,7 +13,22 @@ from litestar.datastructures import State
 from litestar.openapi import ResponseSpec
 
 from api import metrics
+from geo import operations_repo
 from migrations.runner import MigrationError, pending
+
+log = logging.getLogger(__name__)
+
+METRICS_DESCRIPTION = (
+    "Prometheus text format, every worker's figures aggregated: `http_requests_total` and "
+    "`http_request_duration_seconds` by route template and status (a 401 from the token "
+    "check counts as 401); pings received, matched and ignored, visit events, offers "
+    "issued, webhook deliveries; `pos_purchases_total`; `pin_lockouts_total` and "
+    "`pin_locked_members`; the database pool (`db_pool_connections{state=in_use|idle}`, "
+    "`db_pool_waiting`, `db_pool_max_connections`); the offer outbox "
+    "(`offer_outbox_backlog`, `offer_outbox_oldest_age_seconds`); each background job and "
+    "loop (`background_job_runs_total`, `background_job_failures_total`, "
+    "`background_job_duration_seconds`, `background_job_last_success_timestamp_seconds`, "
+    "label `job`).")
 
 
 class Health(msgspec.Struct, frozen=True, kw_only=True):
@@ -47,7 +64,17 @@ class OpsController(Controller):
         return Response(Readiness(status="ok" if ok else "migrations pending", database="ok",
                                   pending_migrations=missing), status_code=200 if ok else 503)
 
-    @get("/metrics", summary="Prometheus metrics", media_type="text/plain")
-    async def metrics(self) -> Response[Any]:
+    @get("/metrics", summary="Prometheus metrics", media_type="text/plain",
+         description=METRICS_DESCRIPTION)
+    async def metrics(self, state: State) -> Response[Any]:
+        metrics.sample_pool(state.pool)  # before this request takes a connection itself
+        try:
+            f = await operations_repo.figures(state.pool, now=datetime.now(UTC))
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            log.warning("metrics: database figures unavailable", exc_info=True)
+        else:
+            metrics.set_database_figures(backlog=f.outbox_backlog,
+                                         oldest_age_s=f.outbox_oldest_age_s,
+                                         pin_locked=f.pin_locked)
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)

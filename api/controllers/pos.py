@@ -19,6 +19,7 @@ from litestar.params import JSONBody
 from litestar.types import ControllerRouterHandler
 from msgspec import Meta
 
+from api import metrics
 from api.auth.tokens import Caller as Authenticated
 from api.auth.tokens import Principal, TokenService, roles
 from api.config import pin_policy
@@ -151,6 +152,8 @@ class PosController(Controller):
             idem=request_key(request, principal.sub, idempotency_key, data),
             hasher=state.hasher, offer_ids=redeem.offer_ids,
             pin_policy=pin_policy(settings))
+        if not outcome.replayed:  # a retried request was counted the first time
+            metrics.PURCHASES.inc()
         return respond(outcome)
 
     @post("/refunds", status_code=201,

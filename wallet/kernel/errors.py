@@ -59,10 +59,11 @@ class PinLocked(RuleViolation):
     """Too many wrong PINs: stored-value spending is locked until `locked_until`."""
 
     def __init__(self, detail: str, *, retry_after_s: int, locked_until: datetime,
-                 field: str = "stored_value.pin") -> None:
+                 field: str = "stored_value.pin", new_lock: bool = False) -> None:
         super().__init__(detail, field=field)
         self.retry_after_s = retry_after_s
         self.members = {"locked_until": locked_until, "attempts_left": 0}
+        self.new_lock = new_lock  # this attempt locked it (counted as a lockout)
 
 
 class PinRequired(RuleViolation):

@@ -173,7 +173,7 @@ async def _check_pin(conn: Conn, ctx: CardContext, pin: str | None, *,
         conn, ctx.member_id, max_attempts=policy.max_attempts, lock_until=until)
     if failure.locked_until is not None:
         raise errors.PinLocked(_locked(failure.locked_until), retry_after_s=policy.lock_s,
-                               locked_until=failure.locked_until)
+                               locked_until=failure.locked_until, new_lock=True)
     left = max(0, policy.max_attempts - failure.failures)
     raise errors.WrongPin(f"wrong PIN: {left} attempt{'s' if left != 1 else ''} left before "
                           "stored value is locked", attempts_left=left)
