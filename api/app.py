@@ -46,13 +46,14 @@ def _routes() -> list[ControllerRouterHandler]:
         pings,
         pos,
         privacy,
+        rewards,
         stores,
         till_reads,
     )
 
     routes: list[ControllerRouterHandler] = [OpsController, AuthController]
     for area in (admin, stores, members, me_wallet, pings, pos, campaigns, privacy, console,
-                 till_reads, locator):
+                 till_reads, locator, rewards):
         routes.extend(area.ROUTES)
     return routes
 

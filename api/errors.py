@@ -58,6 +58,18 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     wallet_errors.OfferExpired: (422, "/problems/offer-expired", "Offer expired"),
     wallet_errors.OfferNotValidHere: (
         422, "/problems/offer-not-valid-at-store", "Offer not valid at this store"),
+    wallet_errors.OutOfStock: (422, "/problems/out-of-stock", "Out of stock"),
+    wallet_errors.ClaimLimitReached: (
+        422, "/problems/claim-limit-reached", "Per-member limit reached"),
+    wallet_errors.RewardNotClaimable: (
+        422, "/problems/reward-not-claimable", "Reward not claimable now"),
+    wallet_errors.VoucherAlreadyUsed: (
+        422, "/problems/voucher-already-used", "Voucher already used"),
+    wallet_errors.VoucherExpired: (422, "/problems/voucher-expired", "Voucher expired"),
+    wallet_errors.VoucherNotValidHere: (
+        422, "/problems/voucher-not-valid-at-store", "Voucher not valid at this store"),
+    wallet_errors.VoucherOfAnotherMember: (
+        422, "/problems/voucher-of-another-member", "Voucher of another member"),
 }
 
 class FieldError(msgspec.Struct, frozen=True, kw_only=True):

@@ -4,7 +4,8 @@ Sub-packages, from the bottom: `kernel` (database conventions, the one error tre
 the one idempotency implementation, shared value types) < `programs` (programs, tiers,
 operator accounts) < `members` (member row, cards, consents, sessions, sign-up) < `privacy`
 (access log, export, erasure, retention, notice) < `offers` (the offer read model and its
-redemption) < `ledger` (pure ledger rules, the till, expiry, statements).
+redemption) | `vouchers` (vouchers at the till) < `ledger` (pure ledger rules, the till,
+expiry, statements) < `rewards` (the rewards catalogue, claims).
 
 May import: the standard library and third-party packages. Never `geo` or `api`
 (`make lint` checks every floor with import-linter).

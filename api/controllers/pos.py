@@ -1,4 +1,5 @@
-"""The till (staff and managers): scan, purchases, refunds, stored-value top-ups.
+"""The till (staff and managers): scan, purchases, refunds, stored-value top-ups, reward
+vouchers (on their own, or in a purchase's `vouchers`).
 
 Every route here requires an `Idempotency-Key` header (400 without one). Staff act only for
 their `store_ids` (403), managers for any store of their program; a store of another program
@@ -23,6 +24,7 @@ from api import metrics
 from api.auth.tokens import Caller as Authenticated
 from api.auth.tokens import Principal, TokenService, roles
 from api.config import pin_policy
+from api.controllers import rewards_examples as ex
 from api.errors import responses
 from api.idempotency import IdempotencyKey, request_key, respond
 from wallet.kernel import errors
@@ -35,6 +37,8 @@ from wallet.ledger.till import (
     ScanResult,
     TopUpResult,
 )
+from wallet.rewards import till_service as rewards_till
+from wallet.rewards.till_service import VoucherRedeemed
 
 Money = Annotated[int, Meta(ge=0, le=10**12, description="minor units (1250 = 12.50)")]
 PositiveMoney = Annotated[int, Meta(gt=0, le=10**12, description="minor units, > 0")]
@@ -44,6 +48,10 @@ QrPayload = Annotated[str, Meta(min_length=1, max_length=4096,
 CardNumber = Annotated[str, Meta(pattern=r"^[0-9]{12,19}$", description="the card's digits")]
 ReceiptId = Annotated[str, Meta(min_length=1, max_length=100)]
 Pin = Annotated[str, Meta(pattern=r"^[0-9]{5}$", description="the member's 5-digit PIN")]
+
+
+VoucherCode = Annotated[str, Meta(min_length=1, max_length=64, examples=["K7QM-2XJD-9P"],
+                                  description="a voucher's code, or its QR payload")]
 
 
 class _CardInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -79,6 +87,9 @@ class PurchaseRequest(_CardInput, frozen=True, kw_only=True, forbid_unknown_fiel
     currency: Currency
     redeem: Redeem | None = None
     stored_value: StoredValuePayment | None = None
+    vouchers: Annotated[list[VoucherCode], Meta(max_length=20, description=(
+        "reward vouchers to use, as scanned or typed: each takes its value off the amount; "
+        "each refusal names `vouchers[i]`"))] = []
 
 
 class RefundRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -90,6 +101,17 @@ class RefundRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 class TopUpRequest(_CardInput, frozen=True, kw_only=True, forbid_unknown_fields=True):
     amount: PositiveMoney
     currency: Currency
+
+
+class VoucherRedeemRequest(_CardInput, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A voucher used on its own; the member's card (at most one of `qr_payload` and
+    `card_number`) is optional, and when given the voucher must be theirs."""
+
+    code: VoucherCode
+
+    def __post_init__(self) -> None:
+        if self.qr_payload is not None and self.card_number is not None:
+            raise ValueError("give at most one of `qr_payload` and `card_number`")
 
 
 def _caller(principal: Principal, store_id: uuid.UUID) -> Caller:
@@ -133,6 +155,27 @@ class PosController(Controller):
             state.pool, caller, store_id=data.store_id, card=card,
             idem=request_key(request, principal.sub, idempotency_key, data)))
 
+    @post("/vouchers/redeem", status_code=200,
+          summary="Use a reward voucher on its own (scanned or typed)",
+          description="Once, only in the voucher's stores, only before it expires; with the "
+                      "member's card, only theirs. Each refusal is a 422 problem of its own "
+                      "(`/problems/voucher-already-used`, `-expired`, `-not-valid-at-store`, "
+                      "`-of-another-member`); an unknown code is a 404. Logged in the "
+                      "member's access log.",
+          responses={**responses(403, 404, 409, 422),
+                     **ex.ok(200, VoucherRedeemed, "The voucher, now used", ex.REDEEMED)})
+    async def redeem_voucher(
+            self, request: Request[Any, Any, Any], state: State, principal: Authenticated,
+            data: Annotated[VoucherRedeemRequest, ex.body("A voucher typed by the cashier",
+                                                          ex.REDEEM_IN)],
+            idempotency_key: IdempotencyKey) -> Response[VoucherRedeemed]:
+        caller = _caller(principal, data.store_id)
+        card = None if data.qr_payload is None and data.card_number is None else _card(
+            state.tokens, caller, data)
+        return respond(await rewards_till.redeem(
+            state.pool, caller, store_id=data.store_id, code=data.code, card=card,
+            idem=request_key(request, principal.sub, idempotency_key, data)))
+
     @post("/purchases", status_code=201,
           summary="Record a purchase: earn points, redeem points and offers, spend stored "
                   "value (PIN)",
@@ -150,7 +193,7 @@ class PosController(Controller):
             stored_value=data.stored_value.amount if data.stored_value else 0,
             pin=data.stored_value.pin if data.stored_value else None,
             idem=request_key(request, principal.sub, idempotency_key, data),
-            hasher=state.hasher, offer_ids=redeem.offer_ids,
+            hasher=state.hasher, offer_ids=redeem.offer_ids, vouchers=data.vouchers,
             pin_policy=pin_policy(settings))
         if not outcome.replayed:  # a retried request was counted the first time
             metrics.PURCHASES.inc()

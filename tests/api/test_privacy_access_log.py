@@ -21,6 +21,7 @@ READS_MEMBER_DATA: dict[tuple[str, str], str] = {
     ("POST", "/v1/pos/purchases"): "till.purchase",
     ("POST", "/v1/pos/refunds"): "till.refund",
     ("POST", "/v1/pos/stored-value/top-ups"): "till.top_up",
+    ("POST", "/v1/pos/vouchers/redeem"): "till.voucher",
     ("GET", "/v1/programs/{program_id}/members/{member_id}"): "support.view",
     ("GET", "/v1/admin/members/{member_id}/export"): "admin.export",
     ("POST", "/v1/admin/members/{member_id}/erasure"): "admin.erasure",
@@ -40,6 +41,14 @@ NO_MEMBER_DATA: dict[tuple[str, str], str] = {
         ("POST", "/v1/programs/{program_id}/stores/import"),
         ("GET", "/v1/programs/{program_id}/stores.geojson"),
         ("PUT", "/v1/programs/{program_id}/weather"))},
+    **{(m, p): "reward definitions and aggregate statistics" for m, p in (
+        ("POST", "/v1/programs/{program_id}/rewards"),
+        ("GET", "/v1/programs/{program_id}/rewards"),
+        ("GET", "/v1/programs/{program_id}/rewards/{reward_id}"),
+        ("PATCH", "/v1/programs/{program_id}/rewards/{reward_id}"),
+        ("POST", "/v1/programs/{program_id}/rewards/{reward_id}/retire"),
+        ("GET", "/v1/programs/{program_id}/rewards/{reward_id}/revisions"),
+        ("GET", "/v1/programs/{program_id}/rewards/{reward_id}/stats"))},
     **{(m, p): "campaign definitions and aggregate statistics" for m, p in (
         ("POST", "/v1/programs/{program_id}/campaigns"),
         ("GET", "/v1/programs/{program_id}/campaigns"),
@@ -93,6 +102,7 @@ async def test_each_route_that_reads_a_members_data_writes_an_entry_the_member_s
     assert seen == {
         ("till.scan", "staff", "till_service"), ("till.top_up", "staff", "till_service"),
         ("till.purchase", "staff", "till_service"), ("till.refund", "staff", "till_service"),
+        ("till.voucher", "staff", "till_service"),
         ("till.scan", "manager", "till_service"), ("support.view", "manager", "member_support"),
         ("admin.export", "admin", "data_subject_request")}
     logged = {a for a, _, _ in seen}

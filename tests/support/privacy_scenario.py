@@ -1,7 +1,8 @@
 """A member with data in every table that can hold a member's data, built through the public
 API as the app, the till, a manager and an admin would: consents, preferences, PIN, top-up,
-purchase (redeeming an offer), refund, scan, pings (visit, last position, raw pings when the
-settings keep them), an offer, access-log entries, sessions."""
+purchase (redeeming an offer), refund, a reward claimed and its voucher used at the till,
+scan, pings (visit, last position, raw pings when the settings keep them), an offer,
+access-log entries, sessions."""
 
 from __future__ import annotations
 
@@ -123,6 +124,14 @@ async def rich_member(client: Client, tokens: TokenService) -> Rich:
         "stored_value": {"amount": 500, "pin": "24680"}})
     await pos(client, till, "refunds", {"store_id": sid, "transaction_id":
                                         bought["transaction_id"], "amount": 500})
+    r = await client.post(f"/v1/programs/{pid}/rewards", headers=manager(tokens, pid), json={
+        "name": "A free scoop", "points_cost": 10, "kind": "voucher",
+        "voucher_valid_for_s": 3600})
+    assert r.status_code == 201, r.text
+    r = await client.post(f"/v1/me/rewards/{r.json()['id']}/claims", headers=me)
+    assert r.status_code == 201, r.text
+    await pos(client, till, "vouchers/redeem", {"store_id": sid,
+                                                "code": r.json()["voucher"]["code"]})
     return Rich(program_id=pid, store_id=sid, campaign_id=campaign_id, member_id=member_id,
                 email=email, card_number=card_number, qr=qr, headers=me, staff=till,
                 manager=manager(tokens, pid), admin=admin(tokens))

@@ -90,6 +90,34 @@ class OfferNotValidHere(RuleViolation):
     """The offer's campaign does not cover the till's store."""
 
 
+class OutOfStock(RuleViolation):
+    """Every unit of a reward's stock has been claimed."""
+
+
+class ClaimLimitReached(RuleViolation):
+    """The member already holds as many vouchers of a reward as it allows per member."""
+
+
+class RewardNotClaimable(RuleViolation):
+    """The reward is retired, or its claiming window has not opened or has closed."""
+
+
+class VoucherAlreadyUsed(RuleViolation):
+    """The voucher was used before (a refund of its purchase makes it usable again)."""
+
+
+class VoucherExpired(RuleViolation):
+    """The voucher's lifetime is over."""
+
+
+class VoucherNotValidHere(RuleViolation):
+    """The voucher's reward is not valid in the till's store."""
+
+
+class VoucherOfAnotherMember(RuleViolation):
+    """The voucher belongs to another member than the card presented with it."""
+
+
 class AccessDenied(DomainError):
     """The caller's role or scope does not allow this action (HTTP 403)."""
 

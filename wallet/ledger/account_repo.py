@@ -223,6 +223,26 @@ async def more_lots(conn: Conn, account_id: uuid.UUID, after: Lot,
     return [Lot(**dict(r)) for r in rows]
 
 
+# The open lots, oldest first, up to the first whose running sum reaches the points wanted.
+LOTS_COVERING = """
+SELECT id, earned_at, expires_at, points, remaining FROM (
+  SELECT id, earned_at, expires_at, points, remaining,
+         sum(remaining) OVER (ORDER BY expires_at, earned_at, id) - remaining AS before
+    FROM points_lots
+   WHERE wallet_account_id = $1 AND remaining > 0 AND expires_at > $2) l
+WHERE before < $3
+ORDER BY expires_at, earned_at, id
+"""
+
+
+async def lots_covering(conn: Conn, account_id: uuid.UUID, *, now: datetime,
+                        points: int) -> list[Lot]:
+    """The open lots not due at `now`, oldest first, that a debit of `points` takes from
+    (all of them if they hold fewer): one query, however many lots it needs."""
+    rows = await conn.fetch(LOTS_COVERING, account_id, now, points)
+    return [Lot(**dict(r)) for r in rows]
+
+
 class LockedAccount(msgspec.Struct, frozen=True, kw_only=True):
     program_id: uuid.UUID
     balances: Balances

@@ -51,6 +51,8 @@ from wallet.ledger.rules import Lot
 from wallet.offers import redemption as offer_redemption
 from wallet.privacy import access_log
 from wallet.privacy.access_log import Access, Action, Actor, ActorRole
+from wallet.vouchers import redemption as voucher_redemption
+from wallet.vouchers.model import vouchers_discount
 
 _LOTS_PAGE = 64
 
@@ -66,6 +68,7 @@ class PurchaseResult(msgspec.Struct, frozen=True, kw_only=True):
     amount_due: int = 0  # what is left to pay in cash or by card: amount - discount - stored value
     points_bonus: int = 0  # from bonus_points offers
     offers_redeemed: list[uuid.UUID] = []
+    vouchers_used: list[uuid.UUID] = []  # reward vouchers this purchase used
 
 
 class RefundResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -78,6 +81,7 @@ class RefundResult(msgspec.Struct, frozen=True, kw_only=True):
     stored_value_returned: int
     points_balance: int
     stored_value_balance: int
+    vouchers_restored: list[uuid.UUID] = []  # usable again: the purchase is fully refunded
 
 
 class TopUpResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -188,9 +192,12 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
                    receipt_id: str, amount: int, currency: str, redeem_points: int = 0,
                    stored_value: int = 0, pin: str | None = None, idem: IdemKey,
                    hasher: Hasher, pin_policy: PinPolicy, offer_ids: Sequence[uuid.UUID] = (),
+                   vouchers: Sequence[str] = (),
                    now: datetime | None = None) -> Outcome[PurchaseResult]:
-    """Record a purchase: earn, redeem points (oldest lots first) and offers (see
-    `wallet/offers/redemption.py`), spend stored value."""
+    """Record a purchase: earn, redeem points (oldest lots first), offers (see
+    `wallet/offers/redemption.py`) and reward vouchers (codes as the till sent them; see
+    `wallet/vouchers/redemption.py`), spend stored value. What offers and vouchers take off
+    is one discount, at most the amount."""
     now = now or datetime.now(UTC)
     qr = isinstance(card, uuid.UUID)
     async with pool.acquire() as conn:
@@ -222,10 +229,16 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
                         await offer_redemption.load(conn, offer_ids, program_id=ctx.program_id),
                         offer_ids, member_id=ctx.member_id, store_id=store_id, amount=amount,
                         now=now)
+                used = voucher_redemption.check(
+                    await voucher_redemption.load(conn, voucher_redemption.canonical(vouchers),
+                                                  program_id=ctx.program_id),
+                    vouchers, account_id=ctx.account_id, store_id=store_id,
+                    now=now) if vouchers else []
                 done = rules.purchase(
                     ctx.balances, lots, ctx.rules, amount=amount, redeem_points=redeem_points,
                     stored_value=stored_value, points_12m=state.points_12m, now=now,
-                    earn_lot_id=lot_id, discount=gets.discount,
+                    earn_lot_id=lot_id,
+                    discount=min(amount, gets.discount + vouchers_discount(used)),
                     points_multiplier=gets.points_multiplier,
                     bonus_lots=[(uuid.uuid4(), p) for p in gets.bonus_points])
                 tx = ledger.TxRow(
@@ -240,8 +253,13 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
                     stored_value_spent=done.stored_value_spent,
                     points_balance=done.effect.balances.points,
                     stored_value_balance=done.effect.balances.stored_value,
+<<<<<<< HEAD
                     amount_due=amount - done.discount - done.stored_value_spent,
                     points_bonus=done.points_bonus, offers_redeemed=list(offer_ids))
+=======
+                    points_bonus=done.points_bonus, offers_redeemed=list(offer_ids),
+                    vouchers_used=[v.id for v in used])
+>>>>>>> d3b4d84 (Rewards catalogue: migration, pure rules, repos, services, manager and member routes)
                 await ledger.apply(conn, ledger.Write(
                     account_id=ctx.account_id, program_id=ctx.program_id, effect=done.effect,
                     at=now, store_id=store_id, tx=tx, tier=done.tier,
@@ -250,6 +268,10 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
                     status_code=201, response=encode(result),
                     redeem_offers=tuple(offer_ids),
                     access=_access(caller, "till.purchase", store_id)))
+                if used:  # after the write: they name its transaction
+                    await voucher_redemption.use(conn, [v.id for v in used], at=now,
+                                                 store_id=store_id, by=caller.account_id,
+                                                 transaction_id=tx.id)
                 return Outcome(status=201, result=result)
 
         return await retrying(conn, idem, PurchaseResult, work)
@@ -258,7 +280,8 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
 async def refund(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID,
                  transaction_id: uuid.UUID, amount: int | None, idem: IdemKey,
                  now: datetime | None = None) -> Outcome[RefundResult]:
-    """Refund `amount` (default: all that is left) of a purchase; see `rules.refund`."""
+    """Refund `amount` (default: all that is left) of a purchase; see `rules.refund`. The
+    refund that completes it makes the reward vouchers the purchase used usable again."""
     now = now or datetime.now(UTC)
     async with pool.acquire() as conn:
 
@@ -290,6 +313,8 @@ async def refund(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID,
                 lots = await _cover(conn, p.wallet_account_id, state.lots, owed, now)
                 done = rules.refund(locked.balances, lots, original, amount=how_much,
                                     rules=locked.rules, now=now, return_lot_id=uuid.uuid4())
+                restored = await voucher_redemption.restore(conn, p.id) if (
+                    how_much == left) else []
                 tx = ledger.TxRow(
                     id=uuid.uuid4(), program_id=p.program_id,
                     wallet_account_id=p.wallet_account_id, store_id=store_id,
@@ -306,7 +331,8 @@ async def refund(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID,
                     points_returned=done.points_returned,
                     stored_value_returned=done.stored_value_returned,
                     points_balance=done.effect.balances.points,
-                    stored_value_balance=done.effect.balances.stored_value)
+                    stored_value_balance=done.effect.balances.stored_value,
+                    vouchers_restored=restored)
                 await ledger.apply(conn, ledger.Write(
                     account_id=p.wallet_account_id, program_id=p.program_id,
                     effect=done.effect, at=now, store_id=store_id, tx=tx,

@@ -22,7 +22,7 @@ from wallet.kernel.db import Conn
 ActorRole = Literal["staff", "manager", "admin"]
 # What was done with the member's data. Add a value when a new route reads it.
 Action = Literal["till.scan", "till.purchase", "till.refund", "till.top_up",
-                 "support.view", "admin.export", "admin.erasure"]
+                 "till.voucher", "support.view", "admin.export", "admin.erasure"]
 # Why: serving the member at the till, answering the member's own request (support, a
 # data-subject request received by the operator).
 AccessPurpose = Literal["till_service", "member_support", "data_subject_request"]

@@ -3,9 +3,9 @@
 Export (`export`): everything held about the member, read by one statement (one consistent
 snapshot): profile, cards, consents with history, preferences, the wallet account with its
 ledger, transactions, points lots and tier points, visits, the last accepted ping, raw pings,
-offers, the access log and sessions. `EXPORTED_TABLES` names, for every table that holds a
-member's data, the export section it lands in; a test compares it with the foreign keys of
-the schema, so a table added later cannot be forgotten.
+offers, reward vouchers, the access log and sessions. `EXPORTED_TABLES` names, for every
+table that holds a member's data, the export section it lands in; a test compares it with the
+foreign keys of the schema, so a table added later cannot be forgotten.
 
 Erasure is in `erasure.py`; the access-log services in `access_service.py`.
 """
@@ -43,6 +43,7 @@ EXPORTED_TABLES: dict[str, str] = {
     "member_geo_state": "geo_state",
     "raw_pings": "raw_pings",
     "offers": "offers",
+    "vouchers": "vouchers",
     "access_log": "access_log",
     "refresh_tokens": "sessions",
 }
@@ -150,6 +151,27 @@ class OfferRecord(msgspec.Struct, frozen=True, kw_only=True):
     redeemed_transaction_id: uuid.UUID | None
 
 
+class VoucherRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A reward voucher the member claimed (with the points it cost and what came back)."""
+
+    id: uuid.UUID
+    reward_id: uuid.UUID
+    code: str
+    name: str
+    kind: str
+    value: int | None
+    store_ids: list[uuid.UUID]
+    points_spent: int
+    points_returned: int
+    status: str
+    claimed_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+    used_store_id: uuid.UUID | None
+    used_transaction_id: uuid.UUID | None
+    ended_at: datetime | None
+
+
 class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
     """A refresh token (only its hash is stored, and not exported)."""
 
@@ -173,6 +195,7 @@ class _Sections(msgspec.Struct, frozen=True, kw_only=True):
     geo_state: GeoStateRecord | None
     raw_pings: list[RawPingRecord]
     offers: list[OfferRecord]
+    vouchers: list[VoucherRecord]
     access_log: list[MemberView]
     sessions: list[SessionRecord]
 
@@ -226,6 +249,10 @@ SELECT json_build_object(
   'raw_pings', {_list("SELECT at, lat, lon, accuracy_m, expires_at FROM raw_pings "
                       "WHERE member_id = m.id", "x.at")},
   'offers', {_list("SELECT * FROM offers WHERE member_id = m.id", "x.issued_at, x.id")},
+  'vouchers', {_list("SELECT id, reward_id, code, name, kind, value, store_ids, points_spent, "
+                     "points_returned, status, claimed_at, expires_at, used_at, used_store_id, "
+                     "used_transaction_id, ended_at FROM vouchers WHERE wallet_account_id = w.id",
+                     "x.claimed_at, x.id")},
   'access_log', {_list("SELECT id, at, actor_role, action, purpose, store_id FROM access_log "
                        "WHERE member_id = m.id", "x.at, x.id")},
   'sessions', {_list("SELECT created_at, expires_at, used_at, revoked_at FROM refresh_tokens "
