@@ -1,12 +1,13 @@
 """Background jobs: run once from the CLI (`loyalty expire`), or periodically in the app
 (scheduled by `api.lifespan`).
 
-`JOBS` maps a job's name to a coroutine over a pool (`expire`: points lots past their date;
-`purge`: data past its retention period); `PERIODIC` names the jobs the app runs
-every `settings.jobs_interval_s` seconds (0 disables them). Jobs are idempotent and safe to
-run from several workers at once: each holds an advisory lock while it runs, so one worker
-does the work and the others skip that round (see `wallet.kernel.db.try_job_lock`). A job uses
-two connections of the pool: its lock's and its work's.
+`JOBS` maps a job's name to a coroutine over a pool (`expire`: points lots past their date,
+then unused reward vouchers past theirs; `purge`: data past its retention period);
+`PERIODIC` names the jobs the app runs every `settings.jobs_interval_s` seconds (0 disables
+them). Jobs are idempotent and safe to run from several workers at once: each holds an
+advisory lock while it runs, so one worker does the work and the others skip that round (see
+`wallet.kernel.db.try_job_lock`). A job uses two connections of the pool: its lock's and its
+work's.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from api.config import Settings, retention_policy
 from wallet.kernel.db import keep_session
 from wallet.ledger import expiry
 from wallet.privacy import purge
+from wallet.rewards import claims_service
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +32,14 @@ Job = Callable[[asyncpg.Pool, Settings], Awaitable[str]]
 
 async def _expire(pool: asyncpg.Pool, _: Settings) -> str:
     report = await expiry.expire_due(pool)
+    vouchers = await claims_service.expire_due(pool)
+    done = ("vouchers: skipped, another process is expiring them right now" if vouchers.skipped
+            else f"vouchers: {vouchers.vouchers} expired, {vouchers.points_returned} points "
+                 "returned")
     if report.skipped:
-        return "expire: skipped, another process is expiring points right now"
+        return f"expire: skipped, another process is expiring points right now; {done}"
     return (f"expire: {report.points} points expired from {report.lots} lots "
-            f"in {report.accounts} wallet accounts")
+            f"in {report.accounts} wallet accounts; {done}")
 
 
 async def _purge(pool: asyncpg.Pool, settings: Settings) -> str:

@@ -367,3 +367,35 @@ async def test_stats_count_vouchers_by_status_and_the_points_spent(
     assert r.json() == {"reward_id": reward["id"], "claimed": 3, "active": 3, "used": 0,
                         "expired": 0, "cancelled": 0, "points_spent": 75,
                         "points_returned": 0, "stock": 10, "stock_left": 7}
+
+
+async def test_the_export_lists_my_vouchers_and_erasure_keeps_them_without_identity(
+        client: Client, tokens: TokenService, conn: asyncpg.Connection) -> None:
+    program = await create_program(client, tokens)
+    store = await create_store(client, tokens, program)
+    reward = await create_reward(client, tokens, program, points_cost=10)
+    member_id, me = await signup(client, program)
+    await give_points(conn, member_id, 100)
+    codes = [(await client.post(f"/v1/me/rewards/{reward['id']}/claims", headers=me)).json()[
+        "voucher"]["code"] for _ in range(2)]
+    till = {**staff(tokens, program, store), "Idempotency-Key": "use-1"}
+    r = await client.post("/v1/pos/vouchers/redeem", json={"store_id": store, "code": codes[0]},
+                          headers=till)
+    assert r.status_code == 200, r.text
+    export = (await client.get("/v1/me/export", headers=me)).json()
+    assert sorted((v["code"], v["status"]) for v in export["vouchers"]) == sorted(
+        [(codes[0], "used"), (codes[1], "active")])
+    password = {"password": "a long enough password"}
+    r = await client.request("DELETE", "/v1/me", json=password, headers=me)
+    assert r.status_code in (202, 204), r.text
+    rows = await conn.fetch("SELECT code, status, wallet_account_id FROM vouchers ORDER BY code")
+    assert sorted((x["code"], x["status"]) for x in rows) == sorted(
+        [(codes[0], "used"), (codes[1], "cancelled")])
+    assert await conn.fetchval("SELECT count(*) FROM members WHERE wallet_account_id = $1",
+                               rows[0]["wallet_account_id"]) == 0  # nobody behind them
+    r = await client.post("/v1/pos/vouchers/redeem", json={"store_id": store, "code": codes[1]},
+                          headers={**till, "Idempotency-Key": "use-2"})
+    assert (r.status_code, r.json()["type"]) == (404, "/problems/not-found")
+    stats = (await client.get(rewards_url(program, reward["id"], "stats"),
+                              headers=manager(tokens, program))).json()
+    assert (stats["claimed"], stats["used"], stats["cancelled"]) == (2, 1, 1)

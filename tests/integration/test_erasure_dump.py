@@ -142,12 +142,15 @@ async def test_every_member_route_answers_401_to_an_erased_members_token(
         ("GET", "/v1/me/access-log"): None, ("GET", "/v1/me/export"): None,
         ("GET", "/v1/programs/{program_id}"): None,
         ("POST", "/v1/me/offers/{offer_id}/opened"): None, ("GET", "/v1/me/stores"): None,
+        ("GET", "/v1/me/rewards"): None,
+        ("POST", "/v1/me/rewards/{reward_id}/claims"): None, ("GET", "/v1/me/vouchers"): None,
     }
     assert (await client.delete("/v1/me", headers=r.headers)).status_code == 204
     for method, path in member_routes(app):
         assert (method, path) in bodies, f"{method} {path}: add it to this walk"
         url = path.replace("{purpose}", "marketing").replace("{program_id}", r.program_id)
         url = url.replace("{offer_id}", str(uuid.uuid4()))
+        url = url.replace("{reward_id}", str(uuid.uuid4()))
         resp = await client.request(method, url, json=bodies[method, path], headers=r.headers)
         assert resp.status_code == 401, f"{method} {path}: {resp.status_code} {resp.text}"
 

@@ -12,6 +12,8 @@ import asyncpg
 import pytest
 from support import ledger_fixtures as fx
 
+from api.config import Settings
+from api.jobs import run_job
 from wallet.rewards import claims_service, rewards_service
 from wallet.rewards.rules import RewardSpec
 
@@ -92,3 +94,15 @@ async def test_a_used_voucher_never_expires(conn: asyncpg.Connection,
                        voucher_id, NOW)
     report = await claims_service.expire_due(pool, now=NOW + timedelta(days=1))
     assert report.vouchers == 0 and (await fx.snapshot(conn, m)).points == 50
+
+
+async def test_the_expire_job_expires_due_vouchers_after_the_points_lots(
+        conn: asyncpg.Connection, pool: asyncpg.Pool, db_url: str,
+        settings: Settings) -> None:
+    m, _, voucher_id = await _scenario(conn, pool, returns=True, cost=20)
+    await conn.execute("UPDATE vouchers SET expires_at = claimed_at WHERE id = $1", voucher_id)
+    report = await run_job("expire", db_url, settings)
+    assert report.endswith("vouchers: 1 expired, 20 points returned"), report
+    assert (await fx.snapshot(conn, m)).points == 200
+    assert (await run_job("expire", db_url, settings)).endswith("vouchers: 0 expired, "
+                                                                "0 points returned")

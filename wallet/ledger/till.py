@@ -253,13 +253,9 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
                     stored_value_spent=done.stored_value_spent,
                     points_balance=done.effect.balances.points,
                     stored_value_balance=done.effect.balances.stored_value,
-<<<<<<< HEAD
                     amount_due=amount - done.discount - done.stored_value_spent,
-                    points_bonus=done.points_bonus, offers_redeemed=list(offer_ids))
-=======
                     points_bonus=done.points_bonus, offers_redeemed=list(offer_ids),
                     vouchers_used=[v.id for v in used])
->>>>>>> d3b4d84 (Rewards catalogue: migration, pure rules, repos, services, manager and member routes)
                 await ledger.apply(conn, ledger.Write(
                     account_id=ctx.account_id, program_id=ctx.program_id, effect=done.effect,
                     at=now, store_id=store_id, tx=tx, tier=done.tier,
