@@ -35,6 +35,8 @@ Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217 code
 TimeZone = Annotated[str, Meta(min_length=1, max_length=64, examples=["Europe/Paris"],
                                description="IANA time zone name")]
 ExpiryDays = Annotated[int, Meta(gt=0, le=36_500)]
+ReturnsPoints = Annotated[bool, Meta(description=(
+    "whether the points of a reward voucher that expires unused come back to the member"))]
 
 
 def in_path_program(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -78,13 +80,15 @@ class ProgramIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     points_expiry_days: ExpiryDays
     tiers: Tiers = []
     stored_value: bool = False
+    voucher_expiry_returns_points: ReturnsPoints = True
 
     def to_spec(self) -> programs.ProgramSpec:
         return programs.ProgramSpec(
             name=self.name, currency=self.currency, timezone=self.timezone,
             earn_points=self.earn_rate.points, earn_per_amount=self.earn_rate.per_amount,
             points_expiry_days=self.points_expiry_days, tiers=_tiers(self.tiers),
-            stored_value=self.stored_value)
+            stored_value=self.stored_value,
+            voucher_expiry_returns_points=self.voucher_expiry_returns_points)
 
 
 class ProgramPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -97,6 +101,7 @@ class ProgramPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     points_expiry_days: ExpiryDays | UnsetType = UNSET
     tiers: Tiers | UnsetType = UNSET
     stored_value: bool | UnsetType = UNSET
+    voucher_expiry_returns_points: ReturnsPoints | UnsetType = UNSET
 
     def to_changes(self) -> programs.ProgramChanges:
         rate = self.earn_rate
@@ -106,7 +111,8 @@ class ProgramPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
             earn_per_amount=UNSET if isinstance(rate, UnsetType) else rate.per_amount,
             points_expiry_days=self.points_expiry_days,
             tiers=UNSET if isinstance(self.tiers, UnsetType) else _tiers(self.tiers),
-            stored_value=self.stored_value)
+            stored_value=self.stored_value,
+            voucher_expiry_returns_points=self.voucher_expiry_returns_points)
 
 
 class TierOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -124,6 +130,7 @@ class ProgramOut(msgspec.Struct, frozen=True, kw_only=True):
     points_expiry_days: int
     tiers: list[TierOut]  # by threshold, ascending
     stored_value: bool
+    voucher_expiry_returns_points: bool
     created_at: datetime
     updated_at: datetime
 
@@ -133,6 +140,7 @@ class ProgramOut(msgspec.Struct, frozen=True, kw_only=True):
             id=p.id, name=p.name, currency=p.currency, timezone=p.timezone,
             earn_rate=EarnRate(points=p.earn_points, per_amount=p.earn_per_amount),
             points_expiry_days=p.points_expiry_days, stored_value=p.stored_value,
+            voucher_expiry_returns_points=p.voucher_expiry_returns_points,
             tiers=[TierOut(name=t.name, min_points_12m=t.min_points_12m,
                            earn_multiplier=t.multiplier_milli / 1000) for t in p.tiers],
             created_at=p.created_at, updated_at=p.updated_at)

@@ -399,3 +399,20 @@ async def test_the_export_lists_my_vouchers_and_erasure_keeps_them_without_ident
     stats = (await client.get(rewards_url(program, reward["id"], "stats"),
                               headers=manager(tokens, program))).json()
     assert (stats["claimed"], stats["used"], stats["cancelled"]) == (2, 1, 1)
+
+
+async def test_whether_expired_vouchers_return_points_is_a_program_setting(
+        client: Client, tokens: TokenService) -> None:
+    program = await create_program(client, tokens, voucher_expiry_returns_points=False)
+    url = f"/v1/programs/{program}"
+    assert (await client.get(url, headers=admin(tokens))).json()[
+        "voucher_expiry_returns_points"] is False
+    r = await client.patch(url, json={"voucher_expiry_returns_points": True},
+                           headers=admin(tokens))
+    assert r.status_code == 200 and r.json()["voucher_expiry_returns_points"] is True
+    default = await create_program(client, tokens)
+    assert (await client.get(f"/v1/programs/{default}", headers=admin(tokens))).json()[
+        "voucher_expiry_returns_points"] is True
+    r = await client.patch(url, json={"voucher_expiry_returns_points": "yes"},
+                           headers=admin(tokens))
+    assert r.status_code == 400

@@ -34,6 +34,7 @@ class Program(msgspec.Struct, frozen=True, kw_only=True):
     stored_value: bool
     created_at: datetime
     updated_at: datetime
+    voucher_expiry_returns_points: bool = True  # an unused reward voucher's points come back
 
 
 class EntryFields(msgspec.Struct, frozen=True, kw_only=True):

@@ -48,8 +48,9 @@ from wallet.kernel.model import Tier
 
 EntryKind = Literal[
     "earn", "redeem", "expire", "refund_earn", "refund_redeem", "stored_value_topup",
-    "stored_value_spend", "stored_value_refund", "adjust", "offer_bonus"]
-LotSource = Literal["earn", "refund_redeem", "adjust", "offer_bonus"]
+    "stored_value_spend", "stored_value_refund", "adjust", "offer_bonus",
+    "reward_claim", "reward_return", "reward_credit"]  # the last three: wallet.rewards.rules
+LotSource = Literal["earn", "refund_redeem", "adjust", "offer_bonus", "reward_return"]
 
 
 class Balances(msgspec.Struct, frozen=True, kw_only=True):
