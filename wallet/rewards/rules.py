@@ -110,7 +110,8 @@ def check_spec(spec: RewardSpec, *, tiers: Sequence[str], stores: set[uuid.UUID]
     tiers of the program and live stores of the program, each once; `stock` not below the
     vouchers already `claimed`."""
     if spec.kind != "voucher" and spec.value is None:
-        raise RuleViolation(f"a {spec.kind} reward needs a value (minor units)", field="value")
+        raise RuleViolation(f"a reward of kind {spec.kind} needs a value (minor units)",
+                            field="value")
     if spec.kind == "stored_value":
         if not stored_value_enabled:
             raise RuleViolation("this program has no stored value", field="kind")

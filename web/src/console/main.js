@@ -1,5 +1,6 @@
-// The campaign managers' console: stores and zones on a map, campaigns, results, weather and,
-// for admins, the access log and the member support lookup. Hash routes, one view at a time.
+// The campaign managers' console: stores and zones on a map, campaigns, results, the rewards
+// catalogue, weather and, for admins, the access log and the member support lookup. Hash
+// routes, one view at a time.
 
 import { Api, ApiError } from '../common/api.js';
 import { announce, focusFirst, h, replace } from '../common/dom.js';
@@ -12,6 +13,7 @@ const ROUTES = [
   { path: 'stores', label: 'nav.stores', load: () => import('./stores.js') },
   { path: 'campaigns', label: 'nav.campaigns', load: () => import('./campaigns.js') },
   { path: 'results', label: 'nav.results', load: () => import('./results.js') },
+  { path: 'rewards', label: 'nav.rewards', load: () => import('./rewards.js') },
   { path: 'weather', label: 'nav.weather', load: () => import('./weather.js') },
   { path: 'access-log', label: 'nav.access_log', load: () => import('./admin.js'), admin: true },
   { path: 'members', label: 'nav.members', load: () => import('./admin.js'), admin: true },

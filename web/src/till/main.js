@@ -10,7 +10,7 @@ import { initI18n, languageSelect, t, translateTree } from '../common/i18n.js';
 import { loginView, problemNotice } from '../common/login.js';
 import { Session } from '../common/session.js';
 import { CameraUnavailable, Scanner } from './scanner.js';
-import { purchaseForm, topUpForm, payoutForm, refundForm, recentList } from './operations.js';
+import { purchaseForm, voucherForm, topUpForm, payoutForm, refundForm, recentList } from './operations.js';
 
 const STORE_CHOICE = 'loyalty.till.store';
 const main = document.getElementById('main');
@@ -119,7 +119,7 @@ function stopScanner() {
   till.scanner = null;
 }
 
-const TABS = ['purchase', 'topup', 'payout', 'refund', 'recent'];
+const TABS = ['purchase', 'voucher', 'topup', 'payout', 'refund', 'recent'];
 
 function renderTill() {
   stopScanner();
@@ -148,7 +148,7 @@ function renderTill() {
   if (needsMember.includes(till.tab) && !till.member) {
     panel.append(h('p', {}, t('till.scan_first')));
   } else {
-    const build = { purchase: purchaseForm, topup: topUpForm, payout: payoutForm, refund: refundForm, recent: recentList }[till.tab];
+    const build = { purchase: purchaseForm, voucher: voucherForm, topup: topUpForm, payout: payoutForm, refund: refundForm, recent: recentList }[till.tab];
     panel.append(build(ops));
   }
   replace(main,

@@ -99,6 +99,8 @@ export function purchaseForm({ till, rerender, refreshMember }) {
   const pin = pinPad();
   pin.input.dataset.field = 'stored_value.pin';
   const pinBox = h('div', { hidden: true }, pin.wrap);
+  const voucherCodes = h('input', { type: 'text', name: 'vouchers', autocomplete: 'off', autocapitalize: 'characters' });
+  const vouchersField = field(t('till.vouchers'), voucherCodes, { name: 'vouchers', hint: t('till.vouchers_hint') });
   sv.input.addEventListener('input', () => { pinBox.hidden = !(parseMoney(sv.input.value) > 0); });
   const message = h('div', { id: 'purchase-message' });
   const { button, row } = submitRow(t('till.record_purchase'), 'record-purchase');
@@ -108,6 +110,7 @@ export function purchaseForm({ till, rerender, refreshMember }) {
     offers.length ? h('fieldset', { dataset: { field: 'redeem.offer_ids' } }, h('legend', {}, t('till.offers')),
       h('ul', { class: 'offer-list' }, ...offers.map(({ o, box }) => h('li', {}, h('label', {}, box,
         h('span', {}, h('strong', {}, o.title), h('br'), rewardText(o), ' · ', t('till.valid_until', { at: dateTime(o.expires_at) }))))))) : h('p', { class: 'hint' }, t('till.no_offers')),
+    vouchersField.wrap,
     m.points_balance > 0 ? pointsField.wrap : null,
     m.stored_value_balance > 0 ? sv.wrap : null,
     pinBox,
@@ -123,6 +126,8 @@ export function purchaseForm({ till, rerender, refreshMember }) {
       const chosen = offers.filter(({ box }) => box.checked).map(({ o }) => o.id);
       const redeemPoints = points.value ? Number(points.value) : 0;
       if (chosen.length || redeemPoints) body.redeem = { offer_ids: chosen, points: redeemPoints };
+      const codes = voucherCodes.value.split(/[\s,;]+/).filter(Boolean);
+      if (codes.length) body.vouchers = codes;
       const svAmount = parseMoney(sv.input.value || '0');
       if (svAmount) {
         if (!/^\d{5}$/.test(pin.value())) { setFieldError(pin.input, t('till.need_pin')); throw new Invalid(); }
@@ -145,6 +150,33 @@ export function purchaseForm({ till, rerender, refreshMember }) {
         [t('till.receipt'), body.receipt_id, 'result-receipt'],
         [t('till.new_balances'), `${number(r.points_balance)} ${t('till.points_unit')} · ${money(r.stored_value_balance)}`, 'result-balances'],
       ], h('div', { class: 'actions' }, h('button', { type: 'button', id: 'new-sale', onclick: rerender }, t('till.new_sale')))));
+    });
+  });
+  return form;
+}
+
+/** A reward voucher used on its own (the card, when scanned, must be its member's). */
+export function voucherForm({ till, rerender }) {
+  const key = new ActionKey();
+  const code = h('input', { type: 'text', name: 'code', autocomplete: 'off', autocapitalize: 'characters' });
+  const codeField = field(t('till.voucher_code'), code, { name: 'code', hint: t('till.voucher_code_hint') });
+  const message = h('div', { id: 'voucher-message' });
+  const { button, row } = submitRow(t('till.do_voucher'), 'do-voucher');
+  const form = h('form', { novalidate: true, id: 'voucher-form' },
+    h('h2', {}, t('till.tab_voucher')), codeField.wrap, message, row);
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    send(form, button, message, async () => {
+      if (!code.value.trim()) { setFieldError(code, t('till.need_code')); throw new Invalid(); }
+      const body = { store_id: till.store.id, code: code.value.trim(), ...(till.card || {}) };
+      const r = await till.api.post('/v1/pos/vouchers/redeem', body, { idempotencyKey: key.for(body) });
+      key.done();
+      announce(t('till.voucher_done', { name: r.name }));
+      replace(form.parentElement, resultPanel(t('till.voucher_done', { name: r.name }), [
+        [t('till.voucher_reward'), r.name, 'voucher-name'],
+        [t('till.voucher_value'), r.value === null ? '—' : money(r.value), 'voucher-value'],
+        [t('till.voucher_code'), r.code, 'voucher-code'],
+      ], h('div', { class: 'actions' }, h('button', { type: 'button', id: 'new-operation', onclick: rerender }, t('till.done')))));
     });
   });
   return form;
