@@ -119,8 +119,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
 
 
-_CREDENTIAL_PATHS = re.compile(
-    r"^/(v1/(auth/token|programs/[^/]+/members)|console/session|till/session)/?$")
+_CREDENTIAL_PATHS = {
+    # logins and sign-ups
+    "POST": re.compile(
+        r"^/(v1/(auth/token|programs/[^/]+/members)|console/session|till/session)/?$"),
+    # actions re-authenticated with the password (and the PIN): erasure, a PIN change
+    "DELETE": re.compile(r"^/v1/me/?$"),
+    "PUT": re.compile(r"^/v1/me/pin/?$"),
+}
 
 
 async def _is_credential_attempt(request: Request[Any, Any, Any]) -> bool:
@@ -128,13 +134,15 @@ async def _is_credential_attempt(request: Request[Any, Any, Any]) -> bool:
     request (a ping batch spent about a tenth of its server CPU on that hop). The path is
     read from the scope as `request.url.path` would build it, without building the URL."""
     scope = request.scope
-    return scope["method"] == "POST" and bool(
-        _CREDENTIAL_PATHS.match(scope.get("root_path", "") + scope["path"]))
+    paths = _CREDENTIAL_PATHS.get(scope["method"])
+    return paths is not None and bool(
+        paths.match(scope.get("root_path", "") + scope["path"]))
 
 
 def _credential_rate_limit(settings: Settings) -> list[Middleware]:
-    """Password guessing and sign-up floods: a per-client-address limit on logins and
-    sign-ups (429 with Retry-After), per worker process. 0 turns it off."""
+    """Password guessing and sign-up floods: a per-client-address limit on logins, sign-ups
+    and the actions that re-check a password or PIN (429 with Retry-After), per worker
+    process. 0 turns it off."""
     if settings.credential_attempts_per_minute == 0:
         return []
     return [RateLimitConfig(rate_limit=("minute", settings.credential_attempts_per_minute),

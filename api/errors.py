@@ -36,6 +36,8 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     wallet_errors.Conflict: (409, "/problems/conflict", "Conflict"),
     wallet_errors.IdempotencyConflict: (
         409, "/problems/idempotency-key-reused", "Idempotency-Key reused with another body"),
+    wallet_errors.StoredValueRemaining: (
+        409, "/problems/stored-value-remaining", "Stored value must be paid out first"),
     wallet_errors.RuleViolation: (422, "/problems/rule-violation", "Refused by a business rule"),
     wallet_errors.InsufficientBalance: (
         422, "/problems/insufficient-balance", "Insufficient balance"),
@@ -48,6 +50,7 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
         422, "/problems/stored-value-disabled", "Stored value is not enabled"),
     wallet_errors.AccessDenied: (403, "/problems/forbidden", "Forbidden"),
     wallet_errors.ConsentRequired: (403, "/problems/consent-required", "Consent required"),
+    wallet_errors.WrongPassword: (403, "/problems/wrong-password", "Wrong password"),
     wallet_errors.Unauthenticated: (401, "/problems/unauthorized", "Unauthorized"),
     wallet_errors.ProgramRequired: (
         400, "/problems/program-id-required", "program_id is required for this account"),
@@ -166,13 +169,15 @@ def _field_errors(extra: Any) -> list[dict[str, str]]:
         if not isinstance(item, dict):
             continue
         message = str(item.get("message", "invalid value"))
+        if message == "'data'":  # Litestar's KeyError on a required body that is absent
+            message = "the request body is missing: this route expects a JSON object"
         match = _AT_PATH.search(message)
         field = match.group("path") if match else str(item.get("key") or "")
         if field == "data":  # Litestar's name for the whole body
             field = ""
-        unknown = re.search(r"unknown field `([^`]+)`", message)
-        if unknown:
-            field = f"{field}.{unknown.group(1)}" if field else unknown.group(1)
+        named = re.search(r"(?:unknown|missing required) field `([^`]+)`", message)
+        if named:
+            field = f"{field}.{named.group(1)}" if field else named.group(1)
         out.append({"field": field or "body", "message": _AT_PATH.sub("", message),
                     "source": str(item.get("source") or "body")})
     return out

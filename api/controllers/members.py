@@ -19,8 +19,10 @@ from msgspec import UNSET, Meta, UnsetType
 
 from api.auth import sessions
 from api.auth.tokens import Caller, TokenService, roles
+from api.config import pin_policy
 from api.controllers.auth import Email
 from api.errors import responses
+from wallet.ledger import pin_service
 from wallet.members import consents, consents_service
 from wallet.members import members_service as members
 from wallet.members.consents import Channel, Consents, ConsentState, Preferences, Purpose
@@ -109,8 +111,21 @@ class ProfilePatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
                                       locale=keep(self.locale))
 
 
+Pin = Annotated[str, Meta(pattern=r"^[0-9]{5}$", description="exactly 5 digits")]
+Password = Annotated[str, Meta(min_length=1, max_length=200,
+                               description="the member's password, to confirm it is them")]
+
+
 class PinIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    pin: Annotated[str, Meta(pattern=r"^[0-9]{5}$", description="exactly 5 digits")]
+    """The new PIN, confirmed with the password and, once a PIN is set, the current one."""
+
+    pin: Pin
+    password: Password
+    current_pin: Pin | None = None
+
+
+class EraseIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    password: Password
 
 
 class ConsentPut(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -204,23 +219,38 @@ class MeController(Controller):
         return MemberOut.of(
             await members.correct_profile(state.pool, principal.sub, data.to_changes()))
 
-    @delete("/", status_code=204, summary="Erase me",
-            description="At once: personal data deleted or detached, tokens, card and QR "
-                        "codes dead; the financial ledger stays, under a pseudonym that no "
-                        "longer leads to you.",
-            responses=responses(403))
-    async def erase(self, state: State, principal: Caller) -> None:
-        await erasure.erase_member(state.pool, principal.sub)
+    @delete("/", status_code=204, summary="Erase me (with my password)",
+            description="Re-authenticated: the body gives the member's password (wrong → 403 "
+                        "`/problems/wrong-password`; attempts are rate-limited per client "
+                        "address like logins, 429). While the purse holds stored value → 409 "
+                        "`/problems/stored-value-remaining` with `stored_value_balance` and "
+                        "`currency`, and nothing is erased: have it paid out first (at a till "
+                        "with the PIN, `POST /v1/pos/stored-value/payouts`, or by the "
+                        "operator). Then at once: personal data deleted or detached, tokens, "
+                        "card and QR codes dead; the financial ledger stays, under a "
+                        "pseudonym that no longer leads to you.",
+            responses=responses(403, 409, 429))
+    async def erase(self, state: State, principal: Caller, data: JSONBody[EraseIn]) -> None:
+        await erasure.erase_self(state.pool, state.hasher, principal.sub, data.password)
 
     @get("/card", summary="My card number and a short-lived QR payload",
          responses=responses(403, 404))
     async def card(self, state: State, principal: Caller) -> CardOut:
         return CardOut.of(await members.card_of(state.pool, principal.sub), state.tokens)
 
-    @put("/pin", status_code=204, summary="Set my 5-digit stored-value PIN",
-         responses=responses(403))
+    @put("/pin", status_code=204, summary="Set or change my 5-digit stored-value PIN",
+         description="Re-authenticated: `password` always (wrong → 403 "
+                     "`/problems/wrong-password`), and `current_pin` once a PIN is set "
+                     "(missing → 422 `/problems/pin-required`; wrong → 422 "
+                     "`/problems/wrong-pin` with `attempts_left`, counted with the till's "
+                     "wrong PINs; locked → 422 `/problems/pin-locked` with `locked_until`). "
+                     "Rate-limited per client address like logins (429). The PIN is stored "
+                     "hashed and never returned.",
+         responses=responses(403, 422, 429))
     async def set_pin(self, state: State, principal: Caller, data: JSONBody[PinIn]) -> None:
-        await members.set_pin(state.pool, state.hasher, principal.sub, data.pin)
+        await pin_service.change_pin(
+            state.pool, state.hasher, principal.sub, pin=data.pin, password=data.password,
+            current_pin=data.current_pin, policy=pin_policy(state.settings))
 
     @get("/consents", summary="My consents: current state and full history with proof",
          responses=responses(403))

@@ -28,7 +28,8 @@ from api.controllers import rewards_examples as ex
 from api.errors import responses
 from api.idempotency import IdempotencyKey, request_key, respond
 from wallet.kernel import errors
-from wallet.ledger import till
+from wallet.ledger import payouts, till
+from wallet.ledger.payouts import PayoutResult
 from wallet.ledger.till import (
     Caller,
     CardRef,
@@ -112,6 +113,14 @@ class VoucherRedeemRequest(_CardInput, frozen=True, kw_only=True, forbid_unknown
     def __post_init__(self) -> None:
         if self.qr_payload is not None and self.card_number is not None:
             raise ValueError("give at most one of `qr_payload` and `card_number`")
+
+
+class PayoutRequest(_CardInput, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Stored value handed back in cash: the member confirms with their PIN."""
+
+    amount: PositiveMoney
+    currency: Currency
+    pin: Pin
 
 
 def _caller(principal: Principal, store_id: uuid.UUID) -> Caller:
@@ -223,6 +232,29 @@ class PosController(Controller):
         outcome = await till.top_up(
             state.pool, caller, store_id=data.store_id, card=card, amount=data.amount,
             currency=data.currency,
+            idem=request_key(request, principal.sub, idempotency_key, data))
+        return respond(outcome)
+
+    @post("/stored-value/payouts", status_code=201,
+          summary="Pay the member's stored value out in cash (PIN)",
+          description="Hands `amount` of the member's purse back in cash, confirmed with the "
+                      "member's PIN (as a purchase's: wrong → `/problems/wrong-pin` with "
+                      "`attempts_left`, locked → `/problems/pin-locked` with `locked_until`, "
+                      "each naming `pin`). More than the purse holds → 422 "
+                      "`/problems/insufficient-balance` naming `amount`. A transaction of kind "
+                      "`payout` and a `stored_value_payout` ledger entry; logged in the "
+                      "member's access log. This is how a member empties their purse before "
+                      "erasing their account (an erasure refuses while it holds money).",
+          responses=responses(403, 404, 409, 422))
+    async def payout(self, request: Request[Any, Any, Any], state: State,
+                     principal: Authenticated, data: JSONBody[PayoutRequest],
+                     idempotency_key: IdempotencyKey) -> Response[PayoutResult]:
+        caller = _caller(principal, data.store_id)
+        card = _card(state.tokens, caller, data)
+        outcome = await payouts.till_payout(
+            state.pool, caller, store_id=data.store_id, card=card, amount=data.amount,
+            currency=data.currency, pin=data.pin, hasher=state.hasher,
+            pin_policy=pin_policy(state.settings),
             idem=request_key(request, principal.sub, idempotency_key, data))
         return respond(outcome)
 

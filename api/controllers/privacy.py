@@ -11,20 +11,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import FromPath, FromQuery, Parameter, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter, QueryParameter
 from litestar.types import ControllerRouterHandler
+from msgspec import Meta
 
 from api.auth.tokens import Caller, Principal, roles
 from api.config import Settings, retention_policy
 from api.controllers.admin import in_path_program
 from api.errors import responses
+from api.idempotency import IdempotencyKey, request_key, respond
 from api.paging import Cursor, Limit, Page, decode_cursor, page_of
 from wallet.kernel.errors import AccessDenied, RuleViolation
+from wallet.ledger import payouts
+from wallet.ledger.payouts import PayoutResult
 from wallet.members.members_repo import Profile
 from wallet.privacy import access_service, erasure
 from wallet.privacy import rights as privacy
@@ -56,8 +60,30 @@ def _actor(principal: Principal) -> Actor:
     return Actor(id=principal.sub, role=principal.role)
 
 
-def _access(principal: Principal, action: Action, purpose: AccessPurpose) -> Access:
-    return Access(actor=_actor(principal), action=action, purpose=purpose)
+def _access(principal: Principal, action: Action, purpose: AccessPurpose, *,
+            reason: str | None = None) -> Access:
+    return Access(actor=_actor(principal), action=action, purpose=purpose, reason=reason)
+
+
+Reason = Annotated[str, Meta(
+    pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._:/#()-]{0,199}$", examples=["ticket 4411"],
+    description="why: the reference of the request being handled, kept in the access log "
+                "(which outlives an erasure): a reference, not personal data — letters, "
+                "digits, spaces and . _ : / # ( ) - only")]
+
+
+class OperatorRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    reason: Reason
+
+
+class OperatorPayout(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    reason: Reason
+    amount: Annotated[int, Meta(gt=0, le=10**12, description="minor units; default: all of "
+                                                             "the purse")] | None = None
+    reference: Annotated[str, Meta(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/#-]{0,99}$", examples=["SEPA-2026-000123"],
+        description="how it was paid (a transfer's reference); kept with the books, so a "
+                    "code, not personal data")] | None = None
 
 
 class AccessLogItem(msgspec.Struct, frozen=True, kw_only=True):
@@ -216,12 +242,37 @@ class AdminPrivacyController(Controller):
 
     @post("/members/{member_id:uuid}/erasure", status_code=204,
           summary="Erase a member on their request (logged, without the member)",
-          responses=responses(403, 404))
-    async def erase(self, state: State, principal: Caller,
-                    member_id: FromPath[uuid.UUID]) -> None:
+          description="`reason` (e.g. the request's ticket) is kept in the access-log "
+                      "entry, which stays without the member. While the member's purse holds "
+                      "stored value → 409 `/problems/stored-value-remaining` with "
+                      "`stored_value_balance` and `currency`, and nothing is erased: pay it "
+                      "out first (`POST /v1/admin/members/{member_id}/stored-value/payouts`).",
+          responses=responses(403, 404, 409))
+    async def erase(self, state: State, principal: Caller, member_id: FromPath[uuid.UUID],
+                    data: JSONBody[OperatorRequest]) -> None:
         await erasure.erase_member(
             state.pool, member_id,
-            logged=_access(principal, "admin.erasure", "data_subject_request"))
+            logged=_access(principal, "admin.erasure", "data_subject_request",
+                           reason=data.reason))
+
+    @post("/members/{member_id:uuid}/stored-value/payouts", status_code=201,
+          summary="Record a payout of a member's stored value on their request (logged)",
+          description="An admin handling a member's request (typically before erasing them) "
+                      "records that their stored value was paid to them outside the till "
+                      "(e.g. a bank transfer: `reference`). `amount` defaults to the whole "
+                      "purse; more than it holds → 422 `/problems/insufficient-balance`, an "
+                      "empty purse → 422. A transaction of kind `payout` at no store, with "
+                      "its ledger entry; the access log keeps `reason`. Idempotent: the same "
+                      "`Idempotency-Key` and body replay the first answer.",
+          responses=responses(403, 404, 409, 422))
+    async def payout(self, request: Request[Any, Any, Any], state: State, *, principal: Caller,
+                     member_id: FromPath[uuid.UUID], data: JSONBody[OperatorPayout],
+                     idempotency_key: IdempotencyKey) -> Response[PayoutResult]:
+        return respond(await payouts.operator_payout(
+            state.pool, member_id, amount=data.amount, reference=data.reference,
+            logged=_access(principal, "admin.payout", "data_subject_request",
+                           reason=data.reason),
+            idem=request_key(request, principal.sub, idempotency_key, data)))
 
 
 ROUTES: list[ControllerRouterHandler] = [NoticeController, MePrivacyController,

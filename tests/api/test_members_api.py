@@ -222,7 +222,8 @@ async def test_each_card_request_gets_a_fresh_payload(
 
 async def test_put_pin_stores_it_hashed_and_never_returns_it(
         client: Client, ann: dict[str, Any], conn: asyncpg.Connection) -> None:
-    r = await client.put("/v1/me/pin", headers=_me(ann), json={"pin": "12345"})
+    r = await client.put("/v1/me/pin", headers=_me(ann), json={"pin": "12345",
+                                                               "password": ANN["password"]})
     assert r.status_code == 204
     assert r.content == b""
     stored = await conn.fetchval("SELECT pin_hash FROM members WHERE id = $1",
@@ -237,20 +238,23 @@ async def test_a_new_pin_clears_the_failure_count(
         client: Client, ann: dict[str, Any], conn: asyncpg.Connection) -> None:
     member_id = uuid.UUID(ann["member"]["id"])
     await conn.execute("UPDATE members SET pin_failures = 3 WHERE id = $1", member_id)
-    await client.put("/v1/me/pin", headers=_me(ann), json={"pin": "54321"})
+    await client.put("/v1/me/pin", headers=_me(ann), json={"pin": "54321",
+                                                           "password": ANN["password"]})
     assert await conn.fetchval("SELECT pin_failures FROM members WHERE id = $1", member_id) == 0
 
 
 @pytest.mark.parametrize("pin", ["1234", "123456", "12a45", "", " 1234", "١٢٣٤٥"])
 async def test_a_pin_is_exactly_five_ascii_digits(
         client: Client, ann: dict[str, Any], pin: str) -> None:
-    r = await client.put("/v1/me/pin", headers=_me(ann), json={"pin": pin})
+    r = await client.put("/v1/me/pin", headers=_me(ann),
+                         json={"pin": pin, "password": ANN["password"]})
     assert r.status_code == 400
     assert "pin" in r.json()["detail"]
 
 
 async def test_a_pin_given_as_a_number_is_400(client: Client, ann: dict[str, Any]) -> None:
-    r = await client.put("/v1/me/pin", headers=_me(ann), json={"pin": 12345})
+    r = await client.put("/v1/me/pin", headers=_me(ann),
+                         json={"pin": 12345, "password": ANN["password"]})
     assert r.status_code == 400
 
 
@@ -259,7 +263,8 @@ async def test_a_token_of_an_erased_member_is_401(
     await conn.execute("DELETE FROM members WHERE id = $1", uuid.UUID(ann["member"]["id"]))
     for method, path, body in [("GET", "/v1/me", None), ("GET", "/v1/me/card", None),
                                ("PATCH", "/v1/me", {"first_name": "Zed"}),
-                               ("PUT", "/v1/me/pin", {"pin": "12345"}),
+                               ("PUT", "/v1/me/pin", {"pin": "12345",
+                                                      "password": ANN["password"]}),
                                ("GET", "/v1/me/consents", None),
                                ("GET", "/v1/me/preferences", None)]:
         r = await client.request(method, path, headers=_me(ann), json=body)

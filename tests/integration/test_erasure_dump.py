@@ -11,7 +11,7 @@ import asyncpg
 import msgspec
 import pytest
 from support.helpers import INSIDE, Client, ago, ping
-from support.privacy_scenario import FIRST_NAME, Rich, rich_member, routes_by_role
+from support.privacy_scenario import FIRST_NAME, PASSWORD, Rich, rich_member, routes_by_role
 
 from api.auth.tokens import TokenService
 from api.config import Settings
@@ -33,6 +33,11 @@ async def dump(conn: asyncpg.Connection) -> str:
             f'SELECT coalesce(string_agg(row_to_json(t)::text, E\'\\n\'), \'\') FROM "{name}" t')
         out.append(f"== {name}\n{rows}")
     return "\n".join(out)
+
+
+async def erase_me(client: Client, r: Rich) -> Any:
+    return await client.request("DELETE", "/v1/me", json={"password": PASSWORD},
+                                headers=r.headers)
 
 
 def needles(r: Rich) -> dict[str, str]:
@@ -75,9 +80,10 @@ async def test_after_erasure_no_table_holds_the_members_email_name_card_number_o
         assert found_in(before, needle), f"the scenario should have stored the {what}"
 
     if who == "member":
-        resp = await client.delete("/v1/me", headers=r.headers)
+        resp = await erase_me(client, r)
     else:
-        resp = await client.post(f"/v1/admin/members/{r.member_id}/erasure", headers=r.admin)
+        resp = await client.post(f"/v1/admin/members/{r.member_id}/erasure", headers=r.admin,
+                                 json={"reason": "ticket 1"})
     assert resp.status_code == 204, resp.text
 
     after = await dump(conn)
@@ -93,7 +99,7 @@ async def test_after_erasure_old_tokens_are_401_and_old_qr_codes_422(
         "grant_type": "password", "program_id": r.program_id, "email": r.email,
         "password": "a long enough password"})
     assert login.status_code == 200
-    assert (await client.delete("/v1/me", headers=r.headers)).status_code == 204
+    assert (await erase_me(client, r)).status_code == 204
 
     assert (await client.get("/v1/me", headers=r.headers)).status_code == 401
     again = await client.post("/v1/auth/token", json={
@@ -119,7 +125,7 @@ async def test_after_erasure_ledger_sums_and_campaign_stats_are_unchanged(
     counted_before = await conn.fetchval("SELECT count(*) FROM visit_counts")
     assert stats_before["issued"] == 1 and stats_before["redeemed"] == 1
 
-    assert (await client.delete("/v1/me", headers=r.headers)).status_code == 204
+    assert (await erase_me(client, r)).status_code == 204
 
     assert await books(conn) == books_before
     assert await campaign_stats(client, r) == stats_before
@@ -133,8 +139,9 @@ async def test_every_member_route_answers_401_to_an_erased_members_token(
     r = await rich_member(client, tokens)
     bodies: dict[tuple[str, str], Any] = {
         ("GET", "/v1/me"): None, ("PATCH", "/v1/me"): {"first_name": "X"},
-        ("DELETE", "/v1/me"): None, ("GET", "/v1/me/card"): None,
-        ("PUT", "/v1/me/pin"): {"pin": "12345"}, ("GET", "/v1/me/consents"): None,
+        ("DELETE", "/v1/me"): {"password": PASSWORD}, ("GET", "/v1/me/card"): None,
+        ("PUT", "/v1/me/pin"): {"pin": "12345", "password": PASSWORD, "current_pin": "24680"},
+        ("GET", "/v1/me/consents"): None,
         ("PUT", "/v1/me/consents/{purpose}"): {"granted": True, "policy_version": "v1"},
         ("GET", "/v1/me/preferences"): None, ("PUT", "/v1/me/preferences"): {},
         ("GET", "/v1/me/ledger"): None, ("GET", "/v1/me/offers"): None,
@@ -145,7 +152,7 @@ async def test_every_member_route_answers_401_to_an_erased_members_token(
         ("GET", "/v1/me/rewards"): None,
         ("POST", "/v1/me/rewards/{reward_id}/claims"): None, ("GET", "/v1/me/vouchers"): None,
     }
-    assert (await client.delete("/v1/me", headers=r.headers)).status_code == 204
+    assert (await erase_me(client, r)).status_code == 204
     for method, path in member_routes(app):
         assert (method, path) in bodies, f"{method} {path}: add it to this walk"
         url = path.replace("{purpose}", "marketing").replace("{program_id}", r.program_id)

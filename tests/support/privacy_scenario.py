@@ -1,8 +1,8 @@
 """A member with data in every table that can hold a member's data, built through the public
 API as the app, the till, a manager and an admin would: consents, preferences, PIN, top-up,
 purchase (redeeming an offer), refund, a reward claimed and its voucher used at the till,
-scan, pings (visit, last position, raw pings when the settings keep them), an offer,
-access-log entries, sessions."""
+payout of what is left in the purse, scan, pings (visit, last position, raw pings when the
+settings keep them), an offer, access-log entries, sessions."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from support.helpers import (
 from api.auth.tokens import TokenService
 
 FIRST_NAME = "Zephyrine"
+PASSWORD = "a long enough password"
 
 
 def routes_by_role(app: Any) -> dict[tuple[str, str], frozenset[str]]:
@@ -89,7 +90,7 @@ async def rich_member(client: Client, tokens: TokenService) -> Rich:
     campaign_id = await create_campaign(client, tokens, pid)
     email = f"z{uuid.uuid4().hex[:10]}@example.com"
     r = await client.post(f"/v1/programs/{pid}/members", json={
-        "email": email, "password": "a long enough password", "first_name": FIRST_NAME,
+        "email": email, "password": PASSWORD, "first_name": FIRST_NAME,
         "consents": [{"purpose": p, "granted": True, "policy_version": "v1"}
                      for p in ("location_offers", "marketing")]})
     assert r.status_code == 201, r.text
@@ -99,7 +100,7 @@ async def rich_member(client: Client, tokens: TokenService) -> Rich:
     for method, path, body in (
             ("PUT", "/v1/me/consents/marketing", {"granted": False, "policy_version": "v1"}),
             ("PUT", "/v1/me/preferences", {"max_offers_per_day": 3}),
-            ("PUT", "/v1/me/pin", {"pin": "24680"})):
+            ("PUT", "/v1/me/pin", {"pin": "24680", "password": PASSWORD})):
         r = await client.request(method, path, json=body, headers=me)
         assert r.status_code in (200, 204), r.text
     r = await client.post("/v1/auth/token", json={"grant_type": "refresh_token",
@@ -132,6 +133,11 @@ async def rich_member(client: Client, tokens: TokenService) -> Rich:
     assert r.status_code == 201, r.text
     await pos(client, till, "vouchers/redeem", {"store_id": sid,
                                                 "code": r.json()["voucher"]["code"]})
+    # The purse is emptied in cash at the till, so that the member can be erased.
+    left = (await client.get("/v1/me", headers=me)).json()["stored_value_balance"]
+    await pos(client, till, "stored-value/payouts", {
+        "store_id": sid, "card_number": card_number, "amount": left, "currency": "EUR",
+        "pin": "24680"})
     return Rich(program_id=pid, store_id=sid, campaign_id=campaign_id, member_id=member_id,
                 email=email, card_number=card_number, qr=qr, headers=me, staff=till,
                 manager=manager(tokens, pid), admin=admin(tokens))

@@ -34,6 +34,15 @@ class IdempotencyConflict(Conflict):
     """An Idempotency-Key was reused with a different request body."""
 
 
+class StoredValueRemaining(Conflict):
+    """The member's purse still holds money: it must be paid out before an erasure (which
+    would otherwise forfeit it)."""
+
+    def __init__(self, detail: str, *, balance: int, currency: str) -> None:
+        super().__init__(detail)
+        self.members = {"stored_value_balance": balance, "currency": currency}
+
+
 class RuleViolation(DomainError):
     """Well-formed, but refused by a business rule (HTTP 422)."""
 
@@ -120,6 +129,11 @@ class VoucherOfAnotherMember(RuleViolation):
 
 class AccessDenied(DomainError):
     """The caller's role or scope does not allow this action (HTTP 403)."""
+
+
+class WrongPassword(AccessDenied):
+    """A dangerous action (erasure, a PIN change) re-authenticates with the password, and the
+    one given is wrong (HTTP 403: the token itself is fine, so not 401)."""
 
 
 class ConsentRequired(AccessDenied):

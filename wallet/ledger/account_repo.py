@@ -295,3 +295,24 @@ async def record_pin_failure(conn: Conn, member_id: uuid.UUID, *,
     return PinFailure(failures=row["pin_failures"],
                       locked_until=locked if locked is not None and locked >= lock_until
                       else None)
+
+
+class MemberAccount(msgspec.Struct, frozen=True, kw_only=True):
+    account_id: uuid.UUID
+    currency: str
+
+
+MEMBER_ACCOUNT = """
+SELECT m.wallet_account_id AS account_id, p.currency
+FROM members m JOIN programs p ON p.id = m.program_id
+WHERE m.id = $1
+"""
+
+
+async def member_account(conn: Conn, member_id: uuid.UUID) -> MemberAccount:
+    """A member's wallet account and its currency (NotFound for an unknown or erased member);
+    an operator acting for the member locks it with `lock_account`."""
+    row = await conn.fetchrow(MEMBER_ACCOUNT, member_id)
+    if row is None:
+        raise errors.NotFound("no such member")
+    return MemberAccount(account_id=row["account_id"], currency=row["currency"].strip())

@@ -27,7 +27,7 @@ from wallet.kernel.model import EntryFields, PointsLot
 from wallet.ledger.rules import Effect
 from wallet.privacy.access_log import Access
 
-TxKind = Literal["purchase", "refund", "topup"]
+TxKind = Literal["purchase", "refund", "topup", "payout"]
 
 
 class TxRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -36,7 +36,7 @@ class TxRow(msgspec.Struct, frozen=True, kw_only=True):
     id: uuid.UUID
     program_id: uuid.UUID
     wallet_account_id: uuid.UUID
-    store_id: uuid.UUID
+    store_id: uuid.UUID | None  # None: an operator's payout, rung up at no store
     staff_id: uuid.UUID | None
     kind: TxKind
     receipt_id: str | None
@@ -53,6 +53,7 @@ class TxRow(msgspec.Struct, frozen=True, kw_only=True):
     stored_value_returned: int = 0
     points_shortfall: int = 0
     at: datetime
+    reference: str | None = None  # payouts: how it was paid (a transfer's reference)
 
 
 class EntryRow(EntryFields, frozen=True, kw_only=True):

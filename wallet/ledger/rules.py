@@ -49,7 +49,8 @@ from wallet.kernel.model import Tier
 EntryKind = Literal[
     "earn", "redeem", "expire", "refund_earn", "refund_redeem", "stored_value_topup",
     "stored_value_spend", "stored_value_refund", "adjust", "offer_bonus",
-    "reward_claim", "reward_return", "reward_credit"]  # the last three: wallet.rewards.rules
+    "reward_claim", "reward_return", "reward_credit",  # these three: wallet.rewards.rules
+    "stored_value_payout"]
 LotSource = Literal["earn", "refund_redeem", "adjust", "offer_bonus", "reward_return"]
 
 
@@ -297,6 +298,21 @@ def top_up(balances: Balances, amount: int) -> Effect:
         raise RuleViolation("a top-up amount must be positive", field="amount")
     book = _Book(balances)
     book.add("stored_value_topup", value=amount)
+    return book.effect()
+
+
+def payout(balances: Balances, amount: int) -> Effect:
+    """Hand `amount` (> 0) of stored value back to the member (cash at a till, or by the
+    operator): one `stored_value_payout` entry. More than the balance → InsufficientBalance
+    naming `amount`; nothing is ever paid out that the purse does not hold."""
+    if amount <= 0:
+        raise RuleViolation("a payout amount must be positive", field="amount")
+    if amount > balances.stored_value:
+        raise InsufficientBalance(
+            f"{amount} of stored value requested, {balances.stored_value} available",
+            field="amount")
+    book = _Book(balances)
+    book.add("stored_value_payout", value=-amount)
     return book.effect()
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import asyncpg
 import msgspec
@@ -113,7 +114,7 @@ class Caller(msgspec.Struct, frozen=True, kw_only=True):
     role: ActorRole = "staff"
 
 
-def _access(caller: Caller, action: Action, store_id: uuid.UUID) -> Access:
+def till_access(caller: Caller, action: Action, store_id: uuid.UUID) -> Access:
     """The access-log entry of a till operation: it shows the member's data to the staff."""
     return Access(actor=Actor(id=caller.account_id, role=caller.role), action=action,
                   purpose="till_service", store_id=store_id)
@@ -125,7 +126,7 @@ CardRef = uuid.UUID | str  # a card id (from a verified QR payload) or a card nu
 
 
 
-def _check_card(ctx: CardContext, *, qr: bool) -> None:
+def check_card(ctx: CardContext, *, qr: bool) -> None:
     if ctx.card_status != "active":
         raise errors.InvalidCardToken("this card is blocked",
                                       field="qr_payload" if qr else "card_number")
@@ -133,7 +134,7 @@ def _check_card(ctx: CardContext, *, qr: bool) -> None:
         raise errors.NotFound("no such store in this program", field="store_id")
 
 
-def _check_money(ctx: CardContext, currency: str, *, stored_value: int) -> None:
+def check_money(ctx: CardContext, currency: str, *, stored_value: int) -> None:
     if currency != ctx.currency:
         raise errors.CurrencyMismatch(f"this program counts in {ctx.currency}",
                                       field="currency")
@@ -158,17 +159,30 @@ async def _cover(conn: Conn, account_id: uuid.UUID, lots: list[Lot],
     return lots
 
 
-async def _check_pin(conn: Conn, ctx: CardContext, pin: str | None, *,
-                     hasher: Hasher, policy: PinPolicy, now: datetime) -> None:
+class PinHolder(Protocol):
+    """Whose PIN is checked: a till's card context, or a member changing their PIN."""
+
+    @property
+    def member_id(self) -> uuid.UUID: ...
+    @property
+    def pin_hash(self) -> str | None: ...
+    @property
+    def pin_locked_until(self) -> datetime | None: ...
+
+
+async def check_pin(conn: Conn, ctx: PinHolder, pin: str | None, *,
+                    hasher: Hasher, policy: PinPolicy, now: datetime,
+                    field: str = "stored_value.pin") -> None:
+    """Verify the member's stored-value PIN (given as `field`): refuse while locked, count a
+    wrong one (the `max_attempts`-th locks it for `lock_s`)."""
     if ctx.pin_locked_until is not None and ctx.pin_locked_until > now:
         retry = max(1, int((ctx.pin_locked_until - now).total_seconds() + 0.999))
         raise errors.PinLocked(_locked(ctx.pin_locked_until), retry_after_s=retry,
-                               locked_until=ctx.pin_locked_until)
+                               locked_until=ctx.pin_locked_until, field=field)
     if ctx.pin_hash is None:
-        raise errors.PinRequired("the member has not set a PIN", field="stored_value.pin")
+        raise errors.PinRequired("the member has not set a PIN", field=field)
     if pin is None:
-        raise errors.PinRequired("spending stored value needs the member's PIN",
-                                 field="stored_value.pin")
+        raise errors.PinRequired("spending stored value needs the member's PIN", field=field)
     if await hasher.verify_async(ctx.pin_hash, pin):
         return
     # Autocommitted on its own: the count sticks although the purchase is refused.
@@ -177,10 +191,11 @@ async def _check_pin(conn: Conn, ctx: CardContext, pin: str | None, *,
         conn, ctx.member_id, max_attempts=policy.max_attempts, lock_until=until)
     if failure.locked_until is not None:
         raise errors.PinLocked(_locked(failure.locked_until), retry_after_s=policy.lock_s,
-                               locked_until=failure.locked_until, new_lock=True)
+                               locked_until=failure.locked_until, new_lock=True,
+                               field=field)
     left = max(0, policy.max_attempts - failure.failures)
     raise errors.WrongPin(f"wrong PIN: {left} attempt{'s' if left != 1 else ''} left before "
-                          "stored value is locked", attempts_left=left)
+                          "stored value is locked", attempts_left=left, field=field)
 
 
 def _locked(until: datetime) -> str:
@@ -207,9 +222,9 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
                 return replay(stored, idem, PurchaseResult)  # skip the PIN's hashing
             ctx = await account_repo.card_context(conn, card, program_id=caller.program_id,
                                             store_id=store_id)
-            _check_card(ctx, qr=qr)
-            _check_money(ctx, currency, stored_value=stored_value)
-            await _check_pin(conn, ctx, pin, hasher=hasher, policy=pin_policy, now=now)
+            check_card(ctx, qr=qr)
+            check_money(ctx, currency, stored_value=stored_value)
+            await check_pin(conn, ctx, pin, hasher=hasher, policy=pin_policy, now=now)
             pin_member = ctx.member_id
 
         async def work() -> Outcome[PurchaseResult]:
@@ -217,8 +232,8 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
                 ctx, state = await account_repo.lock_card_state(
                     conn, card, program_id=caller.program_id, store_id=store_id, idem=idem,
                     now=now, fifo_limit=_LOTS_PAGE if redeem_points else 0)
-                _check_card(ctx, qr=qr)
-                _check_money(ctx, currency, stored_value=stored_value)
+                check_card(ctx, qr=qr)
+                check_money(ctx, currency, stored_value=stored_value)
                 if state.stored is not None:
                     return replay(state.stored, idem, PurchaseResult)
                 lots = await _cover(conn, ctx.account_id, state.lots, redeem_points, now)
@@ -263,7 +278,7 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
                     tier_points=done.points_earned, reset_pin_of=pin_member, idem=idem,
                     status_code=201, response=encode(result),
                     redeem_offers=tuple(offer_ids),
-                    access=_access(caller, "till.purchase", store_id)))
+                    access=till_access(caller, "till.purchase", store_id)))
                 if used:  # after the write: they name its transaction
                     await voucher_redemption.use(conn, [v.id for v in used], at=now,
                                                  store_id=store_id, by=caller.account_id,
@@ -335,7 +350,7 @@ async def refund(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID,
                     tier_day=p.at.date(), tier_points=done.tier_points_delta,
                     refund_of=p.id, refund_amount=how_much, idem=idem, status_code=201,
                     response=encode(result),
-                    access=_access(caller, "till.refund", store_id)))
+                    access=till_access(caller, "till.refund", store_id)))
                 return Outcome(status=201, result=result)
 
         return await retrying(conn, idem, RefundResult, work)
@@ -354,8 +369,8 @@ async def top_up(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, car
                 ctx, state = await account_repo.lock_card_state(
                     conn, card, program_id=caller.program_id, store_id=store_id, idem=idem,
                     now=now, fifo_limit=0)
-                _check_card(ctx, qr=qr)
-                _check_money(ctx, currency, stored_value=amount)
+                check_card(ctx, qr=qr)
+                check_money(ctx, currency, stored_value=amount)
                 if state.stored is not None:
                     return replay(state.stored, idem, TopUpResult)
                 effect = rules.top_up(ctx.balances, amount)
@@ -370,7 +385,7 @@ async def top_up(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, car
                     account_id=ctx.account_id, program_id=ctx.program_id, effect=effect,
                     at=now, store_id=store_id, tx=tx, idem=idem, status_code=201,
                     response=encode(result),
-                    access=_access(caller, "till.top_up", store_id)))
+                    access=till_access(caller, "till.top_up", store_id)))
                 return Outcome(status=201, result=result)
 
         return await retrying(conn, idem, TopUpResult, work)
@@ -385,8 +400,8 @@ async def scan(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, card:
     async def work(conn: Conn) -> ScanResult:
         ctx = await account_repo.card_context(conn, card, program_id=caller.program_id,
                                         store_id=store_id)
-        _check_card(ctx, qr=isinstance(card, uuid.UUID))
-        await access_log.record(conn, ctx.member_id, _access(caller, "till.scan", store_id))
+        check_card(ctx, qr=isinstance(card, uuid.UUID))
+        await access_log.record(conn, ctx.member_id, till_access(caller, "till.scan", store_id))
         offers = await offer_redemption.usable_here(conn, ctx.member_id, store_id=store_id,
                                                     now=at)
         return ScanResult(member_ref=ctx.account_id, first_name=ctx.first_name, tier=ctx.tier,

@@ -149,6 +149,27 @@ async def update_profile_row(conn: Conn, member_id: uuid.UUID, *,
         raise gone()
 
 
+class Credentials(msgspec.Struct, frozen=True, kw_only=True):
+    """What re-authenticates a member: the password's and the PIN's hashes, the PIN lock."""
+
+    member_id: uuid.UUID
+    password_hash: str
+    pin_hash: str | None
+    pin_locked_until: datetime | None
+
+
+SELECT_CREDENTIALS = """
+SELECT id AS member_id, password_hash, pin_hash, pin_locked_until FROM members WHERE id = $1
+"""
+
+
+async def fetch_credentials(conn: Conn, member_id: uuid.UUID) -> Credentials:
+    row = await conn.fetchrow(SELECT_CREDENTIALS, member_id)
+    if row is None:
+        raise gone()
+    return Credentials(**dict(row))
+
+
 SET_PIN = """
 UPDATE members SET pin_hash = $2, pin_failures = 0, updated_at = now()
 WHERE id = $1

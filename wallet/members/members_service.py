@@ -14,12 +14,15 @@ from collections.abc import Sequence
 import asyncpg
 import msgspec
 
+from wallet.kernel.errors import WrongPassword
 from wallet.kernel.hashing import Hasher
 from wallet.members import consents, consents_repo, sessions_repo
 from wallet.members.members_repo import (
     Card,
+    Credentials,
     Profile,
     fetch_card,
+    fetch_credentials,
     fetch_profile,
     insert_card,
     insert_member,
@@ -91,8 +94,21 @@ async def card_of(pool: asyncpg.Pool, member_id: uuid.UUID) -> Card:
         return await fetch_card(conn, member_id)
 
 
-async def set_pin(pool: asyncpg.Pool, hasher: Hasher, member_id: uuid.UUID, pin: str) -> None:
-    """Store the stored-value PIN hashed (argon2id); it is never returned."""
+async def reauthenticate(pool: asyncpg.Pool, hasher: Hasher, member_id: uuid.UUID,
+                         password: str) -> Credentials:
+    """Check the member's password again before a dangerous action (erasure, a PIN change):
+    WrongPassword (naming `password`) if it is wrong, `gone()` if the member was erased.
+    Returns their credentials (the PIN's hash and lock, for a PIN change)."""
+    async with pool.acquire() as conn:
+        credentials = await fetch_credentials(conn, member_id)
+    if not await hasher.verify_async(credentials.password_hash, password):
+        raise WrongPassword("the password is wrong", field="password")
+    return credentials
+
+
+async def store_pin(pool: asyncpg.Pool, hasher: Hasher, member_id: uuid.UUID, pin: str) -> None:
+    """Store the stored-value PIN hashed (argon2id); it is never returned. Callers check
+    the member's password and current PIN first (`wallet.ledger.pin_service`)."""
     pin_hash = await hasher.hash_async(pin)
     async with pool.acquire() as conn:
         await set_pin_hash(conn, member_id, pin_hash)

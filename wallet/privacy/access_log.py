@@ -21,8 +21,9 @@ from wallet.kernel.db import Conn
 
 ActorRole = Literal["staff", "manager", "admin"]
 # What was done with the member's data. Add a value when a new route reads it.
-Action = Literal["till.scan", "till.purchase", "till.refund", "till.top_up",
-                 "till.voucher", "support.view", "admin.export", "admin.erasure"]
+Action = Literal["till.scan", "till.purchase", "till.refund", "till.top_up", "till.payout",
+                 "till.voucher", "support.view", "admin.export", "admin.erasure",
+                 "admin.payout"]
 # Why: serving the member at the till, answering the member's own request (support, a
 # data-subject request received by the operator).
 AccessPurpose = Literal["till_service", "member_support", "data_subject_request"]
@@ -42,6 +43,7 @@ class Access(msgspec.Struct, frozen=True, kw_only=True):
     action: Action
     purpose: AccessPurpose
     store_id: uuid.UUID | None = None
+    reason: str | None = None  # an operator acting on a request says why (a ticket number)
 
 
 class MemberView(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,11 +70,13 @@ class Entry(msgspec.Struct, frozen=True, kw_only=True):
     action: Action
     purpose: AccessPurpose
     store_id: uuid.UUID | None
+    reason: str | None  # why an operator acted on the member's request
 
 
 INSERT = """
-INSERT INTO access_log (member_id, program_id, actor_id, actor_role, action, purpose, store_id)
-SELECT m.id, m.program_id, $2, $3, $4, $5, $6 FROM members m WHERE m.id = $1
+INSERT INTO access_log (member_id, program_id, actor_id, actor_role, action, purpose, store_id,
+                        reason)
+SELECT m.id, m.program_id, $2, $3, $4, $5, $6, $7 FROM members m WHERE m.id = $1
 """
 
 
@@ -81,7 +85,7 @@ async def record(conn: Conn, member_id: uuid.UUID, access: Access) -> None:
     the meantime leaves nothing to log; one being erased right now is NotFound."""
     try:
         await conn.execute(INSERT, member_id, access.actor.id, access.actor.role,
-                           access.action, access.purpose, access.store_id)
+                           access.action, access.purpose, access.store_id, access.reason)
     except asyncpg.ForeignKeyViolationError as exc:  # erased while we read
         raise errors.NotFound("this member no longer exists") from exc
 
@@ -104,7 +108,7 @@ async def member_entries(conn: Conn, member_id: uuid.UUID, *,
 
 
 SEARCH = """
-SELECT id, at, member_id, program_id, actor_id, actor_role, action, purpose, store_id
+SELECT id, at, member_id, program_id, actor_id, actor_role, action, purpose, store_id, reason
 FROM access_log
 WHERE ($1::uuid IS NULL OR actor_id = $1)
   AND ($2::uuid IS NULL OR member_id = $2)

@@ -8,6 +8,11 @@ and their idempotency records (scoped by their id, or a till's stored scan namin
 wallet account); their offers' delivery records lose their payload. The wallet account,
 ledger, transactions and lots stay for the accounting obligation: nothing links them to the
 person any more.
+
+Nothing forfeits the member's money: while their purse holds stored value, erasure refuses
+(409 `/problems/stored-value-remaining`, naming the balance) until it is paid out, at a till
+with the PIN or by the operator (`wallet/ledger/payouts.py`). The idle-account purge skips
+such members the same way. Points are not money: they go with the account.
 """
 
 from __future__ import annotations
@@ -19,15 +24,18 @@ import asyncpg
 import msgspec
 
 from wallet.kernel.db import Conn
-from wallet.kernel.errors import NotFound
+from wallet.kernel.errors import NotFound, StoredValueRemaining
+from wallet.kernel.hashing import Hasher
+from wallet.members import members_service
 from wallet.members.members_repo import gone
 from wallet.privacy import access_log
 from wallet.privacy.access_log import Access
 
 LOCK_WALLET = """
-SELECT w.id FROM wallet_accounts w
+SELECT w.stored_value_balance, p.currency
+FROM wallet_accounts w JOIN programs p ON p.id = w.program_id
 WHERE w.id = (SELECT wallet_account_id FROM members WHERE id = $1)
-FOR UPDATE
+FOR UPDATE OF w
 """
 LOCK_MEMBER = """
 SELECT id, wallet_account_id FROM members WHERE id = $1 FOR UPDATE
@@ -68,24 +76,40 @@ class Erased(msgspec.Struct, frozen=True, kw_only=True):
 
 async def erase(conn: Conn, member_id: uuid.UUID, *, logged: Access | None = None,
                 idle_before: datetime | None = None) -> Erased | None:
-    """Erase `member_id` in one transaction (see the module docstring).
+    """Erase `member_id` in one transaction (see the module docstring). A member whose
+    purse holds stored value is not erased (StoredValueRemaining, with the balance): that
+    money would be forfeit. It is paid out first (`wallet.ledger.payouts`).
 
     `logged`: an operator's erasure request, recorded in the access log (the entry stays,
     without the member). `idle_before`: erase only if the member is still idle (no activity
     after it, no stored value; checked under the locks); None when they came back meanwhile.
     Raises NotFound for an unknown member."""
     async with conn.transaction():
-        await conn.fetchval(LOCK_WALLET, member_id)
+        wallet = await conn.fetchrow(LOCK_WALLET, member_id)
         row = await conn.fetchrow(LOCK_MEMBER, member_id)
-        if row is None:
+        if row is None or wallet is None:
             raise NotFound("no such member")
         if idle_before is not None and not await conn.fetchval(STILL_IDLE, member_id,
                                                                idle_before):
             return None
+        if wallet["stored_value_balance"] > 0:
+            balance, currency = wallet["stored_value_balance"], wallet["currency"].strip()
+            raise StoredValueRemaining(
+                f"the purse still holds {balance} (minor units of {currency}) of stored "
+                "value: it must be paid out before the erasure (at a till, with the PIN, or "
+                "by the operator); nothing was erased", balance=balance, currency=currency)
         if logged is not None:
             await access_log.record(conn, member_id, logged)
         await conn.fetchval(ERASE, member_id, f"{member_id}:", str(row["wallet_account_id"]))
     return Erased(member_id=member_id, wallet_account_id=row["wallet_account_id"])
+
+
+async def erase_self(pool: asyncpg.Pool, hasher: Hasher, member_id: uuid.UUID,
+                     password: str) -> Erased:
+    """The member's own erasure (`DELETE /v1/me`), re-authenticated with their password
+    (WrongPassword naming `password` otherwise); then `erase_member`."""
+    await members_service.reauthenticate(pool, hasher, member_id, password)
+    return await erase_member(pool, member_id)
 
 
 async def erase_member(pool: asyncpg.Pool, member_id: uuid.UUID, *,

@@ -184,8 +184,9 @@ def _categories(policy: RetentionPolicy) -> list[Category]:
         Category(category="wallet", fields=["points and stored-value ledger", "transactions",
                                             "points lots", "tier"],
                  why="your membership; accounting obligation",
-                 kept="as accounting law requires; at erasure it is detached from you and "
-                      "kept under a pseudonym that no longer leads to you"),
+                 kept="as accounting law requires; at erasure (once any stored value is "
+                      "paid out to you) it is detached from you and kept under a pseudonym "
+                      "that no longer leads to you"),
         Category(category="location", fields=["visits", "last accepted position",
                                               "raw pings (only if configured)"],
                  why="location-based offers (with your consent only)",
@@ -230,7 +231,15 @@ _RIGHTS = [
           how="GET /v1/me/export: everything held about you, as JSON"),
     Right(right="see who accessed your data", how="GET /v1/me/access-log"),
     Right(right="rectification", how="PATCH /v1/me"),
-    Right(right="erasure", how="DELETE /v1/me: at once, tokens and card stop working"),
+    Right(right="erasure",
+          how="DELETE /v1/me, with your password: at once, tokens and card stop working. "
+              "Stored value is never forfeited: while your purse holds money, the erasure "
+              "waits until it is paid out to you (see the next right), and says how much"),
+    Right(right="get your stored value back",
+          how="at any till of the program, in cash, with your PIN "
+              "(POST /v1/pos/stored-value/payouts), or by asking the operator, who pays it "
+              "to you (e.g. by bank transfer) and records it in your ledger before an "
+              "erasure"),
     Right(right="withdraw or give consent",
           how="PUT /v1/me/consents/{purpose}: takes effect at once"),
     Right(right="choose how often and when you hear from us", how="PUT /v1/me/preferences"),

@@ -92,7 +92,7 @@ class TransactionRecord(msgspec.Struct, frozen=True, kw_only=True):
     id: uuid.UUID
     at: datetime
     kind: str
-    store_id: uuid.UUID
+    store_id: uuid.UUID | None  # None: an operator's payout, at no store
     receipt_id: str | None
     amount: int
     currency: str
@@ -106,6 +106,7 @@ class TransactionRecord(msgspec.Struct, frozen=True, kw_only=True):
     points_returned: int
     stored_value_returned: int
     points_shortfall: int
+    reference: str | None = None  # payouts: how the operator paid it
 
 
 class TierPointsRecord(msgspec.Struct, frozen=True, kw_only=True):
