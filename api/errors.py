@@ -56,6 +56,8 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
         400, "/problems/program-id-required", "program_id is required for this account"),
     geo_errors.InvalidZone: (422, "/problems/invalid-zone", "Invalid zone"),
     geo_errors.InvalidFeatures: (422, "/problems/invalid-features", "Invalid features"),
+    geo_errors.LikelySwappedCoordinates: (
+        422, "/problems/likely-swapped-coordinates", "Latitude and longitude look swapped"),
     wallet_errors.OfferAlreadyRedeemed: (
         422, "/problems/offer-already-redeemed", "Offer already redeemed"),
     wallet_errors.OfferExpired: (422, "/problems/offer-expired", "Offer expired"),

@@ -29,3 +29,15 @@ class InvalidFeatures(GeoError):
         super().__init__(f"{len(errors)} feature(s) refused; nothing was imported",
                          field="features")
         self.errors = errors
+
+
+class LikelySwappedCoordinates(GeoError):
+    """Zones whose `[lon, lat]` look swapped (see `geo.placement`); `errors` lists each with its
+    `field` and `reason`. The manager may confirm the location (HTTP 422 until then)."""
+
+    def __init__(self, errors: list[dict[str, object]], *, field: str) -> None:
+        first = str(errors[0]["reason"])
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(f"{first}{more}. Send the coordinates as [lon, lat], or repeat with "
+                         "`confirm_location=true` to keep them.", field=field)
+        self.errors = errors

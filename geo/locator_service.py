@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 
 import asyncpg
 import msgspec
 
+from geo.errors import LikelySwappedCoordinates
 from geo.locator import Nearby, StoreLocator, location
-from geo.zones import decode_zone
+from geo.placement import Near, likely_swap
+from geo.zones import Zone, decode_zone
 from wallet.kernel.db import Conn
 from wallet.kernel.errors import NotFound
 
@@ -73,3 +76,38 @@ async def nearest_stores(pool: asyncpg.Pool, cache: LocatorCache, program_id: uu
     async with pool.acquire() as conn:
         locator = await cache.current(conn, program_id)
         return await named(conn, locator.nearest(lon, lat, limit))
+
+
+TIMEZONE = "SELECT timezone FROM programs WHERE id = $1"
+
+
+async def check_placements(conn: Conn, cache: LocatorCache, program_id: uuid.UUID,
+                           zones: Sequence[tuple[str, Zone]], *,
+                           exclude: Sequence[uuid.UUID] = ()) -> None:
+    """Refuse zones whose coordinates look swapped (`geo.placement`), each named by its
+    field (`zone.center`, `features[3].geometry`...); `exclude`: stores being replaced."""
+    timezone = await conn.fetchval(TIMEZONE, program_id)
+    if timezone is None:
+        raise NotFound("no such program", field="program_id")
+    locator = await cache.current(conn, program_id)
+    asked: list[tuple[str, tuple[float, float], Nearby | None, Nearby | None]] = []
+    for field, zone in zones:
+        lon, lat = location(zone)
+        given = locator.nearest(lon, lat, 1, exclude=exclude)
+        swapped = locator.nearest(lat, lon, 1, exclude=exclude) if abs(lon) <= 90 else []
+        asked.append((field, (lon, lat), given[0] if given else None,
+                      swapped[0] if swapped else None))
+    ids = {n.store_id for _, _, *near in asked for n in near if n is not None}
+    codes = {r["id"]: r["code"] for r in await conn.fetch(NAMES, list(ids))} if ids else {}
+
+    def near(n: Nearby | None) -> Near | None:
+        return None if n is None else (n.distance_m, codes.get(n.store_id, "?"))
+
+    errors: list[dict[str, object]] = []
+    for field, point, given_near, swapped_near in asked:
+        reason = likely_swap(point, timezone=timezone, given_near=near(given_near),
+                             swapped_near=near(swapped_near))
+        if reason is not None:
+            errors.append({"field": field, "reason": reason})
+    if errors:
+        raise LikelySwappedCoordinates(errors, field=str(errors[0]["field"]))

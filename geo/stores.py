@@ -17,7 +17,8 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from geo.zones import Zone, validate_zone, zone_to_geojson
+from geo.locator_service import LocatorCache, check_placements
+from geo.zones import Circle, Zone, validate_zone, zone_to_geojson
 from wallet.kernel.db import Conn
 from wallet.kernel.errors import Conflict, NotFound
 
@@ -102,15 +103,26 @@ LIST_STORES = f"""
 SELECT {COLUMNS} FROM stores
 WHERE program_id = $1 AND deleted_at IS NULL
   AND ($2::timestamptz IS NULL OR (created_at, id) > ($2::timestamptz, $3::uuid))
+  AND ($5::text IS NULL OR code = $5)
+  AND ($6::text IS NULL OR code ILIKE $6 ESCAPE '\\' OR name ILIKE $6 ESCAPE '\\')
 ORDER BY created_at, id
 LIMIT $4
 """
 
 
+def contains_pattern(text: str) -> str:
+    """An ILIKE pattern matching `text` anywhere, its own `%`, `_` and `\\` taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 async def fetch_stores(conn: Conn, program_id: uuid.UUID, *, limit: int,
-                       after: tuple[datetime, uuid.UUID] | None) -> list[Store]:
+                       after: tuple[datetime, uuid.UUID] | None, code: str | None = None,
+                       text: str | None = None) -> list[Store]:
     at, id_ = after if after else (None, None)
-    return [_store(r) for r in await conn.fetch(LIST_STORES, program_id, at, id_, limit)]
+    return [_store(r) for r in await conn.fetch(
+        LIST_STORES, program_id, at, id_, limit, code,
+        contains_pattern(text) if text else None)]
 
 
 class StoreRef(msgspec.Struct, frozen=True, kw_only=True):
@@ -172,15 +184,24 @@ async def soft_delete_store(conn: Conn, program_id: uuid.UUID,
 # --- services -------------------------------------------------------------------------------
 
 
+def zone_field(zone: Zone, prefix: str = "zone") -> str:
+    """Where a zone's position is, for an error naming it."""
+    return f"{prefix}.center" if isinstance(zone, Circle) else f"{prefix}.coordinates"
+
+
 async def create_store(pool: asyncpg.Pool, *, program_id: uuid.UUID, code: str, name: str,
-                       zone: Zone, max_extent_m: float) -> Store:
-    """Validate the zone and store it. Duplicate live code → Conflict.
+                       zone: Zone, max_extent_m: float, locators: LocatorCache,
+                       confirm_location: bool = False) -> Store:
+    """Validate the zone and store it. Duplicate live code → Conflict; coordinates that look
+    swapped → LikelySwappedCoordinates unless `confirm_location` (see `geo.placement`).
 
     Every worker's zone registry hears of it through the `stores` trigger (migration 0005),
     which bumps the program's zones version and NOTIFYs `zones_changed` on commit.
     """
     stored_zone = normalised_zone(zone, max_extent_m)
     async with pool.acquire() as conn, conn.transaction():
+        if not confirm_location:
+            await check_placements(conn, locators, program_id, [(zone_field(zone), zone)])
         store = await insert_store(conn, program_id=program_id, code=code, name=name,
                                    zone=stored_zone)
         return store
@@ -192,21 +213,31 @@ async def get_store(pool: asyncpg.Pool, program_id: uuid.UUID, store_id: uuid.UU
 
 
 async def list_stores(pool: asyncpg.Pool, program_id: uuid.UUID, *, limit: int,
-                      after: tuple[datetime, uuid.UUID] | None) -> list[Store]:
-    """Up to `limit` live stores in creation order, after the `(created_at, id)` key."""
+                      after: tuple[datetime, uuid.UUID] | None, code: str | None = None,
+                      text: str | None = None) -> list[Store]:
+    """Up to `limit` live stores in creation order, after the `(created_at, id)` key; only
+    the one with `code`, and only those whose code or name contains `text` (any case)."""
     async with pool.acquire() as conn:
-        return await fetch_stores(conn, program_id, limit=limit, after=after)
+        return await fetch_stores(conn, program_id, limit=limit, after=after, code=code,
+                                  text=text)
 
 
 async def update_store(pool: asyncpg.Pool, *, program_id: uuid.UUID, store_id: uuid.UUID,
-                       changes: StoreChanges, max_extent_m: float) -> Store:
-    """Apply a partial update; `zone_version` grows only if the normalised zone differs."""
+                       changes: StoreChanges, max_extent_m: float, locators: LocatorCache,
+                       confirm_location: bool = False) -> Store:
+    """Apply a partial update; `zone_version` grows only if the normalised zone differs. A
+    changed zone whose coordinates look swapped is refused unless `confirm_location`."""
     new_zone = (None if isinstance(changes.zone, msgspec.UnsetType)
                 else normalised_zone(changes.zone, max_extent_m))
     async with pool.acquire() as conn, conn.transaction():
         store = await fetch_store(conn, program_id, store_id, for_update=True)
         old_zone = msgspec.to_builtins(store.zone)
         zone = old_zone if new_zone is None else new_zone
+        if (new_zone is not None and new_zone != old_zone and not confirm_location
+                and not isinstance(changes.zone, msgspec.UnsetType)):
+            await check_placements(conn, locators, program_id,
+                                   [(zone_field(changes.zone), changes.zone)],
+                                   exclude=[store_id])
         updated = await update_store_row(
             conn, store,
             code=store.code if isinstance(changes.code, msgspec.UnsetType) else changes.code,

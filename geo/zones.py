@@ -209,13 +209,27 @@ def validate_zone(zone: Zone, *, max_extent_m: float) -> ZoneShape:
     return PolygonShape(parts=parts, multi=multi, geom=geom, kx=kx, ky=M_PER_DEG)
 
 
+def _signed_area(ring: Ring) -> float:
+    """Twice the ring's signed area in degrees² (shoelace): > 0 when counterclockwise."""
+    return sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(ring, ring[1:], strict=False))
+
+
+def _wound(ring: Ring, *, counterclockwise: bool) -> Ring:
+    """The ring in the winding asked for (RFC 7946: shells counterclockwise, holes not)."""
+    return ring if (_signed_area(ring) > 0) == counterclockwise else ring[::-1]
+
+
 def zone_to_geojson(zone: ZoneShape) -> dict[str, Any]:
-    """The GeoJSON (plus Circle) dict of a shape; ``decode_zone`` of it validates to the same."""
+    """The GeoJSON (plus Circle) dict of a shape; ``decode_zone`` of it validates to the same.
+
+    Rings follow RFC 7946's right-hand rule (exterior counterclockwise, holes clockwise),
+    whatever winding they came in: the same area, so validation and matching are unchanged."""
     match zone:
         case CircleShape():
             return {"type": "Circle", "center": [zone.lon, zone.lat], "radius_m": zone.radius_m}
         case PolygonShape(parts=parts, multi=multi):
-            rings = [[[list(p) for p in ring] for ring in part] for part in parts]
+            rings = [[[list(p) for p in _wound(ring, counterclockwise=j == 0)]
+                      for j, ring in enumerate(part)] for part in parts]
             if multi:
                 return {"type": "MultiPolygon", "coordinates": rings}
             return {"type": "Polygon", "coordinates": rings[0]}

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.datastructures import State
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, Parameter
 from litestar.types import ControllerRouterHandler
 from msgspec import UNSET, Meta, UnsetType
 
@@ -24,6 +24,7 @@ from api.controllers.admin import in_path_program
 from api.errors import responses
 from api.paging import Cursor, Limit, Page, decode_cursor, page_of
 from geo import store_import, stores
+from geo.store_import import ImportedRow
 from geo.stores import Store
 from geo.zones import Zone
 
@@ -67,15 +68,35 @@ IMPORT_MAX_BYTES = 64 * 1024 * 1024  # a whole chain's zones in one request
 
 
 class FeatureCollectionIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Features are validated one by one (so every bad one can be reported, by index)."""
+    """Features are validated one by one (so every bad one can be reported, by index). A GIS
+    tool's `bbox`, `name` and `crs` members are accepted and ignored (coordinates are WGS 84
+    `[lon, lat]`, as RFC 7946 says)."""
 
     type: Literal["FeatureCollection"]
     features: Annotated[list[dict[str, Any]], Meta(min_length=1, max_length=100_000)]
+    bbox: list[float] | None = None
+    name: str | None = None
+    crs: dict[str, Any] | None = None
 
 
 class ImportResult(msgspec.Struct, frozen=True, kw_only=True):
+    """How many stores were created, updated (name or zone differed) and left unchanged
+    (identical), and each feature's `{code, id, result}` in the features' order."""
+
     created: int
     updated: int
+    unchanged: int
+    stores: list[ImportedRow]
+
+
+ConfirmLocation = Annotated[bool, Parameter(
+    description="keep coordinates that look like latitude and longitude swapped (they are "
+                "refused with 422 /problems/likely-swapped-coordinates otherwise)")]
+CodeFilter = Annotated[str | None, Parameter(max_length=64,
+                                             description="only the store with this code")]
+TextQuery = Annotated[str | None, Parameter(
+    min_length=1, max_length=200,
+    description="only stores whose code or name contains this text (case-insensitive)")]
 
 
 class ImportCheck(msgspec.Struct, frozen=True, kw_only=True):
@@ -88,19 +109,33 @@ class StoresController(Controller):
     guards = [roles("admin", "manager"), in_path_program]
 
     @post("/", status_code=201, summary="Create a store with its zone",
+          description="The zone is GeoJSON `[lon, lat]`: a Polygon, a MultiPolygon or "
+                      "`{type: Circle, center, radius_m}`. A refused shape is a 422 "
+                      "/problems/invalid-zone naming the field. Coordinates that look like "
+                      "latitude and longitude swapped (the swapped point is where the "
+                      "program's other stores are, or the point is far from the program's "
+                      "time zone while the swapped one is in it) are a 422 "
+                      "/problems/likely-swapped-coordinates, unless `confirm_location=true`.",
           responses=responses(403, 404, 409, 422))
     async def create_store(self, state: State, program_id: FromPath[uuid.UUID],
-                           data: JSONBody[StoreIn]) -> StoreOut:
+                           data: JSONBody[StoreIn],
+                           confirm_location: ConfirmLocation = False) -> StoreOut:
         return StoreOut.of(await stores.create_store(
             state.pool, program_id=program_id, code=data.code, name=data.name, zone=data.zone,
-            max_extent_m=state.settings.max_zone_extent_m))
+            max_extent_m=state.settings.max_zone_extent_m, locators=state.locators,
+            confirm_location=confirm_location))
 
-    @get("/", summary="List the program's stores (oldest first)", responses=responses(403, 422))
-    async def list_stores(self, state: State, program_id: FromPath[uuid.UUID],
+    @get("/", summary="List the program's stores (oldest first)",
+         description="Filter with `code` (exact) and `q` (text in the code or the name, "
+                     "case-insensitive); paged with `limit` and `cursor`.",
+         responses=responses(403, 422))
+    async def list_stores(self, state: State, program_id: FromPath[uuid.UUID], *,
+                          code: CodeFilter = None, q: TextQuery = None,
                           limit: Limit = 50, cursor: Cursor = None) -> Page[StoreOut]:
         after = decode_cursor(cursor)
         rows = await stores.list_stores(state.pool, program_id, limit=limit + 1,
-                                        after=(after.at, after.id) if after else None)
+                                        after=(after.at, after.id) if after else None,
+                                        code=code, text=q)
         last = rows[limit - 1] if len(rows) > limit else None
         return page_of([StoreOut.of(s) for s in rows], limit,
                        (last.created_at, last.id) if last else None)
@@ -111,13 +146,19 @@ class StoresController(Controller):
         return StoreOut.of(await stores.get_store(state.pool, program_id, store_id))
 
     @patch("/{store_id:uuid}", summary="Change a store's code, name or zone",
+           description="Any subset of `code`, `name`, `zone`; a zone that differs bumps "
+                       "`zone_version` and takes effect for matching at once. A new zone "
+                       "that looks like latitude and longitude swapped is a 422 unless "
+                       "`confirm_location=true` (as for creation).",
            responses=responses(403, 404, 409, 422))
     async def update_store(self, state: State, program_id: FromPath[uuid.UUID],
-                           store_id: FromPath[uuid.UUID], data: JSONBody[StorePatch]) -> StoreOut:
+                           store_id: FromPath[uuid.UUID], data: JSONBody[StorePatch],
+                           confirm_location: ConfirmLocation = False) -> StoreOut:
         changes = stores.StoreChanges(code=data.code, name=data.name, zone=data.zone)
         return StoreOut.of(await stores.update_store(
             state.pool, program_id=program_id, store_id=store_id, changes=changes,
-            max_extent_m=state.settings.max_zone_extent_m))
+            max_extent_m=state.settings.max_zone_extent_m, locators=state.locators,
+            confirm_location=confirm_location))
 
     @delete("/{store_id:uuid}", status_code=204,
             summary="Delete a store (soft: its ledger history stays)",
@@ -128,16 +169,28 @@ class StoresController(Controller):
 
     @post("/import", status_code=200, request_max_body_size=IMPORT_MAX_BYTES,
           summary="Import stores from a GeoJSON FeatureCollection (upsert by properties.code)",
-          description="Each feature: `{type: Feature, geometry: <zone>, properties: {code, "
-                      "name}}`. All features are validated first; one bad feature → 422 "
-                      "listing every bad one by index in `errors`, and nothing is written.",
+          description="Each feature: `{type: Feature, geometry, properties: {code, name}}` "
+                      "where the geometry is a Polygon, a MultiPolygon, a `Point` with "
+                      "`properties.radius_m` (a circle, as the export writes it) or our "
+                      "`Circle`. All features are validated first; one bad feature → 422 "
+                      "listing every bad one by index in `errors`, and nothing is written; "
+                      "likewise coordinates that look swapped (422 "
+                      "/problems/likely-swapped-coordinates) unless `confirm_location=true`. "
+                      "The answer counts the stores created, updated (name or zone changed) "
+                      "and unchanged (identical), and gives each feature's `code`, store `id` "
+                      "and `result`.",
           responses=responses(403, 404, 409, 413, 422))
     async def import_stores(self, state: State, program_id: FromPath[uuid.UUID],
-                            data: JSONBody[FeatureCollectionIn]) -> ImportResult:
+                            data: JSONBody[FeatureCollectionIn],
+                            confirm_location: ConfirmLocation = False) -> ImportResult:
         prepared = store_import.prepare_import(
             data.features, max_extent_m=state.settings.max_zone_extent_m)
-        created, updated = await store_import.import_stores(state.pool, program_id, prepared)
-        return ImportResult(created=created, updated=updated)
+        rows = await store_import.import_stores(state.pool, program_id, prepared,
+                                                locators=state.locators,
+                                                confirm_location=confirm_location)
+        results = [r.result for r in rows]
+        return ImportResult(created=results.count("created"), updated=results.count("updated"),
+                            unchanged=results.count("unchanged"), stores=rows)
 
     @post("/import/check", status_code=200, request_max_body_size=IMPORT_MAX_BYTES,
           summary="Check a store import without writing anything",

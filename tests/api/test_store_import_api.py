@@ -31,7 +31,11 @@ async def test_import_creates_and_updates_by_code(
     r = await client.post(f"/v1/programs/{program}/stores/import", headers=manager(
         tokens, program), json=collection(feature("A", SQUARE, "Renamed"), feature("B", circle())))
     assert r.status_code == 200, r.text
-    assert r.json() == {"created": 1, "updated": 1}
+    body = r.json()
+    assert (body["created"], body["updated"], body["unchanged"]) == (1, 1, 0)
+    assert [(s["code"], s["result"]) for s in body["stores"]] == [("A", "updated"),
+                                                                  ("B", "created")]
+    assert body["stores"][0]["id"] == existing
     row = await conn.fetchrow("SELECT name, zone_version FROM stores WHERE id = $1",
                               uuid.UUID(existing))
     assert row["name"] == "Renamed" and row["zone_version"] == 2
@@ -69,18 +73,20 @@ async def test_export_round_trips_through_import(client: Client, tokens: TokenSe
     assert r.headers["content-type"].startswith("application/geo+json")
     exported = r.json()
     assert [f["properties"]["code"] for f in exported["features"]] == ["A", "B"]
-    assert exported["features"][1]["geometry"]["type"] == "Circle"
+    assert exported["features"][1]["geometry"] == {"type": "Point",
+                                                   "coordinates": circle()["center"]}
+    assert exported["features"][1]["properties"]["radius_m"] == circle()["radius_m"]
     other = await create_program(client, tokens)
     r = await client.post(f"/v1/programs/{other}/stores/import",
                           headers=manager(tokens, other), json=exported)
-    assert r.json() == {"created": 2, "updated": 0}
+    assert (r.json()["created"], r.json()["updated"]) == (2, 0)
     again = (await client.get(f"/v1/programs/{other}/stores.geojson",
                               headers=manager(tokens, other))).json()
     strip = [(f["properties"], f["geometry"]) for f in exported["features"]]
     assert [(f["properties"], f["geometry"]) for f in again["features"]] == strip
-    # Re-importing the same export changes nothing but counts the updates.
+    # Re-importing the same export changes nothing, and says so.
     r = await client.post(f"/v1/programs/{program}/stores/import", headers=mgr, json=exported)
-    assert r.json() == {"created": 0, "updated": 2}
+    assert (r.json()["created"], r.json()["updated"], r.json()["unchanged"]) == (0, 0, 2)
 
 
 async def test_staff_cannot_import_or_export(client: Client, tokens: TokenService) -> None:
