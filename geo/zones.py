@@ -16,6 +16,7 @@ Polygons are *covered* (interior or boundary) in plain lon/lat coordinates, as G
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Annotated, Any, TypeVar
 
@@ -211,7 +212,7 @@ def validate_zone(zone: Zone, *, max_extent_m: float) -> ZoneShape:
 
 def _signed_area(ring: Ring) -> float:
     """Twice the ring's signed area in degrees² (shoelace): > 0 when counterclockwise."""
-    return sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(ring, ring[1:], strict=False))
+    return sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in itertools.pairwise(ring))
 
 
 def _wound(ring: Ring, *, counterclockwise: bool) -> Ring:

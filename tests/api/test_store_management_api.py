@@ -4,6 +4,7 @@ the wrong way round caught before a store lands off Somalia."""
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from typing import Any
 
@@ -34,7 +35,7 @@ async def _import(client: Client, tokens: TokenService, program: str, body: dict
 
 
 def _area(ring: list[list[float]]) -> float:
-    return sum(a[0] * b[1] - b[0] * a[1] for a, b in zip(ring, ring[1:], strict=False))
+    return sum(a[0] * b[1] - b[0] * a[1] for a, b in itertools.pairwise(ring))
 
 
 # --- 14: what an import did, feature by feature -------------------------------------------------
