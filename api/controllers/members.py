@@ -7,7 +7,7 @@ the token, never from the request. A token whose member was erased is 401.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Annotated, Literal
 
 import msgspec
@@ -22,6 +22,7 @@ from api.auth.tokens import Caller, TokenService, roles
 from api.config import pin_policy
 from api.controllers.auth import Email
 from api.errors import responses
+from wallet.kernel.localtime import local
 from wallet.ledger import pin_service
 from wallet.members import consents, consents_service
 from wallet.members import members_service as members
@@ -64,12 +65,27 @@ class MemberOut(msgspec.Struct, frozen=True, kw_only=True):
     points_balance: int
     stored_value_balance: int  # minor units of `currency`
     currency: str
+    next_expiry: NextExpiry | None  # None: no points will expire
 
     @classmethod
     def of(cls, p: Profile) -> MemberOut:
+        expiry = None
+        if p.next_expiry_at is not None and p.next_expiry_points:
+            at = local(p.next_expiry_at, p.timezone)
+            expiry = NextExpiry(at=at, date=at.date(), points=p.next_expiry_points)
         return cls(id=p.id, program_id=p.program_id, email=p.email, first_name=p.first_name,
                    locale=p.locale, tier=p.tier, points_balance=p.points_balance,
-                   stored_value_balance=p.stored_value_balance, currency=p.currency)
+                   stored_value_balance=p.stored_value_balance, currency=p.currency,
+                   next_expiry=expiry)
+
+
+class NextExpiry(msgspec.Struct, frozen=True, kw_only=True):
+    """The next points to expire: `points` expire on `date` (the program's local date), the
+    first of them at `at` (with the program's UTC offset)."""
+
+    at: datetime
+    date: date
+    points: int
 
 
 class Qr(msgspec.Struct, frozen=True, kw_only=True):

@@ -29,6 +29,9 @@ class Profile(msgspec.Struct, frozen=True, kw_only=True):
     stored_value_balance: int
     currency: str
     created_at: datetime
+    timezone: str  # the program's, for times shown to the member
+    next_expiry_at: datetime | None = None  # the first of the next day's expiring lots
+    next_expiry_points: int | None = None  # points expiring that (local) day
 
 
 class Card(msgspec.Struct, frozen=True, kw_only=True):
@@ -112,12 +115,23 @@ async def insert_card(conn: Conn, member_id: uuid.UUID,
     raise RuntimeError("could not draw a free card number")  # 5 collisions in 10^14: a bug
 
 
+# The next expiry: the points of open lots expiring on the first local date (the program's
+# wall clock) on which any does, and when the first of them goes (index points_lots_open).
 SELECT_PROFILE = """
 SELECT m.id, m.program_id, m.email, m.first_name, m.locale, m.created_at,
-       w.tier, w.points_balance, w.stored_value_balance, p.currency
+       w.tier, w.points_balance, w.stored_value_balance, p.currency, p.timezone,
+       e.at AS next_expiry_at, e.points AS next_expiry_points
 FROM members m
 JOIN wallet_accounts w ON w.id = m.wallet_account_id
 JOIN programs p ON p.id = m.program_id
+LEFT JOIN LATERAL (
+    SELECT min(l.expires_at) AS at, sum(l.remaining)::bigint AS points
+      FROM points_lots l
+     WHERE l.wallet_account_id = w.id AND l.remaining > 0 AND l.expires_at > now()
+       AND (l.expires_at AT TIME ZONE p.timezone)::date = (
+             SELECT (min(x.expires_at) AT TIME ZONE p.timezone)::date FROM points_lots x
+              WHERE x.wallet_account_id = w.id AND x.remaining > 0 AND x.expires_at > now())
+) e ON true
 WHERE m.id = $1
 """
 
