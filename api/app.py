@@ -30,6 +30,7 @@ from api.controllers.ops import OpsController
 from api.errors import EXCEPTION_HANDLERS
 from api.lifespan import HOOKS
 from api.metrics import MetricsMiddleware
+from api.strict_query import StrictQueryMiddleware, accepted_query_names
 from wallet.kernel.db import keep_session
 from wallet.kernel.hashing import Hasher
 
@@ -105,18 +106,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}),
         security=[{"bearer": []}],
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[*routes, *web.static_routers(console_csp)],
         lifespan=[lifespan],
         state=State(state),
         dependencies={"principal": Provide(provide_principal)},
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[MetricsMiddleware, *_credential_rate_limit(settings), DefineMiddleware(
-            JWTAuthMiddleware, exclude=["^/schema", "^/health", "^/ready", "^/metrics"])],
+            JWTAuthMiddleware, exclude=["^/schema", "^/health", "^/ready", "^/metrics"]),
+            StrictQueryMiddleware],
         openapi_config=openapi,
         request_max_body_size=settings.max_body_bytes,
         debug=False,
     )
+    app.state.query_names = accepted_query_names(app)
+    return app
 
 
 _CREDENTIAL_PATHS = {
