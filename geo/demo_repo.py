@@ -2,13 +2,15 @@
 (`loyalty demo`, `make run`).
 
 Idempotent: every row has a fixed id and is inserted with `ON CONFLICT DO NOTHING`, so a second
-run changes nothing (not even a password someone changed since). Passwords are hashed by the
+run changes nothing (not even a password someone changed since); the rewards catalogue is
+created once, when the program has no reward yet. Passwords are hashed by the
 caller's hasher (the production argon2id parameters), and only for rows that are actually new.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -18,6 +20,8 @@ from geo.zones import decode_zone, validate_zone, zone_to_geojson
 from wallet.kernel.hashing import Hasher
 from wallet.kernel.model import Tier
 from wallet.members.cards import CARD_PREFIX, luhn_check_digit
+from wallet.rewards import rewards_repo
+from wallet.rewards.rules import RewardSpec
 
 
 def _id(n: int) -> uuid.UUID:
@@ -93,6 +97,20 @@ INSERT_MEMBER = [
 ]
 
 
+# The rewards catalogue: a product voucher, a discount and stored value (created once).
+REWARDS = (
+    RewardSpec(name="Un espresso offert", description="Au comptoir, dans tous nos cafés.",
+               points_cost=150, kind="voucher", value=250, voucher_valid_for_s=30 * 86_400),
+    RewardSpec(name="5 € de remise", description="Sur un achat de votre choix.",
+               points_cost=400, kind="amount_off", value=500, voucher_valid_for_s=60 * 86_400,
+               per_member_limit=3),
+    RewardSpec(name="10 € sur le porte-monnaie", description="Crédités tout de suite.",
+               points_cost=800, kind="stored_value", value=1000, voucher_valid_for_s=86_400,
+               stock=100, tiers=("Silver", "Gold")),
+)
+HAS_REWARDS = "SELECT EXISTS (SELECT 1 FROM rewards WHERE program_id = $1)"
+
+
 async def _new(conn: asyncpg.Connection, row_id: uuid.UUID) -> bool:
     return not await conn.fetchval(EXISTS, row_id)
 
@@ -119,3 +137,10 @@ async def seed_rows(conn: asyncpg.Connection, *, hasher: Hasher, max_extent_m: f
                                await hasher.hash_async(MEMBER_PIN))
             await conn.execute(card, CARD_ID, MEMBER_ID, PROGRAM_ID, CARD_NUMBER)
             await conn.execute(consent, MEMBER_ID)
+        if not await conn.fetchval(HAS_REWARDS, PROGRAM_ID):
+            start = datetime.now(UTC)
+            for i, spec in enumerate(REWARDS):  # a millisecond apart: the catalogue's order
+                now = start + timedelta(milliseconds=i)
+                reward = await rewards_repo.insert(conn, PROGRAM_ID, spec, now)
+                await rewards_repo.record_revision(conn, before=None, after=reward,
+                                                   by=MANAGER_ID, action="create", now=now)

@@ -14,6 +14,7 @@ from geo.demo_repo import (
     MEMBER_PASSWORD,
     MEMBER_PIN,
     PROGRAM_ID,
+    REWARDS,
     STAFF_EMAIL,
     STAFF_PASSWORD,
     STORES,
@@ -42,6 +43,7 @@ def summary() -> str:
     return "\n".join([
         f"Café Lumière (EUR, Europe/Paris): program_id {PROGRAM_ID}",
         f"  {len(STORES)} stores in Paris: {', '.join(code for _, code, _, _ in STORES)}",
+        f"  {len(REWARDS)} rewards: {', '.join(r.name for r in REWARDS)}",
         f"  manager  {MANAGER_EMAIL} / {MANAGER_PASSWORD}",
         f"  staff    {STAFF_EMAIL} / {STAFF_PASSWORD} (stores OPERA, LOUVRE)",
         f"  member   {MEMBER_EMAIL} / {MEMBER_PASSWORD} (card {CARD_NUMBER}, PIN {MEMBER_PIN},"

@@ -228,6 +228,10 @@ async def test_the_demo_seed_is_idempotent_and_its_people_can_log_in(
     r = await client.post("/v1/auth/token", json={
         "grant_type": "password", "program_id": str(demo.PROGRAM_ID),
         "email": demo.MEMBER_EMAIL, "password": demo.MEMBER_PASSWORD})
-    me = (await client.get("/v1/me", headers=bearer(r.json()["access_token"]))).json()
+    member = bearer(r.json()["access_token"])
+    me = (await client.get("/v1/me", headers=member)).json()
     assert me["tier"] == "Bronze"
     assert me["currency"] == "EUR"
+    assert await conn.fetchval("SELECT count(*) FROM rewards") == len(demo.REWARDS)
+    seen = (await client.get("/v1/me/rewards", headers=member)).json()["items"]
+    assert [x["name"] for x in seen] == [r.name for r in demo.REWARDS if not r.tiers]

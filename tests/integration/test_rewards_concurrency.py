@@ -1,7 +1,8 @@
 """Claims racing for a scarce reward against a real server (uvicorn, two workers): 200 members
 claim a reward with a stock of 10 at once, and a third of the requests are sent twice at
 once with the same Idempotency-Key. Exactly 10 vouchers, exactly 10 debits, every balance
-equal to the sum of its ledger entries, each key counted once.
+equal to the sum of its ledger entries, each key counted once. Then one member fires 8
+claims with 8 keys at once at a reward limited to 2 per member: exactly 2 succeed.
 
 The in-thread test client cannot show this (one event loop, one pool); here requests race
 across processes and connections, as members' phones do."""
@@ -35,7 +36,7 @@ def server(db_url: str, keys_file: Path, tmp_path: Path) -> Iterator[str]:
         yield base
 
 
-async def test_two_hundred_members_racing_for_ten_units_get_exactly_ten_vouchers(
+async def test_parallel_claims_never_oversell_the_stock_nor_pass_a_members_limit(
         server: str, conn: asyncpg.Connection, keys_file: Path) -> None:
     settings = Settings()
     tokens = TokenService(load_or_create(keys_file), issuer=settings.jwt_issuer,
@@ -77,7 +78,8 @@ async def test_two_hundred_members_racing_for_ten_units_get_exactly_ten_vouchers
         vouchers_by_key.setdefault(key, set()).add(body["voucher"]["id"])
     assert len(vouchers_by_key) == STOCK  # ten members won, ...
     assert all(len(ids) == 1 for ids in vouchers_by_key.values())  # ... a retry replayed
-    assert await conn.fetchval("SELECT count(*) FROM vouchers") == STOCK
+    assert await conn.fetchval("SELECT count(*) FROM vouchers WHERE reward_id = $1",
+                               uuid.UUID(reward_id)) == STOCK
     assert await conn.fetchval("SELECT claimed FROM rewards WHERE id = $1",
                                uuid.UUID(reward_id)) == STOCK
     debits = await conn.fetch(
@@ -90,3 +92,26 @@ async def test_two_hundred_members_racing_for_ten_units_get_exactly_ten_vouchers
         snap = await fx.snapshot(conn, m)
         assert snap.points == (400 - COST if m.account_id in winners else 400)
         assert await fx.ledger_sums(conn, m.account_id) == (snap.points, 0, snap.points)
+
+    # One member, eight claims with eight keys at once, a limit of two per member.
+    eager = members[-1]
+    async with httpx.AsyncClient(base_url=server, timeout=60.0) as client:
+        r = await client.post(f"/v1/programs/{pid}/rewards", headers={
+            "Authorization": f"Bearer {manager}"}, json={
+            "name": "Poster", "points_cost": 10, "kind": "voucher", "per_member_limit": 2,
+            "voucher_valid_for_s": 3600})
+        assert r.status_code == 201, r.text
+        poster = r.json()["id"]
+        token = tokens.mint_access(sub=eager.id, role="member", program_id=pid)
+        limited = await asyncio.gather(*(client.post(
+            f"/v1/me/rewards/{poster}/claims", headers={
+                "Authorization": f"Bearer {token}", "Idempotency-Key": f"poster-{i}"})
+            for i in range(8)))
+    assert sorted(r.status_code for r in limited) == [201, 201] + [422] * 6, [
+        r.text for r in limited]
+    assert {r.json()["type"] for r in limited if r.status_code == 422} == {
+        "/problems/claim-limit-reached"}
+    assert await conn.fetchval("SELECT count(*) FROM vouchers WHERE reward_id = $1",
+                               uuid.UUID(poster)) == 2
+    snap = await fx.snapshot(conn, eager)
+    assert await fx.ledger_sums(conn, eager.account_id) == (snap.points, 0, snap.points)
