@@ -28,7 +28,9 @@ __all__ = ["DEFAULT_DIR", "EditedMigration", "Migration", "MigrationError", "dis
 DEFAULT_DIR = Path(__file__).parent
 """The project's migrations, shipped as package data next to this module."""
 
-NAME = re.compile(r"^\d{4}_[a-z0-9_]+\.sql$")
+# Four digits, then an optional letter: a second file of one number ("0010b_...") runs after
+# the first ("0010_..."), so work given one number can still add a file after shipping one.
+NAME = re.compile(r"^(?P<number>\d{4}[a-z]?)_[a-z0-9_]+\.sql$")
 LOCK_KEY = 0x6C6F79616C7479  # "loyalty": one advisory lock for every migration run
 
 
@@ -59,12 +61,14 @@ def _files(directory: Path) -> list[Path]:
     for path in sorted(directory.iterdir()):
         if path.suffix.lower() != ".sql":
             continue
-        if not NAME.match(path.name):
+        if not (name := NAME.match(path.name)):
             raise MigrationError(f"{path}: a migration's name must look like 0001_name.sql "
-                                 "(four digits, an underscore, then lowercase a-z, 0-9, _)")
-        if (twin := found.get(path.name[:4])) is not None:
-            raise MigrationError(f"{twin.name} and {path.name} share the number {path.name[:4]}")
-        found[path.name[:4]] = path
+                                 "(four digits, an optional letter, an underscore, then "
+                                 "lowercase a-z, 0-9, _)")
+        number = name["number"]
+        if (twin := found.get(number)) is not None:
+            raise MigrationError(f"{twin.name} and {path.name} share the number {number}")
+        found[number] = path
     return list(found.values())
 
 

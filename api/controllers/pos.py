@@ -28,13 +28,13 @@ from api.controllers import rewards_examples as ex
 from api.errors import responses
 from api.idempotency import IdempotencyKey, request_key, respond
 from wallet.kernel import errors
-from wallet.ledger import payouts, till
+from wallet.ledger import payouts, refunds, till
 from wallet.ledger.payouts import PayoutResult
+from wallet.ledger.refunds import RefundResult
 from wallet.ledger.till import (
     Caller,
     CardRef,
     PurchaseResult,
-    RefundResult,
     ScanResult,
     TopUpResult,
 )
@@ -94,9 +94,17 @@ class PurchaseRequest(_CardInput, frozen=True, kw_only=True, forbid_unknown_fiel
 
 
 class RefundRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The purchase by `transaction_id`, or by `receipt_id` rung up in `store_id`; `amount`
+    in what was paid (default: all that is left to refund)."""
+
     store_id: uuid.UUID
-    transaction_id: uuid.UUID
-    amount: PositiveMoney | None = None  # default: all that is left to refund
+    transaction_id: uuid.UUID | None = None
+    receipt_id: ReceiptId | None = None
+    amount: PositiveMoney | None = None
+
+    def __post_init__(self) -> None:
+        if (self.transaction_id is None) == (self.receipt_id is None):
+            raise ValueError("give exactly one of `transaction_id` and `receipt_id`")
 
 
 class TopUpRequest(_CardInput, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -209,15 +217,29 @@ class PosController(Controller):
         return respond(outcome)
 
     @post("/refunds", status_code=201,
-          summary="Refund a purchase, in full or in part (takes back what it earned, returns "
-                  "what it spent, in proportion)",
+          summary="Refund a purchase, in full or in part, in what was paid (by transaction "
+                  "or receipt id)",
+          description="The purchase is named by `transaction_id`, or by `receipt_id` (a "
+                      "receipt rung up in `store_id`). Refunds are in what the member paid: "
+                      "the purchase's amount less its discount (offers, vouchers), so a "
+                      "2,450 purchase with 490 off gives back at most 1,960 over all its "
+                      "refunds (more → 422 naming `amount`). The answer says what goes back "
+                      "and how: `refunded_amount` = `cash_back` (by card or in cash) + "
+                      "`stored_value_back` (to the purse), in the proportions the purchase "
+                      "was paid, and `remaining_refundable`. The points it earned are taken "
+                      "back and the points it redeemed returned in the same proportion; the "
+                      "refund that completes it makes its vouchers usable again. A purchase "
+                      "nothing was paid for is refunded whole, without an `amount`. A fully "
+                      "refunded purchase → 422.",
           responses=responses(403, 404, 409, 422))
     async def refund(self, request: Request[Any, Any, Any], state: State,
                      principal: Authenticated, data: JSONBody[RefundRequest],
                      idempotency_key: IdempotencyKey) -> Response[RefundResult]:
         caller = _caller(principal, data.store_id)
-        outcome = await till.refund(
-            state.pool, caller, store_id=data.store_id, transaction_id=data.transaction_id,
+        purchase = data.transaction_id or data.receipt_id
+        assert purchase is not None  # one of the two, by RefundRequest's check
+        outcome = await refunds.refund(
+            state.pool, caller, store_id=data.store_id, purchase=purchase,
             amount=data.amount,
             idem=request_key(request, principal.sub, idempotency_key, data))
         return respond(outcome)

@@ -127,6 +127,17 @@ def test_two_files_with_one_number_are_refused(files: Path) -> None:
         discover(files)
 
 
+def test_a_letter_after_the_number_runs_a_second_file_of_that_number_after_the_first(
+        files: Path) -> None:
+    (files / "0002b_more.sql").write_text("SELECT 2;\n")
+    (files / "0003_third.sql").write_text("SELECT 3;\n")
+    assert [m.name for m in discover(files)] == [
+        "0001_first.sql", "0002_second.sql", "0002b_more.sql", "0003_third.sql"]
+    (files / "0002b_again.sql").write_text("SELECT 1;\n")
+    with pytest.raises(MigrationError, match=re.escape("0002b_again.sql and 0002b_more.sql")):
+        discover(files)
+
+
 def test_a_file_that_is_not_utf8_is_refused_naming_it(files: Path) -> None:
     (files / "0003_latin1.sql").write_bytes("SELECT 'caf\xe9';\n".encode("latin-1"))
     with pytest.raises(MigrationError, match=re.escape("0003_latin1.sql: not valid UTF-8")):

@@ -226,7 +226,9 @@ class Purchase(msgspec.Struct, frozen=True, kw_only=True):
     program_id: uuid.UUID
     currency: str
     amount: int
-    refunded_amount: int
+    discount: int  # offers and vouchers: `amount - discount` is what was paid
+    refunded_amount: int  # of what was paid
+    has_refund: bool  # a refund was recorded (how a purchase nothing was paid for is done)
     points_earned: int
     points_redeemed: int
     stored_value_spent: int
@@ -234,24 +236,37 @@ class Purchase(msgspec.Struct, frozen=True, kw_only=True):
     earn_lot_id: uuid.UUID | None
     store_ok: bool
 
+    @property
+    def paid(self) -> int:
+        return self.amount - self.discount
 
-PURCHASE = """
-SELECT t.id, t.wallet_account_id, t.program_id, t.currency, t.amount, t.refunded_amount,
-       t.points_earned, t.points_redeemed, t.stored_value_spent, t.at,
+
+_PURCHASE = """
+SELECT t.id, t.wallet_account_id, t.program_id, t.currency, t.amount, t.discount,
+       t.refunded_amount, t.points_earned, t.points_redeemed, t.stored_value_spent, t.at,
+       EXISTS (SELECT 1 FROM transactions r WHERE r.original_transaction_id = t.id)
+         AS has_refund,
        (SELECT l.id FROM points_lots l WHERE l.transaction_id = t.id AND l.source = 'earn')
          AS earn_lot_id,
        EXISTS (SELECT 1 FROM stores s WHERE s.id = $3 AND s.program_id = t.program_id
                                         AND s.deleted_at IS NULL) AS store_ok
 FROM transactions t
-WHERE t.id = $1 AND t.program_id = $2 AND t.kind = 'purchase'
-"""
+WHERE t.program_id = $2 AND t.kind = 'purchase' AND """
+PURCHASE = _PURCHASE + "t.id = $1::uuid"
+# A receipt is unique per store (the `transactions_receipt` index): looked up in the till's.
+PURCHASE_BY_RECEIPT = _PURCHASE + "t.store_id = $3 AND t.receipt_id = $1::text"
 
 
-async def purchase(conn: Conn, tx_id: uuid.UUID, *, program_id: uuid.UUID,
+async def purchase(conn: Conn, tx: uuid.UUID | str, *, program_id: uuid.UUID,
                    store_id: uuid.UUID) -> Purchase:
-    """A purchase of `program_id` (NotFound naming `transaction_id` otherwise), re-read
-    fresh: call it after locking the account to see the refunds committed so far."""
-    row = await conn.fetchrow(PURCHASE, tx_id, program_id, store_id)
+    """A purchase of `program_id` by transaction id, or by receipt id (`str`) in `store_id`
+    (NotFound naming `transaction_id` or `receipt_id` otherwise), re-read fresh: call it
+    after locking the account to see the refunds committed so far."""
+    by_id = isinstance(tx, uuid.UUID)
+    row = await conn.fetchrow(PURCHASE if by_id else PURCHASE_BY_RECEIPT, tx, program_id,
+                              store_id)
     if row is None:
-        raise errors.NotFound("no such purchase in this program", field="transaction_id")
+        if by_id:
+            raise errors.NotFound("no such purchase in this program", field="transaction_id")
+        raise errors.NotFound("no purchase with this receipt in this store", field="receipt_id")
     return Purchase(**{**dict(row), "currency": row["currency"].strip()})

@@ -20,11 +20,15 @@ Rounding (all integer arithmetic, never floats; every division floors):
 * **tiers**: the multiplier of a purchase is that of the tier reached *before* it, from the
   points earned over the trailing 12 months (365 UTC days including today, net of refunds); the
   account's tier is then recomputed with the purchase's points.
-* **refunds are cumulative**: after refunds totalling R of a purchase of amount A, the points
-  taken back and the points and stored value returned are floor(X * R / A) for each X the
-  purchase earned, redeemed or spent. A refund moves the difference between that figure after
-  and before it, so partial refunds that sum to the whole move exactly X, never more, and the
-  same refunds give the same figures in any split.
+* **refunds are in what was paid, and cumulative**: A is what the member paid for the
+  purchase (its amount less the discount of offers and vouchers; stored value is part of it,
+  the rest went by card or cash), so a refund gives back at most A. After refunds totalling R,
+  the points taken back and the points and stored value returned are floor(X * R / A) for
+  each X the purchase earned, redeemed or spent. A refund moves the difference between that
+  figure after and before it, so partial refunds that sum to the whole move exactly X, never
+  more, and the same refunds give the same figures in any split; what is not stored value is
+  cash or card back. A purchase nothing was paid for (A = 0: a free product voucher, a 100%
+  offer) is refunded whole, once, with an amount of 0 (the caller knows whether it was).
 
 Refund after the earned points were spent: the refund first returns the redeemed points (a new
 lot with the program's full expiry period) and stored value, then takes back the earned
@@ -115,7 +119,7 @@ class PurchaseEffect(msgspec.Struct, frozen=True, kw_only=True):
 class Original(msgspec.Struct, frozen=True, kw_only=True):
     """The purchase a refund refers to, with what its refunds have moved so far."""
 
-    amount: int
+    amount: int  # what was paid: the purchase's amount less its discount
     refunded_amount: int
     points_earned: int
     points_redeemed: int
@@ -130,6 +134,7 @@ class RefundEffect(msgspec.Struct, frozen=True, kw_only=True):
     points_shortfall: int
     points_returned: int
     stored_value_returned: int
+    cash_back: int  # what of `amount` goes back by card or in cash (the rest: stored value)
     tier_points_delta: int  # to subtract from the trailing-12-month earned points
 
 
@@ -351,21 +356,29 @@ def share(total: int, amount: int, before: int, after: int) -> int:
 
 def refund(balances: Balances, lots: Sequence[Lot], original: Original, *, amount: int,
            rules: EarnRules, now: datetime, return_lot_id: uuid.UUID) -> RefundEffect:
-    """Refund `amount` of `original` (see the module docstring for the rule).
+    """Refund `amount` of what was paid for `original` (see the module docstring).
 
-    `lots` must hold every due lot, the purchase's own earn lot if still open, and enough open
-    lots oldest first to cover the take-back. Entries: expire…, refund_redeem,
-    refund_earn…, stored_value_refund. Raises RuleViolation (field `amount`) when `amount`
-    exceeds what is left to refund.
+    `original.amount` is what was paid (amount - discount). `lots` must hold every due lot,
+    the purchase's own earn lot if still open, and enough open lots oldest first to cover the
+    take-back. Entries: expire…, refund_redeem, refund_earn…, stored_value_refund. Raises
+    RuleViolation (field `amount`) when `amount` exceeds what is left to refund, or is not 0
+    for a purchase nothing was paid for (refunded whole).
     """
-    left = original.amount - original.refunded_amount
-    if amount <= 0 or amount > left:
-        raise RuleViolation(f"at most {left} of this purchase can still be refunded",
-                            field="amount")
-    before, after = original.refunded_amount, original.refunded_amount + amount
-    owed = share(original.points_earned, original.amount, before, after)
-    returned = share(original.points_redeemed, original.amount, before, after)
-    value_back = share(original.stored_value_spent, original.amount, before, after)
+    if original.amount == 0:  # nothing paid: the whole purchase goes back, with no money
+        if amount != 0:
+            raise RuleViolation("nothing was paid for this purchase: it is refunded whole, "
+                                "without an amount", field="amount")
+        base, before, after = 1, 0, 1
+    else:
+        left = original.amount - original.refunded_amount
+        if amount <= 0 or amount > left:
+            raise RuleViolation(f"at most {max(left, 0)} of what was paid for this purchase "
+                                "can still be refunded", field="amount")
+        base = original.amount
+        before, after = original.refunded_amount, original.refunded_amount + amount
+    owed = share(original.points_earned, base, before, after)
+    returned = share(original.points_redeemed, base, before, after)
+    value_back = share(original.stored_value_spent, base, before, after)
     book = _Book(balances)
     open_ = _expire_due(book, lots, now)
     if returned:
@@ -389,4 +402,5 @@ def refund(balances: Balances, lots: Sequence[Lot], original: Original, *, amoun
     book.add("stored_value_refund", value=value_back)
     return RefundEffect(effect=book.effect(), amount=amount, points_taken_back=take,
                         points_shortfall=owed - take, points_returned=returned,
-                        stored_value_returned=value_back, tier_points_delta=-owed)
+                        stored_value_returned=value_back, cash_back=amount - value_back,
+                        tier_points_delta=-owed)

@@ -55,7 +55,7 @@ from wallet.privacy.access_log import Access, Action, Actor, ActorRole
 from wallet.vouchers import redemption as voucher_redemption
 from wallet.vouchers.model import vouchers_discount
 
-_LOTS_PAGE = 64
+LOTS_PAGE = 64  # open lots read with the account, then page by page
 
 
 class PurchaseResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,19 +70,6 @@ class PurchaseResult(msgspec.Struct, frozen=True, kw_only=True):
     points_bonus: int = 0  # from bonus_points offers
     offers_redeemed: list[uuid.UUID] = []
     vouchers_used: list[uuid.UUID] = []  # reward vouchers this purchase used
-
-
-class RefundResult(msgspec.Struct, frozen=True, kw_only=True):
-    transaction_id: uuid.UUID
-    original_transaction_id: uuid.UUID
-    amount: int
-    points_taken_back: int
-    points_shortfall: int  # earned points already spent, which could not be taken back
-    points_returned: int
-    stored_value_returned: int
-    points_balance: int
-    stored_value_balance: int
-    vouchers_restored: list[uuid.UUID] = []  # usable again: the purchase is fully refunded
 
 
 class TopUpResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -143,7 +130,7 @@ def check_money(ctx: CardContext, currency: str, *, stored_value: int) -> None:
                                          field="stored_value")
 
 
-async def _cover(conn: Conn, account_id: uuid.UUID, lots: list[Lot],
+async def cover_lots(conn: Conn, account_id: uuid.UUID, lots: list[Lot],
                  need: int, now: datetime) -> list[Lot]:
     """Extend `lots` (a first FIFO page) until the open, non-due ones cover `need` points or
     none are left."""
@@ -151,8 +138,8 @@ async def _cover(conn: Conn, account_id: uuid.UUID, lots: list[Lot],
                    key=lambda lot: (lot.expires_at, lot.earned_at, lot.id.bytes))
     have = sum(lot.remaining for lot in open_)
     page = open_
-    while have < need and len(page) >= _LOTS_PAGE:
-        page = await account_repo.more_lots(conn, account_id, open_[-1], _LOTS_PAGE)
+    while have < need and len(page) >= LOTS_PAGE:
+        page = await account_repo.more_lots(conn, account_id, open_[-1], LOTS_PAGE)
         open_.extend(page)
         lots = [*lots, *page]
         have += sum(lot.remaining for lot in page)
@@ -231,12 +218,12 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
             async with conn.transaction():
                 ctx, state = await account_repo.lock_card_state(
                     conn, card, program_id=caller.program_id, store_id=store_id, idem=idem,
-                    now=now, fifo_limit=_LOTS_PAGE if redeem_points else 0)
+                    now=now, fifo_limit=LOTS_PAGE if redeem_points else 0)
                 check_card(ctx, qr=qr)
                 check_money(ctx, currency, stored_value=stored_value)
                 if state.stored is not None:
                     return replay(state.stored, idem, PurchaseResult)
-                lots = await _cover(conn, ctx.account_id, state.lots, redeem_points, now)
+                lots = await cover_lots(conn, ctx.account_id, state.lots, redeem_points, now)
                 lot_id = uuid.uuid4()
                 gets = offer_redemption.NO_REWARDS
                 if offer_ids:
@@ -286,74 +273,6 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
                 return Outcome(status=201, result=result)
 
         return await retrying(conn, idem, PurchaseResult, work)
-
-
-async def refund(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID,
-                 transaction_id: uuid.UUID, amount: int | None, idem: IdemKey,
-                 now: datetime | None = None) -> Outcome[RefundResult]:
-    """Refund `amount` (default: all that is left) of a purchase; see `rules.refund`. The
-    refund that completes it makes the reward vouchers the purchase used usable again."""
-    now = now or datetime.now(UTC)
-    async with pool.acquire() as conn:
-
-        async def work() -> Outcome[RefundResult]:
-            async with conn.transaction():
-                found = await ledger.purchase(conn, transaction_id,
-                                              program_id=caller.program_id, store_id=store_id)
-                if not found.store_ok:
-                    raise errors.NotFound("no such store in this program", field="store_id")
-                locked = await account_repo.lock_account(conn, found.wallet_account_id)
-                p = await ledger.purchase(conn, transaction_id, program_id=caller.program_id,
-                                          store_id=store_id)  # fresh: refunds so far
-                state = await account_repo.account_state(
-                    conn, p.wallet_account_id, idem=idem, now=now, fifo_limit=_LOTS_PAGE,
-                    extra_lot=p.earn_lot_id)
-                if state.stored is not None:
-                    return replay(state.stored, idem, RefundResult)
-                left = p.amount - p.refunded_amount
-                if left == 0:
-                    raise errors.RuleViolation("this purchase is already fully refunded",
-                                               field="transaction_id")
-                how_much = left if amount is None else amount
-                original = rules.Original(
-                    amount=p.amount, refunded_amount=p.refunded_amount,
-                    points_earned=p.points_earned, points_redeemed=p.points_redeemed,
-                    stored_value_spent=p.stored_value_spent, earn_lot_id=p.earn_lot_id)
-                owed = rules.share(p.points_earned, p.amount, p.refunded_amount,
-                                   p.refunded_amount + min(how_much, left))
-                lots = await _cover(conn, p.wallet_account_id, state.lots, owed, now)
-                done = rules.refund(locked.balances, lots, original, amount=how_much,
-                                    rules=locked.rules, now=now, return_lot_id=uuid.uuid4())
-                restored = await voucher_redemption.restore(conn, p.id) if (
-                    how_much == left) else []
-                tx = ledger.TxRow(
-                    id=uuid.uuid4(), program_id=p.program_id,
-                    wallet_account_id=p.wallet_account_id, store_id=store_id,
-                    staff_id=caller.account_id, kind="refund", receipt_id=None,
-                    amount=how_much, currency=p.currency, original_transaction_id=p.id,
-                    points_taken_back=done.points_taken_back,
-                    points_returned=done.points_returned,
-                    stored_value_returned=done.stored_value_returned,
-                    points_shortfall=done.points_shortfall, at=now)
-                result = RefundResult(
-                    transaction_id=tx.id, original_transaction_id=p.id, amount=how_much,
-                    points_taken_back=done.points_taken_back,
-                    points_shortfall=done.points_shortfall,
-                    points_returned=done.points_returned,
-                    stored_value_returned=done.stored_value_returned,
-                    points_balance=done.effect.balances.points,
-                    stored_value_balance=done.effect.balances.stored_value,
-                    vouchers_restored=restored)
-                await ledger.apply(conn, ledger.Write(
-                    account_id=p.wallet_account_id, program_id=p.program_id,
-                    effect=done.effect, at=now, store_id=store_id, tx=tx,
-                    tier_day=p.at.date(), tier_points=done.tier_points_delta,
-                    refund_of=p.id, refund_amount=how_much, idem=idem, status_code=201,
-                    response=encode(result),
-                    access=till_access(caller, "till.refund", store_id)))
-                return Outcome(status=201, result=result)
-
-        return await retrying(conn, idem, RefundResult, work)
 
 
 async def top_up(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, card: CardRef,
