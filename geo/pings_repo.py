@@ -1,5 +1,6 @@
-"""Ping ingestion's SQL: the member's context read under the member lock, the one write of
-a batch's visits and last position, and raw pings (only with a retention configured)."""
+"""Ping ingestion's SQL: the member's context (read under the member lock, or without it and
+checked by the write), the one write of a batch's visits and last position, and raw pings
+(only with a retention configured)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from wallet.members.consents_repo import current_consent
 MEMBER_CONTEXT = f"""
 SELECT m.program_id, p.zones_version, p.campaigns_version, m.last_active_at,
        {current_consent("location_offers", "m.id")} AS consent,
-       g.last_ping_at, g.last_lat, g.last_lon,
+       g.last_ping_at, g.last_lat, g.last_lon, coalesce(g.xmin::text, '') AS geo_version,
        {OPEN_VISITS} AS open_visits
 FROM members m
 JOIN programs p ON p.id = m.program_id
@@ -38,14 +39,34 @@ async def lock_member_context(conn: Conn, member_id: uuid.UUID) -> asyncpg.Recor
     return await conn.fetchrow(MEMBER_CONTEXT, member_id) if locked else None
 
 
-WRITE = """
-WITH upd AS (
+async def read_context(conn: Conn, member_id: uuid.UUID) -> asyncpg.Record | None:
+    """The batch's context in one snapshot, without a lock (None if the member is gone); its
+    `geo_version` is what an optimistic `write` checks."""
+    return await conn.fetchrow(MEMBER_CONTEXT, member_id)
+
+
+# `geo` first: the member's last position is the row every batch of the member rewrites, so
+# its version says whether anything the batch read (last ping, open visits) has changed. With
+# `$18` (the version read, '' for none yet: optimistic) the statement runs as one transaction
+# that writes only if the row is still at that version and the location consent still holds,
+# else `write_guard` (migration 0013) refuses it as a whole; `upd` and `ins` wait for `geo`.
+WRITE = f"""
+WITH geo AS (
+    INSERT INTO member_geo_state (member_id, last_ping_at, last_lat, last_lon)
+    SELECT $1, $15, $16, $17 WHERE $15::timestamptz IS NOT NULL
+       AND ($18::text IS NULL OR {current_consent("location_offers", "$1")})
+    ON CONFLICT (member_id) DO UPDATE
+       SET last_ping_at = EXCLUDED.last_ping_at, last_lat = EXCLUDED.last_lat,
+           last_lon = EXCLUDED.last_lon
+     WHERE $18::text IS NULL OR member_geo_state.xmin::text = $18::text
+    RETURNING 1
+), upd AS (
     UPDATE visits v
        SET last_seen_at = u.last_seen_at, dwell_at = u.dwell_at,
            outside_since = u.outside_since, exited_at = u.exited_at
       FROM unnest($10::uuid[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[],
                   $14::timestamptz[]) AS u(id, last_seen_at, dwell_at, outside_since, exited_at)
-     WHERE v.id = u.id AND v.member_id = $1
+     WHERE v.id = u.id AND v.member_id = $1 AND EXISTS (SELECT FROM geo)
     RETURNING 1
 ), ins AS (
     -- After `upd` (the WHERE makes it run first): a visit closed and the same store entered
@@ -59,15 +80,10 @@ WITH upd AS (
          AS u(id, store_id, entered_at, last_seen_at, dwell_at, outside_since, exited_at)
     WHERE (SELECT count(*) FROM upd) >= 0
     RETURNING 1
-), geo AS (
-    INSERT INTO member_geo_state (member_id, last_ping_at, last_lat, last_lon)
-    SELECT $1, $15, $16, $17 WHERE $15::timestamptz IS NOT NULL
-    ON CONFLICT (member_id) DO UPDATE
-       SET last_ping_at = EXCLUDED.last_ping_at, last_lat = EXCLUDED.last_lat,
-           last_lon = EXCLUDED.last_lon
-    RETURNING 1
 )
-SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM upd), (SELECT count(*) FROM geo)
+SELECT (SELECT count(*) FROM geo), (SELECT count(*) FROM ins), (SELECT count(*) FROM upd),
+       CASE WHEN $18::text IS NULL THEN true
+            ELSE write_guard((SELECT count(*) FROM geo) = 1, 'member geo state') END
 """
 
 INSERT_RAW = """
@@ -86,7 +102,12 @@ async def insert_raw(conn: Conn, member_id: uuid.UUID, retention_s: int,
 
 
 async def write(conn: Conn, member_id: uuid.UUID, program_id: uuid.UUID,
-                 tracks: Sequence[Track], accepted: Sequence[core.Ping]) -> None:
+                tracks: Sequence[Track], accepted: Sequence[core.Ping], *,
+                version: str | None = None) -> None:
+    """The batch's visits and last position. `version`: None under the member lock; else
+    the `geo_version` read by `read_context`, and the write refuses
+    (`asyncpg.SerializationError`, nothing written) if another batch of the member, an
+    erasure or a consent withdrawal came in between."""
     new = [t for t in tracks if t.new]
     old = [t for t in tracks if not t.new]
     last = accepted[-1] if accepted else None
@@ -100,4 +121,5 @@ async def write(conn: Conn, member_id: uuid.UUID, program_id: uuid.UUID,
         [t.id for t in old], [t.state.last_seen_at for t in old],
         [t.dwell_at for t in old], [t.state.outside_since for t in old],
         [t.exited_at for t in old],
-        last.at if last else None, last.lat if last else None, last.lon if last else None)
+        last.at if last else None, last.lat if last else None, last.lon if last else None,
+        version)

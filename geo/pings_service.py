@@ -16,6 +16,14 @@ implementation, `wallet.kernel.idempotency`):
 5. in or near a store, `geo.issuance.issue_for_batch` issues the offers the visits earn, in
    the same transaction.
 Raw pings are stored only when a retention is configured (off by default).
+
+A batch without an Idempotency-Key first goes the optimistic way (`_optimistic`): step 1 reads
+without the lock (one statement, one snapshot, with the version of the member's last-position
+row), steps 2–3 as above, and step 4's statement commits on its own, only if that row is
+unchanged and the consent still current (every batch that changes anything rewrites it):
+two round trips instead of five, no lock held across them. A batch that lost that race reads
+again; one that may earn offers (an active campaign, the member in or near a store) or keeps
+raw pings, or that keeps losing, takes the locked transaction above.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from wallet.members.members_repo import gone, touch_active
 from wallet.offers.model import Offer
 
 _ACTIVE_EVERY = timedelta(days=1)  # members.last_active_at granularity (idle accounts)
+_OPTIMISTIC_ATTEMPTS = 2  # reads and version-checked writes before taking the member lock
 
 
 class BatchResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,21 +58,23 @@ class BatchResult(msgspec.Struct, frozen=True, kw_only=True):
     offers: list[Offer]
 
 
-async def ingest(conn: Conn, registry: ZoneRegistry, member_id: uuid.UUID,
-                 pings: Sequence[Ping], *, now: datetime, rules: PingRules) -> IngestResult:
-    """Steps 1–4 of the module docstring, inside the caller's transaction."""
-    ctx = await pings_repo.lock_member_context(conn, member_id)
+def _usable(ctx: asyncpg.Record | None) -> asyncpg.Record:
+    """The context of a member who may send pings (401 when erased, 403 without consent)."""
     if ctx is None:
         raise gone()  # erased: the token must stop working (401)
     if not ctx["consent"]:
         raise ConsentRequired(
             "location pings need current consent to the location_offers purpose",
             field="consents.location_offers")
-    if ctx["last_active_at"] < now - _ACTIVE_EVERY:  # at most one write a day
-        await touch_active(conn, member_id, now)
+    return ctx
+
+
+async def _step(conn: Conn, ctx: asyncpg.Record, registry: ZoneRegistry,
+                pings: Sequence[Ping], *, now: datetime, rules: PingRules
+                ) -> tuple[IngestResult, list[Track], list[core.Ping]]:
+    """Step 3 of the module docstring: (the result, the visits to write, the accepted pings)."""
     program_id: uuid.UUID = ctx["program_id"]
     zones = await registry.current(program_id, ctx["zones_version"], conn)
-
     prev = None
     if ctx["last_ping_at"] is not None:
         prev = core.Ping(at=ctx["last_ping_at"], lat=ctx["last_lat"], lon=ctx["last_lon"],
@@ -83,13 +94,46 @@ async def ingest(conn: Conn, registry: ZoneRegistry, member_id: uuid.UUID,
     visit_rules = core.VisitRules(dwell_s=rules.dwell_s, exit_after_s=rules.exit_after_s,
                                   lost_after_s=rules.lost_after_s)
     events, closed, matched = walk(zones, accepted, tracks, visit_rules)
+    result = IngestResult(program_id=program_id, campaigns_version=ctx["campaigns_version"],
+                          accepted=len(accepted), matched=matched,
+                          ignored={r: n for r, n in counts.items() if n}, events=events)
+    return result, [*tracks.values(), *closed], accepted
 
-    await pings_repo.write(conn, member_id, program_id, [*tracks.values(), *closed], accepted)
+
+async def ingest(conn: Conn, registry: ZoneRegistry, member_id: uuid.UUID,
+                 pings: Sequence[Ping], *, now: datetime, rules: PingRules) -> IngestResult:
+    """Steps 1–4 of the module docstring, inside the caller's transaction."""
+    ctx = _usable(await pings_repo.lock_member_context(conn, member_id))
+    if ctx["last_active_at"] < now - _ACTIVE_EVERY:  # at most one write a day
+        await touch_active(conn, member_id, now)
+    result, tracks, accepted = await _step(conn, ctx, registry, pings, now=now, rules=rules)
+    await pings_repo.write(conn, member_id, result.program_id, tracks, accepted)
     if rules.raw_retention_s > 0 and accepted:
         await pings_repo.insert_raw(conn, member_id, rules.raw_retention_s, accepted)
-    return IngestResult(program_id=program_id, campaigns_version=ctx["campaigns_version"],
-                        accepted=len(accepted), matched=matched,
-                        ignored={r: n for r, n in counts.items() if n}, events=events)
+    return result
+
+
+async def _optimistic(conn: Conn, registry: ZoneRegistry, campaigns: CampaignCache,
+                      member_id: uuid.UUID, pings: Sequence[Ping], *, now: datetime,
+                      rules: PingRules) -> BatchResult | None:
+    """Steps 1–4 without the member lock or a transaction: read, step, then one write that
+    commits on its own if nothing changed since the read (else `asyncpg.SerializationError`).
+    None, having written nothing, when the batch needs the locked transaction: offers may be
+    due (issuing reads and writes more under the lock), or raw pings are kept."""
+    ctx = _usable(await pings_repo.read_context(conn, member_id))
+    result, tracks, accepted = await _step(conn, ctx, registry, pings, now=now, rules=rules)
+    if rules.raw_retention_s > 0 and accepted:
+        return None
+    if result.matched or result.events:
+        head = await campaigns.current(conn, result.program_id, result.campaigns_version)
+        if head is not None and head.at(now):
+            return None
+    if ctx["last_active_at"] < now - _ACTIVE_EVERY:  # at most one write a day, on its own
+        await touch_active(conn, member_id, now)
+    if accepted:  # else nothing changed: no write at all
+        await pings_repo.write(conn, member_id, result.program_id, tracks, accepted,
+                               version=ctx["geo_version"])
+    return BatchResult(ingest=result, offers=[])
 
 
 async def ingest_batch(pool: asyncpg.Pool, member_id: uuid.UUID, pings: Sequence[Ping], *,
@@ -97,7 +141,19 @@ async def ingest_batch(pool: asyncpg.Pool, member_id: uuid.UUID, pings: Sequence
                        issuing: IssueSettings, now: datetime,
                        idem: IdemKey | None) -> Outcome[BatchResult]:
     """Process one batch (the whole module docstring) in one transaction; a retried batch
-    with the same key replays the first answer and changes nothing."""
+    with the same key replays the first answer and changes nothing. A batch without a key
+    first tries `_optimistic` (two round trips, no lock held but during its write)."""
+    if idem is None:
+        async with pool.acquire() as conn:
+            for _ in range(_OPTIMISTIC_ATTEMPTS):
+                try:
+                    done = await _optimistic(conn, registry, campaigns, member_id, pings,
+                                             now=now, rules=rules)
+                except (asyncpg.SerializationError, asyncpg.ForeignKeyViolationError):
+                    continue  # another batch, an erasure or a withdrawal since the read
+                if done is None:
+                    break
+                return Outcome(status=200, result=done)
 
     async def work(conn: Conn) -> BatchResult:
         result = await ingest(conn, registry, member_id, pings, now=now, rules=rules)

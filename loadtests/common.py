@@ -308,11 +308,20 @@ class CpuMeter:
         self.cores = {name: cpu / wall for name, cpu in self.seconds.items()}
 
 
+def _round_trip(row: asyncpg.Record) -> bool:
+    """A statement a client sent. Deferred constraint triggers run at COMMIT, outside any
+    statement, so pg_stat_statements counts their queries as top level: they are told apart
+    by what only trigger code says (`NEW.` / `OLD.`)."""
+    query: str = row["query"]
+    return bool(row["toplevel"]) and "NEW." not in query and "OLD." not in query
+
+
 class Statements:
     """Statements PostgreSQL executed between `reset()` and `read()`, from pg_stat_statements.
 
     Top-level statements (BEGIN and COMMIT included) are the round trips the clients made;
-    statements run inside triggers and functions are counted apart (`nested`). This
+    statements run inside triggers and functions are counted apart (`nested`, see
+    `_round_trip`). This
     counter's own queries are left out. `available` is False when the extension cannot be
     loaded (a DATABASE_URL server without it in shared_preload_libraries): figures are None.
     """
@@ -347,9 +356,9 @@ class Statements:
             " FROM pg_stat_statements"
             " WHERE query NOT LIKE '%pg_stat_statements%'"
             " AND query NOT LIKE '%pg_stat_activity%' ORDER BY calls DESC")
-        per_request = sum(r["calls"] for r in rows if r["toplevel"]) / requests
+        per_request = sum(r["calls"] for r in rows if _round_trip(r)) / requests
         return per_request, [
-            {"query": " ".join(r["query"].split())[:160], "toplevel": r["toplevel"],
+            {"query": " ".join(r["query"].split())[:160], "toplevel": _round_trip(r),
              "calls_per_request": round(r["calls"] / requests, 3),
              "exec_ms_per_request": round(r["total_exec_time"] / requests, 3),
              "plans_per_request": round(r["plans"] / requests, 3),

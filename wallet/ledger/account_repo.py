@@ -180,6 +180,8 @@ _LOCK_STATE = _CARD_COLUMNS + f""",
   {_lots("w.id", "$7", "$8")}
 """ + _CARD_JOINS + """LEFT JOIN idempotency_keys i ON i.scope = $4 AND i.key = $5
 WHERE c.program_id = $3 AND """
+READ_STATE_BY_ID = _LOCK_STATE + "c.id = $1::uuid"
+READ_STATE_BY_NUMBER = _LOCK_STATE + "c.number = $1::text"
 LOCK_STATE_BY_ID = _LOCK_STATE + "c.id = $1::uuid FOR UPDATE OF w"
 LOCK_STATE_BY_NUMBER = _LOCK_STATE + "c.number = $1::text FOR UPDATE OF w"
 
@@ -206,6 +208,18 @@ async def lock_card_state(conn: Conn, card: uuid.UUID | str, *, program_id: uuid
                                         fifo_limit=fifo_limit)
     return ctx, AccountState(stored=_stored(row), points_12m=row["points_12m"],
                              lots=_LOTS.decode(row["lots"]))
+
+
+async def read_card_state(conn: Conn, card: uuid.UUID | str, *, program_id: uuid.UUID,
+                          store_id: uuid.UUID, idem: IdemKey, now: datetime,
+                          fifo_limit: int) -> tuple[CardContext, AccountState, str]:
+    """What `lock_card_state` reads, without the lock, in one consistent snapshot; and the
+    account row's version in it, which an optimistic `ledger_repo.apply` checks."""
+    row = await _card_row(conn, card, READ_STATE_BY_ID, READ_STATE_BY_NUMBER, store_id,
+                          program_id, idem.scope, idem.key, now.date(), now, fifo_limit)
+    state = AccountState(stored=_stored(row), points_12m=row["points_12m"],
+                         lots=_LOTS.decode(row["lots"]))
+    return _context(row), state, str(row["locked_version"])
 
 
 MORE_LOTS = """

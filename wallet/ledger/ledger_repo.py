@@ -4,8 +4,9 @@ Repositories are where asyncpg exceptions are caught: a unique violation becomes
 domain error (a receipt recorded twice → `Conflict`; an Idempotency-Key taken by a concurrent
 request → `IdempotencyRace`, which the service turns into a replay). Functions take a
 connection and never open transactions: the service (`wallet/ledger/till.py`) owns them. Every write
-of an operation is one statement (`apply`), so a till purchase costs BEGIN, lock and read,
-write, COMMIT: four round trips whatever the basket (a fifth after waiting for a hot card).
+of an operation is one statement (`apply`), so a till purchase costs a read and that write,
+which commits on its own and checks the account is unchanged since the read (optimistic:
+two round trips whatever the basket), or BEGIN, lock and read, write, COMMIT under the lock.
 What an operation reads under the account lock is in `wallet/ledger/account_repo.py`, stored
 idempotent responses in `wallet/kernel/idempotency_repo.py`, the member's own statement in
 `wallet/ledger/statement_repo.py`.
@@ -92,8 +93,17 @@ class Write(msgspec.Struct, frozen=True, kw_only=True):
     access: Access | None = None  # the staff read of the member's balances, to log
 
 
+# `account` comes first and the rows that other writers of the account also lock (its open
+# lots) or check against its last entry (the balance chain) wait for it: with `$28` (the
+# version read, optimistic writes) a concurrent writer is met on the account row, first,
+# and the statement refuses as a whole (`write_guard`, migration 0013) instead of failing
+# half-way on a chain check or deadlocking on a lot. The main SELECT reads `account` first.
 APPLY = """
 WITH
+account AS (
+  UPDATE wallet_accounts SET points_balance = $6::bigint, stored_value_balance = $7::bigint,
+         tier = CASE WHEN $8::boolean THEN $11::text ELSE tier END
+   WHERE id = $5::uuid AND ($28::text IS NULL OR xmin::text = $28::text) RETURNING id),
 tx AS (
   INSERT INTO transactions
   SELECT * FROM jsonb_populate_recordset(NULL::transactions, $1::jsonb) RETURNING id),
@@ -108,18 +118,16 @@ new_lots AS (
 lot_updates AS (
   UPDATE points_lots l SET remaining = u.remaining
     FROM jsonb_populate_recordset(NULL::points_lots, $4::jsonb) AS u
-   WHERE l.id = u.id AND l.wallet_account_id = $5 AND l.remaining > 0 RETURNING l.id),
+   WHERE l.id = u.id AND l.wallet_account_id = $5 AND l.remaining > 0
+     AND EXISTS (SELECT FROM account) RETURNING l.id),
 entries AS (
   INSERT INTO ledger_entries (id, wallet_account_id, program_id, at, kind, points, stored_value,
                               store_id, transaction_id, lot_id, points_balance_after,
                               stored_value_balance_after)
   SELECT id, wallet_account_id, program_id, at, kind, points, stored_value, store_id,
          transaction_id, lot_id, points_balance_after, stored_value_balance_after
-    FROM jsonb_populate_recordset(NULL::ledger_entries, $2::jsonb) RETURNING id),
-account AS (
-  UPDATE wallet_accounts SET points_balance = $6::bigint, stored_value_balance = $7::bigint,
-         tier = CASE WHEN $8::boolean THEN $11::text ELSE tier END
-   WHERE id = $5::uuid RETURNING id),
+    FROM jsonb_populate_recordset(NULL::ledger_entries, $2::jsonb)
+   WHERE EXISTS (SELECT FROM account) RETURNING id),
 tier_days AS (
   INSERT INTO tier_points_daily (wallet_account_id, day, points)
   SELECT $5::uuid, $12::date, $13::bigint WHERE $13::bigint <> 0
@@ -142,9 +150,14 @@ access AS (
   SELECT m.id, m.program_id, $24::uuid, $25::text, $26::text, $27::text, $22::uuid,
          $21::timestamptz
     FROM members m WHERE m.wallet_account_id = $5::uuid AND $24::uuid IS NOT NULL RETURNING 1)
-SELECT (SELECT count(*) FROM entries) AS entries, (SELECT count(*) FROM account) AS accounts,
+SELECT (SELECT count(*) FROM account) AS accounts, (SELECT count(*) FROM entries) AS entries,
        (SELECT count(*) FROM lot_updates) AS lots_updated, (SELECT count(*) FROM orig) AS refunded,
-       (SELECT count(*) FROM offers_used) AS offers_redeemed
+       (SELECT count(*) FROM offers_used) AS offers_redeemed,
+       CASE WHEN $28::text IS NULL THEN true  -- locked: the caller checks the counts
+            ELSE write_guard((SELECT count(*) FROM account) = 1
+                             AND (SELECT count(*) FROM lot_updates) = $29::bigint
+                             AND (SELECT count(*) FROM offers_used) = $30::bigint,
+                             'wallet account') END AS checked
 """
 
 _json = msgspec.json.Encoder()
@@ -172,10 +185,16 @@ def _rows(w: Write) -> tuple[str, str, str, str]:
             _json.encode(lots).decode(), _json.encode(w.effect.lot_updates).decode())
 
 
-async def apply(conn: Conn, w: Write) -> None:
+async def apply(conn: Conn, w: Write, *, version: str | None = None) -> None:
     """Append the operation: transaction row, ledger entries, lots, cached balances, tier
     points, PIN counter reset, redeemed offers, the Idempotency-Key's response and the
     access-log entry of the staff read (of the account's member, if any), in one statement.
+
+    `version`: None when the caller holds the account's row lock (in its transaction).
+    Otherwise the account row version its read saw (`account_repo.read_card_state`), and
+    the statement, run on its own as one transaction, writes only if the account is still
+    at that version and the lots and offers it consumes are still there: else nothing is
+    written and `asyncpg.SerializationError` is raised (the caller reads again).
 
     Lot updates only ever consume open lots (the rules take from lots with points left), so
     `lot_updates` says `remaining > 0`: that lets it find them by the account's open-lots
@@ -196,7 +215,8 @@ async def apply(conn: Conn, w: Write) -> None:
             idem.scope if idem else None, idem.key if idem else None,
             idem.request_hash if idem else None, w.status_code, w.response,
             list(w.redeem_offers), w.at, w.store_id, w.tx.id if w.tx else None,
-            *_access_params(w.access))
+            *_access_params(w.access), version, len(w.effect.lot_updates),
+            len(w.redeem_offers))
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "transactions_receipt":
             raise errors.Conflict("this receipt is already recorded for this store",

@@ -1,25 +1,32 @@
 """The till's service layer: it owns the transactions.
 
-Each operation runs one transaction on one connection: lock the wallet account row
-(`SELECT … FOR UPDATE`, so concurrent tills on one member serialise and nothing is double
-spent) and read what the rules need, call the pure rule, append everything with one
-statement, commit: BEGIN, lock+read, write, COMMIT. What the rules read must be as of *after*
-the lock (READ COMMITTED re-reads only the locked row): `account_repo.lock_card_state` reads it in
-the locking statement and, when a concurrent writer committed while we waited for the lock,
-reads it again in a fresh snapshot. The lock is held for lock→write→COMMIT only: the PIN,
-argon2 and the request's decoding come before it, the response's encoding inside is
-microseconds. The response is stored under the
-request's Idempotency-Key by that same statement, so a crash can never keep the one without
-the other; refusals (HTTP 4xx) roll back and store nothing, so a corrected retry can succeed.
+Each operation is one transaction on one connection, and concurrent tills on one member are
+serialised by the wallet account row, so nothing is double spent. Two ways to get there:
 
-Idempotency in three cases: a retry after the first commit finds the stored response and
-replays it; a concurrent duplicate on the same card waits on the row lock, then finds the
-key in its post-lock read and replays; a concurrent request with the same key on another card
-blocks on the key's unique index, gets `IdempotencyRace`, rolls back and replays (or answers
+* **Optimistic** (almost every purchase): one statement reads card, account, lots and the
+  Idempotency-Key's stored response in one snapshot, without a lock, with the account row's
+  version (`account_repo.read_card_state`); the pure rule decides; one statement writes it
+  all and commits on its own (`ledger_repo.apply(..., version=...)`) only if the account is
+  still at that version (every ledger write updates that row), else it refuses as a whole
+  and the purchase reads again. Two round trips; the row lock is held only while the write
+  runs and commits, so queues on a hot card stay short.
+* **Locked** (refunds, top-ups, purchases with vouchers, a purchase that lost the race
+  `_OPTIMISTIC_ATTEMPTS` times): BEGIN, lock the row (`SELECT … FOR UPDATE`) and read,
+  decide, write, COMMIT. What the rules read must be as of *after* the lock (READ COMMITTED
+  re-reads only the locked row): `account_repo.lock_card_state` reads it in the locking
+  statement and, when a concurrent writer committed while we waited, again afterwards.
+The PIN, argon2 and the request's decoding come before either. The response is stored under
+the request's Idempotency-Key by the write statement itself, so a crash can never keep the
+one without the other; refusals (HTTP 4xx) write nothing, so a corrected retry can succeed.
+
+Idempotency in three cases: a retry after the first commit finds the stored response in its
+read and replays it; a concurrent duplicate on the same card conflicts on the account (or
+waits on its lock), reads again and finds the key; a concurrent request with the same key on
+another card blocks on the key's unique index, gets `IdempotencyRace` and replays (or answers
 409 when its body differs). Serialization failures and deadlocks are retried here only.
 
-PIN checks run before the transaction (argon2 takes milliseconds by design: it must not hold
-the account lock), and a wrong PIN is counted by its own autocommitted statement, so the count
+PIN checks run before the write (argon2 takes milliseconds by design: it must not hold the
+account lock), and a wrong PIN is counted by its own autocommitted statement, so the count
 sticks although the purchase is refused.
 """
 
@@ -56,6 +63,7 @@ from wallet.vouchers import redemption as voucher_redemption
 from wallet.vouchers.model import vouchers_discount
 
 LOTS_PAGE = 64  # open lots read with the account, then page by page
+_OPTIMISTIC_ATTEMPTS = 2  # reads and version-checked writes before taking the row lock
 
 
 class PurchaseResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -214,63 +222,78 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
             await check_pin(conn, ctx, pin, hasher=hasher, policy=pin_policy, now=now)
             pin_member = ctx.member_id
 
+        async def record(ctx: CardContext, state: account_repo.AccountState,
+                         version: str | None) -> Outcome[PurchaseResult]:
+            """Decide and write, from what was read (under the lock when `version` is None)."""
+            check_card(ctx, qr=qr)
+            check_money(ctx, currency, stored_value=stored_value)
+            if state.stored is not None:
+                return replay(state.stored, idem, PurchaseResult)
+            lots = await cover_lots(conn, ctx.account_id, state.lots, redeem_points, now)
+            lot_id = uuid.uuid4()
+            gets = offer_redemption.NO_REWARDS
+            if offer_ids:
+                gets = offer_redemption.rewards(
+                    await offer_redemption.load(conn, offer_ids, program_id=ctx.program_id),
+                    offer_ids, member_id=ctx.member_id, store_id=store_id, amount=amount,
+                    now=now)
+            used = voucher_redemption.check(
+                await voucher_redemption.load(conn, voucher_redemption.canonical(vouchers),
+                                              program_id=ctx.program_id),
+                vouchers, account_id=ctx.account_id, store_id=store_id,
+                now=now) if vouchers else []
+            done = rules.purchase(
+                ctx.balances, lots, ctx.rules, amount=amount, redeem_points=redeem_points,
+                stored_value=stored_value, points_12m=state.points_12m, now=now,
+                earn_lot_id=lot_id,
+                discount=min(amount, gets.discount + vouchers_discount(used)),
+                points_multiplier=gets.points_multiplier,
+                bonus_lots=[(uuid.uuid4(), p) for p in gets.bonus_points])
+            tx = ledger.TxRow(
+                id=uuid.uuid4(), program_id=ctx.program_id, wallet_account_id=ctx.account_id,
+                store_id=store_id, staff_id=caller.account_id, kind="purchase",
+                receipt_id=receipt_id, amount=amount, currency=currency,
+                points_earned=done.points_earned, points_redeemed=done.points_redeemed,
+                stored_value_spent=done.stored_value_spent, discount=done.discount, at=now)
+            result = PurchaseResult(
+                transaction_id=tx.id, points_earned=done.points_earned,
+                points_redeemed=done.points_redeemed, discount=done.discount,
+                stored_value_spent=done.stored_value_spent,
+                points_balance=done.effect.balances.points,
+                stored_value_balance=done.effect.balances.stored_value,
+                amount_due=amount - done.discount - done.stored_value_spent,
+                points_bonus=done.points_bonus, offers_redeemed=list(offer_ids),
+                vouchers_used=[v.id for v in used])
+            await ledger.apply(conn, ledger.Write(
+                account_id=ctx.account_id, program_id=ctx.program_id, effect=done.effect,
+                at=now, store_id=store_id, tx=tx, tier=done.tier,
+                set_tier=bool(ctx.rules.tiers), tier_day=now.date(),
+                tier_points=done.points_earned, reset_pin_of=pin_member, idem=idem,
+                status_code=201, response=encode(result),
+                redeem_offers=tuple(offer_ids),
+                access=till_access(caller, "till.purchase", store_id)), version=version)
+            if used:  # after the write: they name its transaction
+                await voucher_redemption.use(conn, [v.id for v in used], at=now,
+                                             store_id=store_id, by=caller.account_id,
+                                             transaction_id=tx.id)
+            return Outcome(status=201, result=result)
+
         async def work() -> Outcome[PurchaseResult]:
-            async with conn.transaction():
+            fifo = LOTS_PAGE if redeem_points else 0
+            # Vouchers are marked used by a second statement: that needs the transaction.
+            for _ in range(0 if vouchers else _OPTIMISTIC_ATTEMPTS):  # the write checks
+                ctx, state, version = await account_repo.read_card_state(  # the version read
+                    conn, card, program_id=caller.program_id, store_id=store_id, idem=idem,
+                    now=now, fifo_limit=fifo)
+                try:
+                    return await record(ctx, state, version)
+                except asyncpg.SerializationError:
+                    continue  # a concurrent write on this account since the read: read again
+            async with conn.transaction():  # a contended card: queue on its row lock
                 ctx, state = await account_repo.lock_card_state(
                     conn, card, program_id=caller.program_id, store_id=store_id, idem=idem,
-                    now=now, fifo_limit=LOTS_PAGE if redeem_points else 0)
-                check_card(ctx, qr=qr)
-                check_money(ctx, currency, stored_value=stored_value)
-                if state.stored is not None:
-                    return replay(state.stored, idem, PurchaseResult)
-                lots = await cover_lots(conn, ctx.account_id, state.lots, redeem_points, now)
-                lot_id = uuid.uuid4()
-                gets = offer_redemption.NO_REWARDS
-                if offer_ids:
-                    gets = offer_redemption.rewards(
-                        await offer_redemption.load(conn, offer_ids, program_id=ctx.program_id),
-                        offer_ids, member_id=ctx.member_id, store_id=store_id, amount=amount,
-                        now=now)
-                used = voucher_redemption.check(
-                    await voucher_redemption.load(conn, voucher_redemption.canonical(vouchers),
-                                                  program_id=ctx.program_id),
-                    vouchers, account_id=ctx.account_id, store_id=store_id,
-                    now=now) if vouchers else []
-                done = rules.purchase(
-                    ctx.balances, lots, ctx.rules, amount=amount, redeem_points=redeem_points,
-                    stored_value=stored_value, points_12m=state.points_12m, now=now,
-                    earn_lot_id=lot_id,
-                    discount=min(amount, gets.discount + vouchers_discount(used)),
-                    points_multiplier=gets.points_multiplier,
-                    bonus_lots=[(uuid.uuid4(), p) for p in gets.bonus_points])
-                tx = ledger.TxRow(
-                    id=uuid.uuid4(), program_id=ctx.program_id, wallet_account_id=ctx.account_id,
-                    store_id=store_id, staff_id=caller.account_id, kind="purchase",
-                    receipt_id=receipt_id, amount=amount, currency=currency,
-                    points_earned=done.points_earned, points_redeemed=done.points_redeemed,
-                    stored_value_spent=done.stored_value_spent, discount=done.discount, at=now)
-                result = PurchaseResult(
-                    transaction_id=tx.id, points_earned=done.points_earned,
-                    points_redeemed=done.points_redeemed, discount=done.discount,
-                    stored_value_spent=done.stored_value_spent,
-                    points_balance=done.effect.balances.points,
-                    stored_value_balance=done.effect.balances.stored_value,
-                    amount_due=amount - done.discount - done.stored_value_spent,
-                    points_bonus=done.points_bonus, offers_redeemed=list(offer_ids),
-                    vouchers_used=[v.id for v in used])
-                await ledger.apply(conn, ledger.Write(
-                    account_id=ctx.account_id, program_id=ctx.program_id, effect=done.effect,
-                    at=now, store_id=store_id, tx=tx, tier=done.tier,
-                    set_tier=bool(ctx.rules.tiers), tier_day=now.date(),
-                    tier_points=done.points_earned, reset_pin_of=pin_member, idem=idem,
-                    status_code=201, response=encode(result),
-                    redeem_offers=tuple(offer_ids),
-                    access=till_access(caller, "till.purchase", store_id)))
-                if used:  # after the write: they name its transaction
-                    await voucher_redemption.use(conn, [v.id for v in used], at=now,
-                                                 store_id=store_id, by=caller.account_id,
-                                                 transaction_id=tx.id)
-                return Outcome(status=201, result=result)
+                    now=now, fifo_limit=fifo)
+                return await record(ctx, state, None)
 
         return await retrying(conn, idem, PurchaseResult, work)
 
