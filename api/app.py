@@ -16,17 +16,17 @@ from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler, Middleware
 
-from api import web
+from api import docs, web
 from api.auth import keys
 from api.auth.browser import csrf_key
 from api.auth.tokens import JWTAuthMiddleware, TokenService, provide_principal
 from api.config import Settings
 from api.controllers.auth import AuthController
 from api.controllers.ops import OpsController
+from api.docs import ExampleJson, OfflineSwagger
 from api.errors import EXCEPTION_HANDLERS
 from api.lifespan import HOOKS
 from api.metrics import MetricsMiddleware
@@ -41,6 +41,7 @@ def _routes() -> list[ControllerRouterHandler]:
         admin,
         campaigns,
         console,
+        index,
         locator,
         me_wallet,
         members,
@@ -54,7 +55,7 @@ def _routes() -> list[ControllerRouterHandler]:
 
     routes: list[ControllerRouterHandler] = [OpsController, AuthController]
     for area in (admin, stores, members, me_wallet, pings, pos, campaigns, privacy, console,
-                 till_reads, locator, rewards):
+                 till_reads, locator, rewards, index):
         routes.extend(area.ROUTES)
     return routes
 
@@ -101,13 +102,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
                              "csrf_key": csrf_key(tokens)}
     openapi = OpenAPIConfig(
         title="Loyalty wallet and geofencing API", version="1.0.0",
-        path="/schema", render_plugins=[ScalarRenderPlugin()],
+        path="/schema", render_plugins=[OfflineSwagger(), ExampleJson()],
         components=Components(security_schemes={
             "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}),
         security=[{"bearer": []}],
     )
     app = Litestar(
-        route_handlers=[*routes, *web.static_routers(console_csp)],
+        route_handlers=[*routes, *web.static_routers(console_csp), docs.assets_router()],
         lifespan=[lifespan],
         state=State(state),
         dependencies={"principal": Provide(provide_principal)},

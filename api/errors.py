@@ -21,6 +21,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import Example
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from api import metrics
@@ -106,10 +107,36 @@ _DESCRIPTIONS = {
 }
 
 
+_EXAMPLES: dict[int, dict[str, Any]] = {
+    400: {"type": "/problems/validation", "title": "Invalid request", "status": 400,
+          "detail": "amount: Expected `int >= 0`",
+          "errors": [{"field": "amount", "message": "Expected `int >= 0`", "source": "body"}]},
+    401: {"type": "/problems/unauthorized", "title": "Unauthorized", "status": 401,
+          "detail": "token expired"},
+    403: {"type": "/problems/forbidden", "title": "Forbidden", "status": 403,
+          "detail": "this account does not act for store 3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f"},
+    404: {"type": "/problems/not-found", "title": "Not found", "status": 404,
+          "detail": "no such store", "field": "store_id"},
+    409: {"type": "/problems/idempotency-key-reused",
+          "title": "Idempotency-Key reused with another body", "status": 409,
+          "detail": "this Idempotency-Key was used with another request body"},
+    413: {"type": "/problems/body-too-large", "title": "Request body too large", "status": 413,
+          "detail": "Request Entity Too Large"},
+    422: {"type": "/problems/rule-violation", "title": "Refused by a business rule",
+          "status": 422, "detail": "the campaign ends before it starts",
+          "field": "schedule.ends_at"},
+    429: {"type": "/problems/rate-limited", "title": "Too many requests", "status": 429,
+          "detail": "too many attempts; retry later"},
+}
+
+
 def responses(*codes: int) -> dict[int, ResponseSpec]:
-    """OpenAPI error responses for a route: each a problem+json `Problem`."""
+    """OpenAPI error responses for a route: each a problem+json `Problem`, with a realistic
+    example (no generated placeholder text)."""
     return {c: ResponseSpec(data_container=Problem, description=_DESCRIPTIONS[c],
-                            media_type=PROBLEM_JSON) for c in (400, 401, *codes)}
+                            media_type=PROBLEM_JSON, generate_examples=False,
+                            examples=[Example(summary=_DESCRIPTIONS[c], value=_EXAMPLES[c])])
+            for c in (400, 401, *codes)}
 
 
 _AT_PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`")

@@ -144,3 +144,41 @@ async def seed_rows(conn: asyncpg.Connection, *, hasher: Hasher, max_extent_m: f
                 reward = await rewards_repo.insert(conn, PROGRAM_ID, spec, now)
                 await rewards_repo.record_revision(conn, before=None, after=reward,
                                                    by=MANAGER_ID, action="create", now=now)
+
+
+class DemoFigures(msgspec.Struct, frozen=True, kw_only=True):
+    """The demo program as it is now (it may have been changed since it was seeded)."""
+
+    name: str
+    currency: str
+    timezone: str
+    store_codes: tuple[str, ...]  # live stores, by code
+    staff_store_codes: tuple[str, ...]
+    members: int
+    active_campaigns: int
+    rewards: tuple[str, ...]  # active rewards, catalogue order
+
+
+FIGURES = """
+SELECT p.name, p.currency, p.timezone,
+       ARRAY(SELECT code FROM stores WHERE program_id = p.id AND deleted_at IS NULL
+              ORDER BY code) AS store_codes,
+       ARRAY(SELECT s.code FROM stores s JOIN accounts a ON s.id = ANY(a.store_ids)
+              WHERE a.id = $2 AND s.deleted_at IS NULL ORDER BY s.code) AS staff_store_codes,
+       (SELECT count(*) FROM members WHERE program_id = p.id) AS members,
+       (SELECT count(*) FROM campaigns WHERE program_id = p.id AND status = 'active')
+           AS active_campaigns
+FROM programs p WHERE p.id = $1
+"""
+
+
+async def figures(conn: asyncpg.Connection) -> DemoFigures | None:
+    """What the demo program holds now (None if it was deleted)."""
+    row = await conn.fetchrow(FIGURES, PROGRAM_ID, STAFF_ID)
+    if row is None:
+        return None
+    return DemoFigures(name=row["name"], currency=row["currency"], timezone=row["timezone"],
+                       store_codes=tuple(row["store_codes"]),
+                       staff_store_codes=tuple(row["staff_store_codes"]),
+                       members=row["members"], active_campaigns=row["active_campaigns"],
+                       rewards=tuple(row["rewards"]))

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -83,6 +85,23 @@ def _metrics_dir(workers: int) -> Iterator[None]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def port_problem(host: str, port: int) -> str | None:
+    """Why uvicorn could not listen on `host:port`, or None: a trial bind with the options
+    uvicorn uses (SO_REUSEADDR, so only a listening socket makes it fail)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return (f"port {port} on {host} is already in use (another `make run`?). "
+                        f"Stop that server, or choose another port: `make run PORT={port + 1}` "
+                        f"or `loyalty serve --port {port + 1}`.")
+            return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return None
+
+
 def _banner(host: str, port: int, *, demo: bool = False) -> str:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - display only
     base = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
@@ -100,8 +119,9 @@ def serve(*, host: str, port: int, workers: int, throwaway_db: bool, data_dir: P
           seed_demo: bool, reload: bool = False, app_factory: str = APP_FACTORY) -> int:
     """Database, migrations, optional demo data, then uvicorn; returns the exit status.
 
-    0 after Ctrl-C or SIGTERM, 1 when the database cannot start or a migration is refused,
-    uvicorn's status when it cannot start (port taken, app import error).
+    0 after Ctrl-C or SIGTERM, 1 when the port is taken (checked first, before anything
+    starts), the database cannot start or a migration is refused, uvicorn's status when it
+    cannot start otherwise (an app import error).
 
     `data_dir` holds the persistent cluster in `data_dir/pg` (ignored with `throwaway_db` or
     DATABASE_URL). Workers get the DSN through DATABASE_URL. Call from the main thread: it
@@ -110,6 +130,9 @@ def serve(*, host: str, port: int, workers: int, throwaway_db: bool, data_dir: P
     """
     import uvicorn  # here, to keep `loyalty migrate` and friends light
 
+    if problem := port_problem(host, port):  # before the database starts, or any banner
+        print(f"cannot start: {problem}", file=sys.stderr, flush=True)
+        return 1
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         with _database(data_dir, throwaway=throwaway_db) as dsn:

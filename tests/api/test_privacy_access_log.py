@@ -63,6 +63,7 @@ NO_MEMBER_DATA: dict[tuple[str, str], str] = {
         ("GET", "/v1/programs/{program_id}/campaigns/{campaign_id}/revisions"))},
 }
 PUBLIC = {("GET", "/health"), ("GET", "/ready"), ("GET", "/metrics"), ("POST", "/v1/auth/token"),
+          ("GET", "/v1"),
           ("POST", "/v1/programs/{program_id}/members"), ("GET", "/v1/privacy/notice"),
           ("GET", "/v1/programs/{program_id}/privacy/notice")}
 OPERATORS = {"staff", "manager", "admin"}

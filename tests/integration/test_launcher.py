@@ -186,3 +186,24 @@ def test_serve_explains_a_database_that_cannot_start_and_returns_1(
                             data_dir=tmp_path, seed_demo=False)
     assert status == 1
     assert f"cannot start: PG_BINDIR={tmp_path} holds no initdb" in capsys.readouterr().err
+
+
+def test_serve_on_a_taken_port_says_so_before_starting_anything(tmp_path: Path) -> None:
+    """`make run` / `loyalty serve` on a port another server listens on: a clear message and
+    exit status 1, before the database starts or the banner is printed."""
+    import socket
+
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        proc = subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "loyalty"), "serve", "--port", str(port), "--demo"],
+            env={**env, "LOYALTY_DATA_DIR": str(tmp_path)}, capture_output=True, text=True,
+            timeout=60, check=False)
+    assert proc.returncode == 1, proc
+    assert f"port {port} on 127.0.0.1 is already in use" in proc.stderr
+    assert f"make run PORT={port + 1}" in proc.stderr
+    assert "PostgreSQL ready" not in proc.stdout and "API" not in proc.stdout
+    assert not (tmp_path / "pg").exists()
