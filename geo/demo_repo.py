@@ -167,7 +167,9 @@ SELECT p.name, p.currency, p.timezone,
               WHERE a.id = $2 AND s.deleted_at IS NULL ORDER BY s.code) AS staff_store_codes,
        (SELECT count(*) FROM members WHERE program_id = p.id) AS members,
        (SELECT count(*) FROM campaigns WHERE program_id = p.id AND status = 'active')
-           AS active_campaigns
+           AS active_campaigns,
+       ARRAY(SELECT name FROM rewards WHERE program_id = p.id AND status = 'active'
+              ORDER BY created_at, id) AS rewards
 FROM programs p WHERE p.id = $1
 """
 

@@ -14,6 +14,7 @@ from geo.demo_repo import (
     MEMBER_PASSWORD,
     MEMBER_PIN,
     PROGRAM_ID,
+    REWARDS,
     STAFF_EMAIL,
     STAFF_PASSWORD,
     DemoFigures,
@@ -21,6 +22,10 @@ from geo.demo_repo import (
     seed_rows,
 )
 from wallet.kernel.hashing import Hasher
+
+__all__ = ["CARD_NUMBER", "MANAGER_EMAIL", "MANAGER_PASSWORD", "MEMBER_EMAIL",
+           "MEMBER_PASSWORD", "MEMBER_PIN", "PROGRAM_ID", "REWARDS", "STAFF_EMAIL",
+           "STAFF_PASSWORD", "seed", "summary"]
 
 
 async def seed(dsn: str) -> str:
