@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import jwt
 import msgspec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
@@ -33,6 +34,7 @@ from wallet.members.members_service import ensure_member
 TokenType = Literal["access", "refresh", "card"]
 _LEEWAY_S = 5
 _VERIFIED_CACHE = 8192  # access tokens remembered after a successful verification
+_HEADERS_KNOWN = 16  # token header segments remembered with their key (one per kid, in use)
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,6 +85,7 @@ class TokenService:
         self.card_ttl_s = card_ttl_s
         self._verified: OrderedDict[str, tuple[Principal, int]] = OrderedDict()
         self._verified_max = verified_cache
+        self._key_of_header: dict[str, Ed25519PublicKey] = {}
 
     def _mint(self, claims: dict[str, Any], ttl_s: int, now: float | None) -> tuple[str, int]:
         iat = int(now if now is not None else time.time())
@@ -128,15 +131,7 @@ class TokenService:
 
         Raises `errors.Unauthenticated` with a short reason; never reveals more than that.
         """
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as exc:
-            raise errors.Unauthenticated("malformed token") from exc
-        if header.get("alg") != ALGORITHM:
-            raise errors.Unauthenticated("unexpected token algorithm")
-        key = self.keyset.public.get(str(header.get("kid")))
-        if key is None:
-            raise errors.Unauthenticated("unknown signing key")
+        key = self._key_for(token)
         try:
             raw = jwt.decode(token, key, algorithms=[ALGORITHM], issuer=self.issuer,
                              leeway=_LEEWAY_S,
@@ -151,6 +146,30 @@ class TokenService:
         if claims.typ != typ:
             raise errors.Unauthenticated(f"not an {typ} token")
         return claims
+
+    def _key_for(self, token: str) -> Ed25519PublicKey:
+        """The public key the token's header names (its `alg` pinned, its `kid` known).
+
+        Every token one key signed has the same header segment, so a header already seen
+        is not decoded again: its key is remembered (at most `_HEADERS_KNOWN` headers, which
+        only ever hold a known kid). `jwt.decode` checks the header again with the signature.
+        """
+        head = token.partition(".")[0]
+        key = self._key_of_header.get(head)
+        if key is not None:
+            return key
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise errors.Unauthenticated("malformed token") from exc
+        if header.get("alg") != ALGORITHM:
+            raise errors.Unauthenticated("unexpected token algorithm")
+        key = self.keyset.public.get(str(header.get("kid")))
+        if key is None:
+            raise errors.Unauthenticated("unknown signing key")
+        if len(self._key_of_header) < _HEADERS_KNOWN:
+            self._key_of_header[head] = key
+        return key
 
     def principal(self, token: str, *, now: float | None = None) -> Principal:
         """The caller of an access token, verified as `verify` does.

@@ -75,3 +75,47 @@ def test_the_memory_is_bounded(tmp_path: Path) -> None:
         tokens.principal(tokens.mint_access(sub=uuid.uuid4(), role="member",
                                             program_id=uuid.uuid4()))
     assert len(tokens._verified) == 3
+
+
+def test_a_known_header_is_not_decoded_twice_and_still_checked_with_the_signature(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tokens one key signed share their header segment: the key it names is remembered,
+    and a forged token under that very header is still refused by its signature."""
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    tokens = _service(tmp_path, cache=0)  # no memory of whole tokens: every call verifies
+    first = tokens.mint_access(sub=uuid.uuid4(), role="member", program_id=uuid.uuid4())
+    tokens.principal(first)
+    monkeypatch.setattr(jwt, "get_unverified_header",
+                        lambda *_: pytest.fail("a known header decoded again"))
+    other = tokens.mint_access(sub=uuid.uuid4(), role="member", program_id=uuid.uuid4())
+    assert other.partition(".")[0] == first.partition(".")[0]
+    assert tokens.principal(other).sub != tokens.principal(first).sub
+
+    head, payload, _ = other.split(".")
+    forged = jwt.encode(jwt.decode(other, options={"verify_signature": False}),
+                        Ed25519PrivateKey.generate(), algorithm="EdDSA",
+                        headers={"kid": tokens.keyset.signing_kid})
+    assert forged.partition(".")[0] == head and forged.split(".")[1] == payload
+    with pytest.raises(errors.Unauthenticated, match="invalid token"):
+        tokens.principal(forged)
+
+
+def test_only_headers_naming_a_known_key_are_remembered_and_only_a_few(
+        tmp_path: Path) -> None:
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    tokens = _service(tmp_path, cache=0)
+    stranger = Ed25519PrivateKey.generate()
+    for i in range(40):  # valid-looking headers: a known kid, each with one more field
+        token = jwt.encode({"sub": "x"}, stranger, algorithm="EdDSA",
+                           headers={"kid": tokens.keyset.signing_kid, "n": i})
+        with pytest.raises(errors.Unauthenticated):
+            tokens.principal(token)
+    unknown = jwt.encode({"sub": "x"}, stranger, algorithm="EdDSA", headers={"kid": "nope"})
+    with pytest.raises(errors.Unauthenticated, match="unknown signing key"):
+        tokens.principal(unknown)
+    assert len(tokens._key_of_header) <= 16
+    assert unknown.partition(".")[0] not in tokens._key_of_header
