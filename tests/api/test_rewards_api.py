@@ -327,6 +327,12 @@ async def test_a_stored_value_reward_credits_the_purse_at_once(
     assert (me_now["points_balance"], me_now["stored_value_balance"]) == (50, 500)
     kinds = [e["kind"] for e in (await client.get("/v1/me/ledger", headers=me)).json()["items"]]
     assert kinds[:2] == ["reward_credit", "reward_claim"]
+    r = await client.patch(f"/v1/programs/{program}", json={"stored_value": False},
+                           headers=admin(tokens))
+    assert r.status_code == 200, r.text
+    await give_points(conn, member_id, 200)
+    r = await client.post(f"/v1/me/rewards/{reward['id']}/claims", headers=me)
+    assert (r.status_code, r.json()["type"]) == (422, "/problems/stored-value-disabled")
 
 
 async def test_my_vouchers_filter_by_status_as_of_now(

@@ -35,7 +35,7 @@ import asyncpg
 import msgspec
 
 from wallet.kernel.db import Conn, try_job_lock
-from wallet.kernel.errors import ClaimLimitReached, OutOfStock
+from wallet.kernel.errors import ClaimLimitReached, OutOfStock, StoredValueDisabled
 from wallet.kernel.idempotency import RETRIES, IdemKey, Outcome, encode, replay, retrying
 from wallet.ledger import account_repo
 from wallet.ledger import ledger_repo as ledger
@@ -74,8 +74,8 @@ async def claim(pool: asyncpg.Pool, *, member_id: uuid.UUID, program_id: uuid.UU
                 now: datetime | None = None) -> Outcome[ClaimResult]:
     """The member claims the reward: see the module docstring. Refusals: NotFound (unknown,
     of another program, or not visible to the member's tier), RewardNotClaimable,
-    OutOfStock, ClaimLimitReached, InsufficientBalance, RuleViolation (a stored-value reward
-    while the program's stored value is off)."""
+    OutOfStock, ClaimLimitReached, InsufficientBalance, StoredValueDisabled (a stored-value
+    reward while the program's stored value is off)."""
     now = now or datetime.now(UTC)
     async with pool.acquire() as conn:
 
@@ -94,9 +94,9 @@ async def claim(pool: asyncpg.Pool, *, member_id: uuid.UUID, program_id: uuid.UU
                 spec = reward.spec
                 credit = 0
                 if spec.kind == "stored_value":
-                    facts = await rewards_repo.program_facts(conn, program_id)
-                    rules.check_spec(spec, tiers=facts.tier_names, stores=set(),
-                                     stored_value_enabled=facts.stored_value)
+                    if not (await rewards_repo.program_facts(conn, program_id)).stored_value:
+                        raise StoredValueDisabled("this program has no stored value any more",
+                                                  field="reward_id")
                     credit = spec.value or 0
                 lots = [*state.lots, *await account_repo.lots_covering(
                     conn, who.account_id, now=now, points=spec.points_cost)]
