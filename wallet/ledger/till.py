@@ -15,7 +15,7 @@ serialised by the wallet account row, so nothing is double spent. Two ways to ge
   decide, write, COMMIT. What the rules read must be as of *after* the lock (READ COMMITTED
   re-reads only the locked row): `account_repo.lock_card_state` reads it in the locking
   statement and, when a concurrent writer committed while we waited, again afterwards.
-The PIN, argon2 and the request's decoding come before either. The response is stored under
+The request's decoding comes before either. The response is stored under
 the request's Idempotency-Key by the write statement itself, so a crash can never keep the
 one without the other; refusals (HTTP 4xx) write nothing, so a corrected retry can succeed.
 
@@ -25,9 +25,10 @@ waits on its lock), reads again and finds the key; a concurrent request with the
 another card blocks on the key's unique index, gets `IdempotencyRace` and replays (or answers
 409 when its body differs). Serialization failures and deadlocks are retried here only.
 
-PIN checks run before the write (argon2 takes milliseconds by design: it must not hold the
-account lock), and a wrong PIN is counted by its own autocommitted statement, so the count
-sticks although the purchase is refused.
+PIN checks run between the optimistic read and the write, or before the lock when there is no
+optimistic attempt (argon2 takes milliseconds by design: it must not hold the account lock),
+and a wrong PIN is counted by its own autocommitted statement, so the count sticks although
+the purchase is refused.
 """
 
 from __future__ import annotations
@@ -211,8 +212,8 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
     now = now or datetime.now(UTC)
     qr = isinstance(card, uuid.UUID)
     async with pool.acquire() as conn:
-        pin_member: uuid.UUID | None = None
-        if stored_value:
+        pin_member: uuid.UUID | None = None  # set once the PIN was checked
+        if stored_value and vouchers:  # straight to the lock: hash the PIN before it
             if (stored := await lookup(conn, idem)) is not None:
                 return replay(stored, idem, PurchaseResult)  # skip the PIN's hashing
             ctx = await account_repo.card_context(conn, card, program_id=caller.program_id,
@@ -225,10 +226,15 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
         async def record(ctx: CardContext, state: account_repo.AccountState,
                          version: str | None) -> Outcome[PurchaseResult]:
             """Decide and write, from what was read (under the lock when `version` is None)."""
+            nonlocal pin_member
             check_card(ctx, qr=qr)
             check_money(ctx, currency, stored_value=stored_value)
             if state.stored is not None:
-                return replay(state.stored, idem, PurchaseResult)
+                return replay(state.stored, idem, PurchaseResult)  # no PIN hashing for it
+            if stored_value and pin_member is None:  # in the first optimistic attempt: no
+                await check_pin(conn, ctx, pin, hasher=hasher,  # lock is held while argon2
+                                policy=pin_policy, now=now)  # runs (milliseconds by design)
+                pin_member = ctx.member_id
             lots = await cover_lots(conn, ctx.account_id, state.lots, redeem_points, now)
             lot_id = uuid.uuid4()
             gets = offer_redemption.NO_REWARDS
