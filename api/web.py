@@ -131,14 +131,16 @@ def static_routers(csp: str) -> list[Router]:
         response.headers.update(headers)
         return response
 
+    # Files, not API operations: kept out of the OpenAPI document.
     opt = {"exclude_from_auth": True}
     routers = [create_static_files_router(
-        "/static/app", directories=[SRC_DIR], name="web-app", opt=opt,
+        "/static/app", directories=[SRC_DIR], name="web-app", opt=opt, include_in_schema=False,
         after_request=add_headers, cache_control=CacheControlHeader(no_cache=True))]
     for name, folder in VENDOR.items():
         if (NODE_MODULES / folder).is_dir():
             routers.append(create_static_files_router(
                 f"/static/vendor/{name}", directories=[NODE_MODULES / folder],
-                name=f"web-vendor-{name}", opt=opt, after_request=add_headers,
+                name=f"web-vendor-{name}", opt=opt, include_in_schema=False,
+                after_request=add_headers,
                 cache_control=CacheControlHeader(max_age=3600)))
     return routers

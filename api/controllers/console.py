@@ -13,13 +13,15 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie, State
-from litestar.params import JSONBody
+from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import Example
 from litestar.types import ControllerRouterHandler
 from msgspec import Meta
 
 from api import web
 from api.auth import browser
 from api.auth.browser import BrowserApp, BrowserSession
+from api.controllers import rewards_examples as ex
 from api.controllers.auth import Email
 from api.errors import problem, responses
 from wallet.kernel import errors
@@ -117,6 +119,40 @@ class _BrowserAppController(Controller):
         return _with_cookie(None, self.app, request, "", max_age=0, status=204)
 
 
+_ACCOUNT = "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d"
+_PROGRAM = "6f1c2a0e-3b7d-4e51-9a2c-1d0e8f7a6b5c"
+_SESSION_OUT = {
+    "access_token": "eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIn0.eyJzdWIiOiI1YTZi…",
+    "expires_in": 900, "csrf_token": "q2hV0mXl9c3r7oPZk1Jd8Tz4bYwN6eLs5aUfGiHjKkQ",
+    "account": {"id": _ACCOUNT, "email": "manager@cafe-lumiere.example", "role": "manager",
+                "program_id": _PROGRAM, "store_ids": []}}
+_LOGIN_BODY = ex.body("A manager signs in", {
+    "email": "manager@cafe-lumiere.example", "password": "correct horse battery staple"})
+
+
+def _session_ok(what: str) -> dict[int, ResponseSpec]:
+    return ex.ok(200, BrowserSession, what, _SESSION_OUT)
+
+
+def _page_responses(app: str) -> dict[int, ResponseSpec]:
+    return {
+        200: ResponseSpec(data_container=str, media_type="text/html", generate_examples=False,
+                          description=f"The {app}'s page: an HTML shell that loads its scripts "
+                                      "from /static/; no data in it. Sent with a strict "
+                                      "Content-Security-Policy and no-store.",
+                          examples=[Example(summary="The page", value=(
+                              '<!doctype html><html lang="en">…<meta name="csrf-token" '
+                              'content="">…<script type="module" src="/static/app/…">'))]),
+        503: ResponseSpec(data_container=str, media_type="text/html", generate_examples=False,
+                          description="The front-end packages are not installed (run "
+                                      "`make install`): an HTML page saying so.",
+                          examples=[Example(summary="Not installed", value=(
+                              "<!doctype html><title>Not installed</title><p>The front-end "
+                              "packages are not installed (web/node_modules/leaflet/dist): "
+                              "run <code>make install</code>."))]),
+    }
+
+
 _SESSION_DOC = ("The browser session of the app: the refresh token is set in an HttpOnly, "
                 "SameSite=Strict cookie (Secure except on loopback) scoped to the app's path; "
                 "the response carries the access token (keep it in memory only), the CSRF "
@@ -128,20 +164,21 @@ class ConsoleController(_BrowserAppController):
     app = browser.CONSOLE
 
     @get("/", media_type="text/html", summary="The console (managers, admins)",
+         responses=_page_responses("console"),
          description="A page: stores and zones on a map, campaigns, results, weather; for "
                      "admins the access log and the member lookup.")
     async def page(self, request: Request[Any, Any, Any], state: State) -> Response[str]:
         return self._page(request, state)
 
     @post("/session", status_code=200, summary="Sign in to the console", description=_SESSION_DOC,
-          responses=responses(403, 409, 429))
+          responses={**responses(403, 409, 429), **_session_ok("Signed in; the cookie is set")})
     async def login(self, request: Request[Any, Any, Any], state: State,
-                    data: JSONBody[SessionLogin]) -> Response[BrowserSession]:
+                    data: Annotated[SessionLogin, _LOGIN_BODY]) -> Response[BrowserSession]:
         return await self._login(request, state, data)
 
     @post("/session/refresh", status_code=200, summary="Renew the console session (cookie)",
           description="Rotates the cookie's refresh token. Needs `X-CSRF-Token`.",
-          responses=responses(403))
+          responses={**responses(403), **_session_ok("Renewed; the cookie is rotated")})
     async def refresh(self, request: Request[Any, Any, Any], state: State
                       ) -> Response[BrowserSession]:
         return await self._refresh(request, state)
@@ -158,20 +195,21 @@ class TillController(_BrowserAppController):
     app = browser.TILL
 
     @get("/", media_type="text/html", summary="The browser till (store staff)",
+         responses=_page_responses("till"),
          description="A page for a phone or tablet at the counter: scan the member's card, "
                      "purchases, top-ups, payouts, refunds, the store's recent transactions.")
     async def page(self, request: Request[Any, Any, Any], state: State) -> Response[str]:
         return self._page(request, state)
 
     @post("/session", status_code=200, summary="Sign in to the till", description=_SESSION_DOC,
-          responses=responses(403, 409, 429))
+          responses={**responses(403, 409, 429), **_session_ok("Signed in; the cookie is set")})
     async def login(self, request: Request[Any, Any, Any], state: State,
-                    data: JSONBody[SessionLogin]) -> Response[BrowserSession]:
+                    data: Annotated[SessionLogin, _LOGIN_BODY]) -> Response[BrowserSession]:
         return await self._login(request, state, data)
 
     @post("/session/refresh", status_code=200, summary="Renew the till session (cookie)",
           description="Rotates the cookie's refresh token. Needs `X-CSRF-Token`.",
-          responses=responses(403))
+          responses={**responses(403), **_session_ok("Renewed; the cookie is rotated")})
     async def refresh(self, request: Request[Any, Any, Any], state: State
                       ) -> Response[BrowserSession]:
         return await self._refresh(request, state)

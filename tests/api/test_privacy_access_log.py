@@ -12,6 +12,7 @@ from litestar import Litestar
 from support.helpers import Client, bearer, create_program, create_store, manager, now, signup
 from support.privacy_scenario import pos, rich_member, routes_by_role
 
+from api import web
 from api.auth.tokens import TokenService
 
 # Every route staff, managers or admins can call, classified. A new route must be added to
@@ -25,11 +26,16 @@ READS_MEMBER_DATA: dict[tuple[str, str], str] = {
     ("POST", "/v1/pos/stored-value/payouts"): "till.payout",
     ("POST", "/v1/admin/members/{member_id}/stored-value/payouts"): "admin.payout",
     ("GET", "/v1/programs/{program_id}/members/{member_id}"): "support.view",
+    ("GET", "/v1/programs/{program_id}/members/lookup"): "support.view",
     ("GET", "/v1/admin/members/{member_id}/export"): "admin.export",
     ("POST", "/v1/admin/members/{member_id}/erasure"): "admin.erasure",
 }
 NO_MEMBER_DATA: dict[tuple[str, str], str] = {
     ("POST", "/v1/programs"): "program definition",
+    ("GET", "/v1/programs"): "program definition",
+    ("GET", "/v1/pos/stores"): "the till's stores: code and name",
+    ("GET", "/v1/pos/stores/{store_id}/transactions"):
+        "a store's till transactions: amounts, no member identity or account",
     ("GET", "/v1/programs/{program_id}"): "program definition",
     ("PATCH", "/v1/programs/{program_id}"): "program definition",
     ("POST", "/v1/programs/{program_id}/accounts"): "staff accounts, not members",
@@ -41,6 +47,7 @@ NO_MEMBER_DATA: dict[tuple[str, str], str] = {
         ("PATCH", "/v1/programs/{program_id}/stores/{store_id}"),
         ("DELETE", "/v1/programs/{program_id}/stores/{store_id}"),
         ("POST", "/v1/programs/{program_id}/stores/import"),
+        ("POST", "/v1/programs/{program_id}/stores/import/check"),
         ("GET", "/v1/programs/{program_id}/stores.geojson"),
         ("PUT", "/v1/programs/{program_id}/weather"))},
     **{(m, p): "reward definitions and aggregate statistics" for m, p in (
@@ -65,7 +72,16 @@ NO_MEMBER_DATA: dict[tuple[str, str], str] = {
 PUBLIC = {("GET", "/health"), ("GET", "/ready"), ("GET", "/metrics"), ("POST", "/v1/auth/token"),
           ("GET", "/v1"),
           ("POST", "/v1/programs/{program_id}/members"), ("GET", "/v1/privacy/notice"),
-          ("GET", "/v1/programs/{program_id}/privacy/notice")}
+          ("GET", "/v1/programs/{program_id}/privacy/notice"),
+          # The browser apps: their pages are shells with no data in them, their session
+          # routes sign a staff account in (or renew, end its session) and return that
+          # account, no member's data; what the pages show comes from the guarded v1 routes.
+          *{(m, f"/{app}{p}") for app in ("console", "till")
+            for m, p in (("GET", ""), ("POST", "/session"), ("POST", "/session/refresh"),
+                         ("POST", "/session/logout"))},
+          # ... and the files they load: our own code and the pinned front-end packages.
+          ("GET", "/static/app/{file_path:path}"),
+          *{("GET", f"/static/vendor/{name}/{{file_path:path}}") for name in web.VENDOR}}
 OPERATORS = {"staff", "manager", "admin"}
 
 
@@ -198,3 +214,30 @@ async def test_a_manager_sees_only_members_of_their_program(
     r = await client.get(f"/v1/programs/{theirs}/members/{member_id}",
                          headers=manager(tokens, mine))
     assert r.status_code == 403
+
+
+async def test_a_lookup_by_email_or_card_is_logged_like_a_support_view(
+        client: Client, tokens: TokenService) -> None:
+    pid = await create_program(client, tokens)
+    email = f"found{uuid.uuid4().hex[:8]}@example.com"
+    r = await client.post(f"/v1/programs/{pid}/members", json={
+        "email": email, "password": "a long enough password", "first_name": "Lou"})
+    member_id, me = r.json()["member"]["id"], bearer(r.json()["access_token"])
+    card = r.json()["card"]["card_number"]
+    lookup = f"/v1/programs/{pid}/members/lookup"
+    by_email = await client.get(lookup, params={"email": email}, headers=manager(tokens, pid))
+    assert by_email.status_code == 200, by_email.text
+    assert (by_email.json()["id"], by_email.json()["email"]) == (member_id, email)
+    by_card = await client.get(lookup, params={"card_number": card},
+                               headers=manager(tokens, pid))
+    assert by_card.json()["id"] == member_id
+    both = await client.get(lookup, params={"email": email, "card_number": card},
+                            headers=manager(tokens, pid))
+    assert both.status_code == 422 and both.json()["field"] == "email"
+    staff_read = await client.get(lookup, params={"email": email},
+                                  headers=bearer(tokens.mint_access(
+                                      sub=uuid.uuid4(), role="staff", program_id=uuid.UUID(pid))))
+    assert staff_read.status_code == 403
+
+    seen = [(e["action"], e["actor_role"], e["purpose"]) for e in await member_log(client, me)]
+    assert seen == [("support.view", "manager", "member_support")] * 2

@@ -8,12 +8,13 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
-from support.browser import Api, launch
+from support.browser import Api, OpenTab, Tab, launch, open_tab
 from support.realserver import running_server
 
 from api.auth.keys import load_or_create
@@ -79,3 +80,26 @@ def api(web_server: str, web_tokens: TokenService) -> Iterator[Api]:
         yield client
     finally:
         client.close()
+
+
+@pytest.fixture
+def tabs(browser: Browser, web_server: str) -> Iterator[OpenTab]:
+    """Opens tabs (each in a context of its own) on the module's browser, or on the one
+    given; closes their contexts after the test, which also deletes their downloads."""
+    opened: list[Tab] = []
+
+    def open_(*, width: int = 1280, height: int = 900, browser: Browser | None = None,
+              **context_args: Any) -> Tab:
+        tab = open_tab(browser or default, web_server, width=width, height=height,
+                       **context_args)
+        opened.append(tab)
+        return tab
+
+    default = browser
+    try:
+        yield open_
+    finally:
+        for tab in opened:
+            owner = tab.context.browser
+            if owner is None or owner.is_connected():  # (a test's own browser may be gone)
+                tab.context.close()

@@ -11,8 +11,8 @@ import asyncio
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from playwright.sync_api import Browser, Page, expect
-from support.browser import PASSWORD, Api, axe_violations, make_shop, open_tab, shoot, sign_in
+from playwright.sync_api import Page, expect
+from support.browser import PASSWORD, Api, OpenTab, axe_violations, make_shop, shoot, sign_in
 
 from api.runtime.accounts import create_admin
 from wallet.kernel.hashing import Hasher
@@ -45,12 +45,12 @@ def admin_account(db_url: str) -> str:
 
 
 def test_console_pages_have_no_serious_accessibility_violation(
-        browser: Browser, api: Api, web_server: str, web_db: str) -> None:
+        api: Api, web_db: str, tabs: OpenTab) -> None:
     program_name = f"Gelato {uuid.uuid4().hex[:6]}"
     shop = make_shop(api, stores=[OPERA, MARAIS], name=program_name)
     make_shop(api, stores=[OPERA], name="Another program")  # an admin has a choice to make
     failures: dict[str, object] = {}
-    page = open_tab(browser, web_server).page
+    page = tabs().page
     page.goto("/console")
     expect(page.get_by_role("heading", name="Sign in to the console")).to_be_visible()
     check(page, "console-login", failures)
@@ -72,7 +72,7 @@ def test_console_pages_have_no_serious_accessibility_violation(
     expect(page.get_by_role("heading", name="New campaign")).to_be_visible()
     check(page, "console-campaign-new", failures)
 
-    admin = open_tab(browser, web_server).page
+    admin = tabs().page
     sign_in(admin, admin_account(web_db))
     expect(admin.get_by_role("heading", name="Choose a program")).to_be_visible()
     check(admin, "console-choose-program", failures)
@@ -93,11 +93,11 @@ def test_console_pages_have_no_serious_accessibility_violation(
 
 
 def test_till_pages_have_no_serious_accessibility_violation(
-        browser: Browser, api: Api, web_server: str) -> None:
+        api: Api, tabs: OpenTab) -> None:
     shop = make_shop(api, stores=[OPERA])
     member = shop.member()
     failures: dict[str, object] = {}
-    page = open_tab(browser, web_server, width=390, height=844).page
+    page = tabs(width=390, height=844).page
     page.goto("/till")
     expect(page.get_by_role("heading", name="Sign in to the till")).to_be_visible()
     check(page, "till-login", failures)

@@ -11,8 +11,8 @@ import uuid
 from typing import Any
 
 import httpx
-from playwright.sync_api import Browser, expect
-from support.browser import PASSWORD, Api, make_shop, open_tab, sign_in
+from playwright.sync_api import expect
+from support.browser import PASSWORD, Api, OpenTab, make_shop, sign_in
 
 OPERA = {"code": "OPERA", "name": "Opéra",
          "zone": {"type": "Circle", "center": [2.3316, 48.8708], "radius_m": 100}}
@@ -36,12 +36,12 @@ def refresh_token(api: Api, program_id: str, email: str) -> str:
 
 
 def test_member_and_staff_tokens_cannot_open_the_console(
-        browser: Browser, api: Api, web_server: str) -> None:
+        api: Api, web_server: str, tabs: OpenTab) -> None:
     shop = make_shop(api, stores=[OPERA])
     member = shop.member()
     staff_refresh = refresh_token(api, shop.program_id, shop.staff_email)
     for token in (member["refresh"], staff_refresh):
-        tab = open_tab(browser, web_server)
+        tab = tabs()
         tab.context.add_cookies([{"name": "loyalty_console_session", "value": token,
                                   "url": f"{web_server}/console"}])
         calls: list[str] = []
@@ -56,7 +56,7 @@ def test_member_and_staff_tokens_cannot_open_the_console(
         tab.context.close()
 
     # Staff who try the console's form are told where to go, and get no session.
-    tab = open_tab(browser, web_server)
+    tab = tabs()
     sign_in(tab.page, shop.staff_email)
     expect(tab.page.locator("form .notice.error")).to_contain_text("staff use the till at /till")
     assert tab.context.cookies() == []
@@ -67,7 +67,7 @@ def test_member_and_staff_tokens_cannot_open_the_console(
 
 
 def test_staff_of_another_store_cannot_see_this_stores_transactions(
-        browser: Browser, api: Api, web_server: str) -> None:
+        api: Api, tabs: OpenTab) -> None:
     shop = make_shop(api, stores=[OPERA, LOUVRE])
     opera, louvre = shop.store_ids
     louvre_email = f"louvre-{uuid.uuid4().hex[:6]}@example.com"
@@ -86,7 +86,7 @@ def test_staff_of_another_store_cannot_see_this_stores_transactions(
     mine = api.call("GET", f"/v1/pos/stores/{opera}/transactions", headers=opera_staff)
     assert [t["receipt_id"] for t in mine["items"]] == ["OP-1"]
 
-    page = open_tab(browser, web_server, width=390, height=844).page
+    page = tabs(width=390, height=844).page
     sign_in(page, louvre_email, "/till")
     expect(page.get_by_text("LOUVRE ·")).to_be_visible()  # its only store, chosen for it
     page.get_by_role("tab", name="Recent").click()
@@ -145,9 +145,9 @@ def test_session_cookie_is_httponly_strict_and_refresh_and_logout_need_the_csrf_
 
 
 def test_logout_ends_the_session_in_every_tab_and_no_token_is_stored_in_the_page(
-        browser: Browser, api: Api, web_server: str) -> None:
+        api: Api, tabs: OpenTab) -> None:
     shop = make_shop(api, stores=[OPERA])
-    tab = open_tab(browser, web_server)
+    tab = tabs()
     sign_in(tab.page, shop.manager_email)
     expect(tab.page.get_by_role("heading", name="Stores and zones")).to_be_visible()
     stored: dict[str, Any] = tab.page.evaluate(
@@ -165,7 +165,7 @@ def test_logout_ends_the_session_in_every_tab_and_no_token_is_stored_in_the_page
 
 
 def test_pages_load_with_no_network_but_loopback_and_carry_the_csp(
-        browser: Browser, api: Api, web_server: str) -> None:
+        api: Api, web_server: str, tabs: OpenTab) -> None:
     shop = make_shop(api, stores=[OPERA, LOUVRE])
     for path in ("/console", "/till"):
         r = httpx.get(f"{web_server}{path}")
@@ -174,7 +174,7 @@ def test_pages_load_with_no_network_but_loopback_and_carry_the_csp(
         assert r.headers["x-frame-options"] == "DENY"
         assert r.headers["cache-control"] == "no-store"
         assert "<script>" not in r.text and " style=" not in r.text  # nothing inline
-    tab = open_tab(browser, web_server)
+    tab = tabs()
     violations: list[str] = []
     tab.page.on("console", lambda m: violations.append(m.text)
                 if "Content Security Policy" in m.text else None)
@@ -187,7 +187,7 @@ def test_pages_load_with_no_network_but_loopback_and_carry_the_csp(
         expect(tab.page.get_by_role("heading", name=name, exact=True)).to_be_visible()
     assert tab.outside, "the map asked for tiles"
     assert all(u.startswith("https://tile.openstreetmap.org/") for u in tab.outside)
-    till = open_tab(browser, web_server, width=390, height=844)
+    till = tabs(width=390, height=844)
     sign_in(till.page, shop.staff_email, "/till")
     expect(till.page.get_by_role("button", name="Scan the card")).to_be_visible()
     assert till.outside == []

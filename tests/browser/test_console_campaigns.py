@@ -12,10 +12,11 @@ import csv
 import io
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Browser, Page, expect
-from support.browser import Api, make_shop, open_tab, shoot, sign_in
+from playwright.sync_api import Page, expect
+from support.browser import Api, OpenTab, make_shop, shoot, sign_in
 
 OPERA = {"code": "OPERA", "name": "Opéra",
          "zone": {"type": "Circle", "center": [2.3316, 48.8708], "radius_m": 100}}
@@ -55,11 +56,11 @@ def campaign_row(page: Page) -> Any:
 
 
 def test_manager_runs_a_weather_campaign_and_reads_its_results(
-        browser: Browser, api: Api, web_server: str) -> None:
+        api: Api, tabs: OpenTab) -> None:
     shop = make_shop(api, stores=[OPERA, LOUVRE])
     opera_id = shop.store_ids[0]
     member = shop.member()
-    tab = open_tab(browser, web_server)
+    tab = tabs()
     page = tab.page
     sign_in(page, shop.manager_email)
     expect(page.get_by_role("heading", name="Stores and zones")).to_be_visible()
@@ -130,9 +131,17 @@ def test_manager_runs_a_weather_campaign_and_reads_its_results(
 
     with page.expect_download() as download:
         page.get_by_role("button", name="Download CSV").click()
-    text = open(download.value.path(), encoding="utf-8").read()  # noqa: SIM115
+    assert download.value.suggested_filename.endswith(".csv")
+    text = Path(download.value.path()).read_text(encoding="utf-8")
     rows = list(csv.DictReader(io.StringIO(text)))
-    totals = {k: sum(int(r[k]) for r in rows if r.get("date")) for k in ("issued", "opened",
-                                                                         "redeemed")}
-    assert totals == {"issued": 1, "opened": 1, "redeemed": 1}, text
+    figures_of = {"issued": 1, "opened": 1, "redeemed": 1}
+    [total] = [r for r in rows if r["row"] == "total"]
+    assert {k: int(total[k]) for k in figures_of} == figures_of, text
+    period = (page.locator("#results-from").input_value(),
+              page.locator("#results-to").input_value())
+    assert total["date"] == "/".join(period)
+    days = [r for r in rows if r["row"] == "day"]
+    assert {k: sum(int(r[k]) for r in days) for k in figures_of} == figures_of, text
+    [opera] = [r for r in rows if r["row"] == "store" and int(r["issued"])]
+    assert (opera["store_name"], opera["visits"]) == ("Opéra", "1")
     assert tab.errors == []

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import uuid
 
-from playwright.sync_api import Browser, Locator, Page, expect
-from support.browser import Api, axe_violations, make_shop, open_tab, shoot, sign_in
+from playwright.sync_api import Locator, Page, expect
+from support.browser import Api, OpenTab, axe_violations, make_shop, shoot, sign_in
 
 OPERA = {"code": "OPERA", "name": "Opéra",
          "zone": {"type": "Circle", "center": [2.3316, 48.8708], "radius_m": 100}}
@@ -21,9 +21,9 @@ def row(page: Page, name: str) -> Locator:
 
 
 def test_manager_creates_changes_reads_and_retires_a_reward(
-        browser: Browser, api: Api, web_server: str) -> None:
+        api: Api, tabs: OpenTab) -> None:
     shop = make_shop(api, stores=[OPERA])
-    page = open_tab(browser, web_server).page
+    page = tabs().page
     sign_in(page, shop.manager_email)
     expect(page.get_by_role("heading", name="Stores and zones")).to_be_visible()
     page.get_by_role("link", name="Rewards").click()
@@ -85,7 +85,7 @@ def test_manager_creates_changes_reads_and_retires_a_reward(
 
 
 def test_cashier_uses_one_voucher_on_its_own_and_another_in_a_purchase(
-        browser: Browser, api: Api, web_server: str) -> None:
+        api: Api, tabs: OpenTab) -> None:
     shop = make_shop(api, stores=[OPERA])
     base = f"/v1/programs/{shop.program_id}/rewards"
     coffee = api.call("POST", base, headers=shop.manager, expect=201, json={
@@ -103,7 +103,7 @@ def test_cashier_uses_one_voucher_on_its_own_and_another_in_a_purchase(
     codes = [api.call("POST", f"/v1/me/rewards/{r['id']}/claims", headers=member["headers"],
                       expect=201)["voucher"]["code"] for r in (coffee, off)]
 
-    page = open_tab(browser, web_server, width=390, height=844).page
+    page = tabs(width=390, height=844).page
     sign_in(page, shop.staff_email, "/till")
     page.get_by_role("tab", name="Voucher").click()
     page.get_by_label("Voucher code").fill(f"{codes[0][:5].lower()} {codes[0][5:]}")

@@ -7,12 +7,13 @@ and writes nothing; a GeoJSON import with one bad feature shows it and writes no
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from typing import Any
 
-from playwright.sync_api import Browser, Page, expect
-from support.browser import Api, make_shop, open_tab, shoot, sign_in
+from playwright.sync_api import Page, expect
+from support.browser import Api, OpenTab, make_shop, shoot, sign_in
 
 ZOOM, LAT, LON = 16, 48.8566, 2.3522
 VIEW = f"#/stores?view={ZOOM}/{LAT}/{LON}"
@@ -63,9 +64,9 @@ def create_drawn(page: Page, code: str, name: str) -> dict[str, Any]:
 
 
 def test_manager_draws_a_polygon_and_a_circle_and_the_api_has_exactly_those(
-        browser: Browser, api: Api, web_server: str) -> None:
+        api: Api, tabs: OpenTab) -> None:
     shop = make_shop(api, stores=PARIS)
-    tab = open_tab(browser, web_server)
+    tab = tabs()
     page = tab.page
     sign_in(page, shop.manager_email)
     expect(page.get_by_role("heading", name="Stores and zones")).to_be_visible()
@@ -90,11 +91,14 @@ def test_manager_draws_a_polygon_and_a_circle_and_the_api_has_exactly_those(
     assert set(saved) == {"OPERA", "BASTILLE", "NORD", "EST"}
     assert saved["NORD"]["zone"] == polygon
     assert saved["EST"]["zone"] == circle
-    # ... and they are where the manager clicked (within a pixel, ~2 m at this zoom).
+    # ... and they are where the manager clicked (within a pixel, ~2 m at this zoom), the
+    # ring wound as RFC 7946 says (counterclockwise: the clicks went clockwise on screen).
     ring = saved["NORD"]["zone"]["coordinates"][0]
     assert len(ring) == len(corners) + 1 and ring[0] == ring[-1]
-    for (lon, lat), (x, y) in zip(ring, corners, strict=False):
-        want_lat, want_lon = latlon_at(page, x, y)
+    assert sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in itertools.pairwise(ring)) > 0
+    clicked = [latlon_at(page, x, y) for x, y in corners]
+    clicked = clicked[:1] + clicked[:0:-1]
+    for (lon, lat), (want_lat, want_lon) in zip(ring, clicked, strict=False):
         assert abs(lat - want_lat) < 3e-5 and abs(lon - want_lon) < 3e-5
     c_lat, c_lon = latlon_at(page, 200, 250)
     lon, lat = saved["EST"]["zone"]["center"]
@@ -111,9 +115,9 @@ def test_manager_draws_a_polygon_and_a_circle_and_the_api_has_exactly_those(
 
 
 def test_a_self_intersecting_polygon_shows_the_error_on_the_map_and_writes_nothing(
-        browser: Browser, api: Api, web_server: str) -> None:
+        api: Api, tabs: OpenTab) -> None:
     shop = make_shop(api, stores=PARIS)
-    page = open_tab(browser, web_server).page
+    page = tabs().page
     sign_in(page, shop.manager_email)
     page.goto(f"/console{VIEW}")
     expect(page.locator("#stores-table")).to_contain_text("OPERA")
@@ -142,9 +146,9 @@ def test_a_self_intersecting_polygon_shows_the_error_on_the_map_and_writes_nothi
 
 
 def test_a_geojson_import_with_one_bad_feature_shows_it_and_writes_nothing(
-        browser: Browser, api: Api, web_server: str) -> None:
+        api: Api, tabs: OpenTab) -> None:
     shop = make_shop(api, stores=PARIS)
-    page = open_tab(browser, web_server).page
+    page = tabs().page
     sign_in(page, shop.manager_email)
     expect(page.locator("#stores-table")).to_contain_text("OPERA")
     features = [

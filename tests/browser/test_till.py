@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, Route, expect
-from support.browser import Api, Shop, launch, make_shop, open_tab, qr_y4m, shoot, sign_in
+from support.browser import Api, OpenTab, Shop, launch, make_shop, qr_y4m, shoot, sign_in
 
 OPERA = {"code": "OPERA", "name": "Opéra",
          "zone": {"type": "Circle", "center": [2.3316, 48.8708], "radius_m": 100}}
@@ -80,10 +80,10 @@ def camera(playwright: Playwright, tmp_path: Path, api: Api) -> Iterator[tuple[B
 
 
 def test_cashier_scans_sells_with_offer_and_stored_value_then_refunds_by_receipt(
-        camera: tuple[Browser, Any], api: Api, web_server: str) -> None:
+        camera: tuple[Browser, Any], api: Api, tabs: OpenTab) -> None:
     browser, (shop, member, offer) = camera
-    tab = open_tab(browser, web_server, width=PHONE["width"], height=PHONE["height"],
-                   permissions=["camera"], has_touch=True)
+    tab = tabs(browser=browser, width=PHONE["width"], height=PHONE["height"],
+               permissions=["camera"], has_touch=True)
     page = tab.page
     sign_in(page, shop.staff_email, "/till")
     page.get_by_role("button", name="Scan the card").click()
@@ -125,9 +125,9 @@ def test_cashier_scans_sells_with_offer_and_stored_value_then_refunds_by_receipt
 
 
 def test_a_purchase_whose_answer_is_lost_is_retried_with_the_same_key_and_counts_once(
-        browser: Browser, api: Api, web_server: str) -> None:
+        api: Api, tabs: OpenTab) -> None:
     shop, member, _ = shop_with_offer(api)
-    tab = open_tab(browser, web_server, width=PHONE["width"], height=PHONE["height"])
+    tab = tabs(width=PHONE["width"], height=PHONE["height"])
     page = tab.page
     sign_in(page, shop.staff_email, "/till")
     page.get_by_label("Or type the card number").fill(member["card_number"])

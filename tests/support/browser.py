@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import numpy as np
@@ -58,6 +58,13 @@ class Tab:
     context: BrowserContext
     outside: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+
+
+class OpenTab(Protocol):
+    """The `tabs` fixture: a new tab (in a context of its own) closed after the test."""
+
+    def __call__(self, *, width: int = 1280, height: int = 900, browser: Browser | None = None,
+                 **context_args: Any) -> Tab: ...
 
 
 def is_loopback_url(url: str) -> bool:

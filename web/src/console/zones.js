@@ -34,11 +34,21 @@ export function zoneToLayer(zone, style = STYLE) {
   }
 }
 
-const closeRing = (latlngs) => {
+/** Twice the ring's signed area ([lon, lat] shoelace): > 0 when counterclockwise. */
+function signedArea(ring) {
+  let sum = 0;
+  for (let i = 0; i + 1 < ring.length; i += 1) sum += ring[i][0] * ring[i + 1][1] - ring[i + 1][0] * ring[i][1];
+  return sum;
+}
+
+// Closed, in RFC 7946's winding (what the API stores and returns): an exterior ring
+// counterclockwise, a hole clockwise, so a drawn zone comes back exactly as it was sent.
+const closeRing = (latlngs, exterior) => {
   const ring = latlngs.map((ll) => [round(ll.lng), round(ll.lat)]);
   if (ring.length) ring.push([...ring[0]]);
-  return ring;
+  return (signedArea(ring) > 0) === exterior ? ring : ring.reverse();
 };
+const closeRings = (rings) => rings.map((r, i) => closeRing(r, i === 0));
 
 const isLatLng = (x) => x && typeof x.lat === 'number';
 
@@ -51,12 +61,12 @@ export function layerToZone(layer) {
   const latlngs = layer.getLatLngs();
   // Polygon: [ring, ring...] with ring = [LatLng...]; MultiPolygon: [[ring...], [ring...]].
   if (latlngs.length && isLatLng(latlngs[0][0])) {
-    return { type: 'Polygon', coordinates: latlngs.map(closeRing) };
+    return { type: 'Polygon', coordinates: closeRings(latlngs) };
   }
   if (latlngs.length && isLatLng(latlngs[0])) {
-    return { type: 'Polygon', coordinates: [closeRing(latlngs)] };
+    return { type: 'Polygon', coordinates: [closeRing(latlngs, true)] };
   }
-  const parts = latlngs.map((poly) => poly.map(closeRing));
+  const parts = latlngs.map(closeRings);
   return parts.length === 1 ? { type: 'Polygon', coordinates: parts[0] } : { type: 'MultiPolygon', coordinates: parts };
 }
 
