@@ -25,6 +25,7 @@ from geo.issuance import IssueSettings
 from geo.outbox import WebhookConfig
 from geo.pings import PingRules
 from wallet.ledger.till import PinPolicy
+from wallet.privacy.notice import Notice, NoticeContext, ProgramRef, notice
 from wallet.privacy.retention import RetentionPolicy
 
 PositiveInt = Annotated[int, Meta(gt=0)]
@@ -148,3 +149,11 @@ def retention_policy(settings: Settings) -> RetentionPolicy:
 
 def pin_policy(settings: Settings) -> PinPolicy:
     return PinPolicy(max_attempts=settings.pin_max_attempts, lock_s=settings.pin_lock_s)
+
+
+def privacy_notice(settings: Settings, program: ProgramRef | None = None) -> Notice:
+    """The privacy notice these settings make (the retention policy the purge applies, the
+    push webhook if any), for a program or the operator's."""
+    return notice(retention_policy(settings), NoticeContext(
+        controller=settings.privacy_controller, contact=settings.privacy_contact,
+        push_webhook=bool(settings.webhook_url), program=program))

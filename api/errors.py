@@ -40,6 +40,8 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     wallet_errors.StoredValueRemaining: (
         409, "/problems/stored-value-remaining", "Stored value must be paid out first"),
     wallet_errors.RuleViolation: (422, "/problems/rule-violation", "Refused by a business rule"),
+    wallet_errors.UnknownPolicyVersion: (
+        422, "/problems/unknown-policy-version", "No privacy notice has this version"),
     wallet_errors.InsufficientBalance: (
         422, "/problems/insufficient-balance", "Insufficient balance"),
     wallet_errors.InvalidCardToken: (422, "/problems/invalid-card-token", "Invalid card token"),

@@ -1,5 +1,6 @@
-"""Everything a worker starts after its database pool and stops before closing it: the per-
-worker zone registry and campaign cache, and the background loops (offer delivery to the
+"""Everything a worker starts after its database pool and stops before closing it: the
+privacy notice it serves (published, so consents can name it), the per-worker zone registry
+and campaign cache, and the background loops (offer delivery to the
 push webhook, the periodic jobs). `create_app` runs `HOOKS` in order; each returns an async
 stop hook (or None), run in reverse order at shutdown.
 
@@ -23,12 +24,13 @@ from litestar import Litestar
 from prometheus_client import multiprocess
 
 from api import metrics
-from api.config import Settings, webhook_config
+from api.config import Settings, privacy_notice, webhook_config
 from api.jobs import PERIODIC, run_periodic
 from geo import outbox
 from geo.issuance import CampaignCache
 from geo.locator_service import LocatorCache
 from geo.registry import ZoneRegistry
+from wallet.privacy import notice_service
 
 log = logging.getLogger(__name__)
 
@@ -153,5 +155,12 @@ async def start_pool_sampler(app: Litestar) -> Stop | None:
 POOL_SAMPLE_S = 5.0
 
 
-HOOKS: tuple[Hook, ...] = (start_zone_registry, start_campaign_cache, start_store_locator,
-                           start_periodic_jobs, start_offer_delivery, start_pool_sampler)
+async def publish_privacy_notice(app: Litestar) -> None:
+    """Keep the version of the privacy notice this worker serves: a consent's
+    `policy_version` must name a published version (`wallet.privacy.notice_service`)."""
+    await notice_service.publish(app.state.pool, privacy_notice(app.state.settings))
+
+
+HOOKS: tuple[Hook, ...] = (publish_privacy_notice, start_zone_registry, start_campaign_cache,
+                           start_store_locator, start_periodic_jobs, start_offer_delivery,
+                           start_pool_sampler)

@@ -20,6 +20,8 @@ from geo.zones import decode_zone, validate_zone, zone_to_geojson
 from wallet.kernel.hashing import Hasher
 from wallet.kernel.model import Tier
 from wallet.members.cards import CARD_PREFIX, luhn_check_digit
+from wallet.privacy import notice_repo
+from wallet.privacy.notice import Notice
 from wallet.rewards import rewards_repo
 from wallet.rewards.rules import RewardSpec
 
@@ -93,7 +95,7 @@ INSERT_MEMBER = [
     """INSERT INTO cards (id, member_id, program_id, number) VALUES ($1, $2, $3, $4)
        ON CONFLICT DO NOTHING""",
     """INSERT INTO member_consents (member_id, purpose, granted, policy_version, source)
-       VALUES ($1, 'location_offers', true, 'demo-2026', 'demo')""",
+       VALUES ($1, 'location_offers', true, $2, 'demo')""",
 ]
 
 
@@ -115,9 +117,12 @@ async def _new(conn: asyncpg.Connection, row_id: uuid.UUID) -> bool:
     return not await conn.fetchval(EXISTS, row_id)
 
 
-async def seed_rows(conn: asyncpg.Connection, *, hasher: Hasher, max_extent_m: float) -> None:
-    """Insert the demo rows that do not exist yet, in one transaction."""
+async def seed_rows(conn: asyncpg.Connection, *, hasher: Hasher, max_extent_m: float,
+                    notice: Notice) -> None:
+    """Insert the demo rows that do not exist yet, in one transaction. `notice` is the
+    privacy notice the server shows: published here, the demo member's consent names it."""
     async with conn.transaction():
+        await notice_repo.publish(conn, notice)
         await conn.execute(INSERT_PROGRAM, PROGRAM_ID, msgspec.json.encode(TIERS).decode())
         for store_id, code, name, raw in STORES:
             zone = zone_to_geojson(validate_zone(decode_zone(raw), max_extent_m=max_extent_m))
@@ -136,7 +141,7 @@ async def seed_rows(conn: asyncpg.Connection, *, hasher: Hasher, max_extent_m: f
                                await hasher.hash_async(MEMBER_PASSWORD), WALLET_ID,
                                await hasher.hash_async(MEMBER_PIN))
             await conn.execute(card, CARD_ID, MEMBER_ID, PROGRAM_ID, CARD_NUMBER)
-            await conn.execute(consent, MEMBER_ID)
+            await conn.execute(consent, MEMBER_ID, notice.version)
         if not await conn.fetchval(HAS_REWARDS, PROGRAM_ID):
             start = datetime.now(UTC)
             for i, spec in enumerate(REWARDS):  # a millisecond apart: the catalogue's order

@@ -16,12 +16,19 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter, QueryParameter
+from litestar.params import (
+    FromPath,
+    FromQuery,
+    JSONBody,
+    Parameter,
+    PathParameter,
+    QueryParameter,
+)
 from litestar.types import ControllerRouterHandler
 from msgspec import Meta
 
 from api.auth.tokens import Caller, Principal, roles
-from api.config import Settings, retention_policy
+from api.config import privacy_notice
 from api.controllers.admin import in_path_program
 from api.errors import responses
 from api.idempotency import IdempotencyKey, request_key, respond
@@ -30,7 +37,7 @@ from wallet.kernel.errors import AccessDenied, RuleViolation
 from wallet.ledger import payouts
 from wallet.ledger.payouts import PayoutResult
 from wallet.members.members_repo import Profile
-from wallet.privacy import access_service, erasure
+from wallet.privacy import access_service, erasure, notice_service
 from wallet.privacy import rights as privacy
 from wallet.privacy.access_log import (
     Access,
@@ -41,17 +48,12 @@ from wallet.privacy.access_log import (
     Entry,
     MemberView,
 )
-from wallet.privacy.notice import Notice, NoticeContext, ProgramRef, notice
+from wallet.privacy.notice import Notice, ProgramRef
+from wallet.privacy.notice_repo import Published
 from wallet.privacy.rights import Export
 from wallet.programs import programs
 
 BREACH_WINDOW = timedelta(hours=72)
-
-
-def notice_for(settings: Settings, program: ProgramRef | None = None) -> Notice:
-    return notice(retention_policy(settings), NoticeContext(
-        controller=settings.privacy_controller, contact=settings.privacy_contact,
-        push_webhook=bool(settings.webhook_url), program=program))
 
 
 def _actor(principal: Principal) -> Actor:
@@ -124,6 +126,31 @@ def _before(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
     return (key.at, key.id) if key else None
 
 
+NoticeVersionId = Annotated[str, PathParameter(pattern=r"^[0-9a-f]{16}$",
+                                                description="a notice `version`")]
+
+
+class NoticeVersion(msgspec.Struct, frozen=True, kw_only=True):
+    version: str
+    published_at: datetime  # first served
+    current: bool  # the version served now
+
+    @classmethod
+    def of(cls, p: Published, current: str) -> NoticeVersion:
+        return cls(version=p.version, published_at=p.published_at, current=p.version == current)
+
+
+def _version_cursor(last: Published | None) -> tuple[datetime, uuid.UUID] | None:
+    """The page's cursor: the (published_at, version) of its last item (a version is 64 bits
+    of hex, carried as the cursor's id)."""
+    return None if last is None else (last.published_at, uuid.UUID(int=int(last.version, 16)))
+
+
+def _version_key(cursor: str | None) -> tuple[datetime, str] | None:
+    key = decode_cursor(cursor)
+    return None if key is None else (key.at, f"{key.id.int:016x}")
+
+
 class NoticeController(Controller):
     path = "/v1"
     tags = ["privacy"]
@@ -132,16 +159,40 @@ class NoticeController(Controller):
 
     @get("/privacy/notice", summary="The privacy notice (public)",
          description="Generated from the running configuration: the purposes and what each "
-                     "consent enables, data categories, retention periods, recipients.",
+                     "consent enables, data categories, retention periods, recipients. "
+                     "`version` names this text: a consent's `policy_version` must be a "
+                     "version that was published (the app shows the notice, then sends its "
+                     "`version` with the member's choice; any other value → 422 "
+                     "`/problems/unknown-policy-version`).",
          responses=responses())
     async def public_notice(self, state: State) -> Notice:
-        return notice_for(state.settings)
+        return privacy_notice(state.settings)
+
+    @get("/privacy/notice/versions", summary="Every version of the privacy notice (public)",
+         description="Newest first: each version ever served, and when it was first. "
+                     "`current` is the one served now.",
+         responses=responses(422))
+    async def notice_versions(self, state: State, limit: Limit = 50,
+                              cursor: Cursor = None) -> Page[NoticeVersion]:
+        current = privacy_notice(state.settings).version
+        rows = await notice_service.versions(state.pool, before=_version_key(cursor),
+                                             limit=limit + 1)
+        last = rows[limit - 1] if len(rows) > limit else None
+        return page_of([NoticeVersion.of(r, current) for r in rows], limit,
+                       _version_cursor(last))
+
+    @get("/privacy/notice/versions/{version:str}",
+         summary="One version of the privacy notice, as it was published (public)",
+         description="The text a consent's `policy_version` points at. Unknown → 404.",
+         responses=responses(404))
+    async def notice_version(self, state: State, version: NoticeVersionId) -> Notice:
+        return await notice_service.text_of(state.pool, version)
 
     @get("/programs/{program_id:uuid}/privacy/notice",
          summary="A program's privacy notice (public)", responses=responses(404))
     async def program_notice(self, state: State, program_id: FromPath[uuid.UUID]) -> Notice:
         p = await programs.get_program(state.pool, program_id)
-        return notice_for(state.settings, ProgramRef(id=p.id, name=p.name))
+        return privacy_notice(state.settings, ProgramRef(id=p.id, name=p.name))
 
 
 class MePrivacyController(Controller):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from api.config import Settings
+from api.config import Settings, privacy_notice
 from geo.demo_repo import (
     CARD_NUMBER,
     MANAGER_EMAIL,
@@ -36,7 +36,8 @@ async def seed(dsn: str) -> str:
                     time_cost=defaults.password_time_cost)
     conn = await asyncpg.connect(dsn)
     try:
-        await seed_rows(conn, hasher=hasher, max_extent_m=defaults.max_zone_extent_m)
+        await seed_rows(conn, hasher=hasher, max_extent_m=defaults.max_zone_extent_m,
+                        notice=privacy_notice(Settings.from_env()))
         now = await figures(conn)
     finally:
         await conn.close()

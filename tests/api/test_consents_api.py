@@ -45,6 +45,15 @@ async def ann(client: Client, program_id: str) -> dict[str, str]:
     return await _signup(client, program_id)
 
 
+@pytest.fixture
+async def v(client: Client) -> str:
+    """The version of the privacy notice served: a consent must name a published one."""
+    return str((await client.get("/v1/privacy/notice")).json()["version"])
+
+
+OLDER = "0123456789abcdef"  # an earlier notice, published before the current one
+
+
 def _current(body: dict[str, Any]) -> dict[str, bool]:
     return {c["purpose"]: c["granted"] for c in body["current"]}
 
@@ -58,28 +67,28 @@ async def test_no_consent_is_granted_by_default(client: Client, ann: dict[str, s
     assert body["history"] == []
 
 
-async def test_granting_records_the_proof(client: Client, ann: dict[str, str]) -> None:
+async def test_granting_records_the_proof(client: Client, ann: dict[str, str], v: str) -> None:
     r = await client.put("/v1/me/consents/location_offers", headers=ann,
-                         json={"granted": True, "policy_version": "2026-01"})
+                         json={"granted": True, "policy_version": v})
     assert r.status_code == 200, r.text
     state = r.json()
     assert state["purpose"] == "location_offers"
     assert state["granted"] is True
-    assert state["policy_version"] == "2026-01"
+    assert state["policy_version"] == v
     assert state["source"] == "app"
     assert state["at"]
     body = (await client.get("/v1/me/consents", headers=ann)).json()
     assert _current(body)["location_offers"] is True
     assert body["history"] == [{"purpose": "location_offers", "granted": True,
-                                "policy_version": "2026-01", "source": "app",
+                                "policy_version": v, "source": "app",
                                 "at": state["at"]}]
 
 
 async def test_withdrawing_is_the_same_call_and_history_keeps_both(
-        client: Client, ann: dict[str, str]) -> None:
+        client: Client, ann: dict[str, str], v: str) -> None:
     url = "/v1/me/consents/marketing"
-    await client.put(url, headers=ann, json={"granted": True, "policy_version": "1"})
-    r = await client.put(url, headers=ann, json={"granted": False, "policy_version": "1",
+    await client.put(url, headers=ann, json={"granted": True, "policy_version": v})
+    r = await client.put(url, headers=ann, json={"granted": False, "policy_version": v,
                                                  "source": "web"})
     assert r.status_code == 200
     assert r.json()["granted"] is False
@@ -91,10 +100,12 @@ async def test_withdrawing_is_the_same_call_and_history_keeps_both(
 
 
 async def test_the_current_state_is_the_latest_record_per_purpose(
-        client: Client, ann: dict[str, str]) -> None:
-    steps = [("location_offers", True, "1"), ("marketing", True, "1"),
-             ("location_offers", False, "1"), ("location_offers", True, "2"),
-             ("partner_sharing", False, "2")]
+        client: Client, ann: dict[str, str], v: str, conn: asyncpg.Connection) -> None:
+    await conn.execute("INSERT INTO privacy_notices (version, published_at, notice) "
+                       "VALUES ($1, now() - interval '1 year', '{}')", OLDER)
+    steps = [("location_offers", True, OLDER), ("marketing", True, OLDER),
+             ("location_offers", False, OLDER), ("location_offers", True, v),
+             ("partner_sharing", False, v)]
     for purpose, granted, version in steps:
         r = await client.put(f"/v1/me/consents/{purpose}", headers=ann,
                              json={"granted": granted, "policy_version": version})
@@ -103,39 +114,39 @@ async def test_the_current_state_is_the_latest_record_per_purpose(
     assert _current(body) == {"location_offers": True, "marketing": True,
                               "personalisation": False, "partner_sharing": False}
     current = {c["purpose"]: c for c in body["current"]}
-    assert current["location_offers"]["policy_version"] == "2"
+    assert current["location_offers"]["policy_version"] == v
     assert len(body["history"]) == len(steps)
 
 
 async def test_consents_given_at_signup_are_recorded_with_proof(
-        client: Client, program_id: str) -> None:
+        client: Client, program_id: str, v: str) -> None:
     me = await _signup(client, program_id, consents=[
-        {"purpose": "location_offers", "granted": True, "policy_version": "2026-01"},
-        {"purpose": "marketing", "granted": False, "policy_version": "2026-01"}])
+        {"purpose": "location_offers", "granted": True, "policy_version": v},
+        {"purpose": "marketing", "granted": False, "policy_version": v}])
     body = (await client.get("/v1/me/consents", headers=me)).json()
     assert _current(body) == {"location_offers": True, "marketing": False,
                               "personalisation": False, "partner_sharing": False}
     assert [(h["purpose"], h["granted"], h["policy_version"], h["source"])
-            for h in body["history"]] == [("location_offers", True, "2026-01", "app"),
-                                          ("marketing", False, "2026-01", "app")]
+            for h in body["history"]] == [("location_offers", True, v, "app"),
+                                          ("marketing", False, v, "app")]
 
 
 async def test_the_same_purpose_twice_at_signup_is_422_and_creates_nothing(
-        client: Client, program_id: str, conn: asyncpg.Connection) -> None:
+        client: Client, program_id: str, conn: asyncpg.Connection, v: str) -> None:
     r = await client.post(f"/v1/programs/{program_id}/members", json={
         "email": "ann@example.com", "password": "ann's long secret", "first_name": "Ann",
-        "consents": [{"purpose": "marketing", "granted": True, "policy_version": "1"},
-                     {"purpose": "marketing", "granted": False, "policy_version": "1"}]})
+        "consents": [{"purpose": "marketing", "granted": True, "policy_version": v},
+                     {"purpose": "marketing", "granted": False, "policy_version": v}]})
     assert r.status_code == 422
     assert r.json()["field"] == "consents[1].purpose"
     assert await conn.fetchval("SELECT count(*) FROM members") == 0
 
 
 async def test_each_member_sees_only_their_own_consents(
-        client: Client, program_id: str, ann: dict[str, str]) -> None:
+        client: Client, program_id: str, ann: dict[str, str], v: str) -> None:
     bob = await _signup(client, program_id, email="bob@example.com")
     await client.put("/v1/me/consents/marketing", headers=ann,
-                     json={"granted": True, "policy_version": "1"})
+                     json={"granted": True, "policy_version": v})
     body = (await client.get("/v1/me/consents", headers=bob)).json()
     assert body["history"] == []
 
@@ -159,9 +170,10 @@ async def test_a_malformed_consent_change_is_refused_and_not_recorded(
 
 
 async def test_consent_history_goes_with_the_member(
-        client: Client, ann: dict[str, str], conn: asyncpg.Connection) -> None:
+        client: Client, ann: dict[str, str], conn: asyncpg.Connection, v: str) -> None:
     await client.put("/v1/me/consents/marketing", headers=ann,
-                     json={"granted": True, "policy_version": "1"})
+                     json={"granted": True, "policy_version": v})
+    assert await conn.fetchval("SELECT count(*) FROM member_consents") == 1
     await conn.execute("DELETE FROM members")
     assert await conn.fetchval("SELECT count(*) FROM member_consents") == 0
 

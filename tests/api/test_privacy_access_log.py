@@ -73,6 +73,7 @@ PUBLIC = {("GET", "/health"), ("GET", "/ready"), ("GET", "/metrics"), ("POST", "
           ("GET", "/v1"),
           ("POST", "/v1/programs/{program_id}/members"), ("GET", "/v1/privacy/notice"),
           ("GET", "/v1/programs/{program_id}/privacy/notice"),
+          ("GET", "/v1/privacy/notice/versions"), ("GET", "/v1/privacy/notice/versions/{version}"),
           # The browser apps: their pages are shells with no data in them, their session
           # routes sign a staff account in (or renew, end its session) and return that
           # account, no member's data; what the pages show comes from the guarded v1 routes.

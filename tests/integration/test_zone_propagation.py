@@ -30,10 +30,12 @@ async def _entered(base: str, program: str, lat: float, lon: float) -> list[set[
     results = []
     for _ in range(ROUNDS):
         async with httpx.AsyncClient(base_url=base) as c:  # a new connection each time
+            version = (await c.get("/v1/privacy/notice")).json()["version"]
             r = await c.post(f"/v1/programs/{program}/members", json={
                 "email": f"{uuid.uuid4().hex[:8]}@example.com", "password": "a long password",
                 "first_name": "Sam", "consents": [
-                    {"purpose": "location_offers", "granted": True, "policy_version": "v1"}]})
+                    {"purpose": "location_offers", "granted": True,
+                     "policy_version": version}]})
             assert r.status_code == 201, r.text
             me = {"Authorization": f"Bearer {r.json()['access_token']}"}
         async with httpx.AsyncClient(base_url=base) as c:

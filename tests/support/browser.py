@@ -179,8 +179,9 @@ class Shop:
     def member(self, *, consents: tuple[str, ...] = ("location_offers",),
                pin: str | None = "24680", first_name: str = "Camille") -> dict[str, Any]:
         email = f"m{uuid.uuid4().hex[:10]}@example.com"
+        version = self.api.call("GET", "/v1/privacy/notice", headers={})["version"]
         body = {"email": email, "password": PASSWORD, "first_name": first_name,
-                "consents": [{"purpose": p, "granted": True, "policy_version": "v1"}
+                "consents": [{"purpose": p, "granted": True, "policy_version": version}
                              for p in consents]}
         data = self.api.call("POST", f"/v1/programs/{self.program_id}/members", json=body,
                              headers={}, expect=201)

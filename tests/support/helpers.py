@@ -67,12 +67,20 @@ async def create_store(client: Client, tokens: TokenService, program_id: str,
     return str(r.json()["id"])
 
 
+async def notice_version(client: Client) -> str:
+    """The version of the privacy notice the app shows: a consent names it."""
+    r = await client.get("/v1/privacy/notice")
+    assert r.status_code == 200, r.text
+    return str(r.json()["version"])
+
+
 async def signup(client: Client, program_id: str, email: str | None = None,
                  consents: list[str] = ()) -> tuple[str, dict[str, str]]:
     """A new member; returns (member id, auth headers). Consents listed are granted."""
+    version = await notice_version(client) if consents else ""
     body = {"email": email or f"m{uuid.uuid4().hex[:10]}@example.com",
             "password": "a long enough password", "first_name": "Alex",
-            "consents": [{"purpose": p, "granted": True, "policy_version": "v1"}
+            "consents": [{"purpose": p, "granted": True, "policy_version": version}
                          for p in consents]}
     r = await client.post(f"/v1/programs/{program_id}/members", json=body)
     assert r.status_code == 201, r.text
@@ -82,8 +90,8 @@ async def signup(client: Client, program_id: str, email: str | None = None,
 
 async def set_consent(client: Client, headers: dict[str, str], purpose: str, granted: bool
                       ) -> None:
-    r = await client.put(f"/v1/me/consents/{purpose}",
-                         json={"granted": granted, "policy_version": "v1"}, headers=headers)
+    r = await client.put(f"/v1/me/consents/{purpose}", headers=headers, json={
+        "granted": granted, "policy_version": await notice_version(client)})
     assert r.status_code == 200, r.text
 
 

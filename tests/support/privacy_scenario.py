@@ -19,6 +19,7 @@ from support.helpers import (
     create_program,
     create_store,
     manager,
+    notice_version,
     now,
     ping,
     staff,
@@ -85,20 +86,22 @@ async def create_campaign(client: Client, tokens: TokenService, program_id: str)
 
 
 async def rich_member(client: Client, tokens: TokenService) -> Rich:
+    version = await notice_version(client)
     pid = await create_program(client, tokens)
     sid = await create_store(client, tokens, pid)
     campaign_id = await create_campaign(client, tokens, pid)
     email = f"z{uuid.uuid4().hex[:10]}@example.com"
     r = await client.post(f"/v1/programs/{pid}/members", json={
         "email": email, "password": PASSWORD, "first_name": FIRST_NAME,
-        "consents": [{"purpose": p, "granted": True, "policy_version": "v1"}
+        "consents": [{"purpose": p, "granted": True, "policy_version": version}
                      for p in ("location_offers", "marketing")]})
     assert r.status_code == 201, r.text
     signup = r.json()
     me = bearer(signup["access_token"])
     member_id, card_number = str(signup["member"]["id"]), signup["card"]["card_number"]
     for method, path, body in (
-            ("PUT", "/v1/me/consents/marketing", {"granted": False, "policy_version": "v1"}),
+            ("PUT", "/v1/me/consents/marketing", {"granted": False,
+                                                  "policy_version": version}),
             ("PUT", "/v1/me/preferences", {"max_offers_per_day": 3}),
             ("PUT", "/v1/me/pin", {"pin": "24680", "password": PASSWORD})):
         r = await client.request(method, path, json=body, headers=me)

@@ -47,6 +47,14 @@ class RuleViolation(DomainError):
     """Well-formed, but refused by a business rule (HTTP 422)."""
 
 
+class UnknownPolicyVersion(RuleViolation):
+    """A consent's `policy_version` names no privacy notice that was ever published."""
+
+    def __init__(self, detail: str, *, field: str, latest: str | None) -> None:
+        super().__init__(detail, field=field)
+        self.members = {"latest_version": latest}
+
+
 class InsufficientBalance(RuleViolation):
     """Points or stored value would go below zero."""
 

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 
 from wallet.kernel.db import Conn
+from wallet.kernel.errors import UnknownPolicyVersion
 from wallet.members.consents import (
     DEFAULT_PREFERENCES,
     ConsentChange,
@@ -30,25 +31,50 @@ def current_consent(purpose: Purpose, member: str) -> str:
                   ORDER BY c.id DESC LIMIT 1), false)"""
 
 
+# Nothing is inserted unless every `policy_version` names a published privacy notice (the
+# `privacy_notices` table, see wallet.privacy.notice_service): the proof must point at a text.
 INSERT_CONSENTS = """
 INSERT INTO member_consents (member_id, purpose, granted, policy_version, source)
 SELECT $1, c.purpose, c.granted, c.policy_version, c.source
 FROM unnest($2::text[], $3::boolean[], $4::text[], $5::text[])
      WITH ORDINALITY AS c(purpose, granted, policy_version, source, n)
+WHERE NOT EXISTS (SELECT 1 FROM unnest($4::text[]) AS v(version)
+                  WHERE NOT EXISTS (SELECT 1 FROM privacy_notices p
+                                     WHERE p.version = v.version))
 ORDER BY c.n
 RETURNING purpose, granted, policy_version, source, recorded_at AS at
+"""
+UNKNOWN_VERSION = """
+SELECT v.n - 1 AS index,
+       (SELECT version FROM privacy_notices ORDER BY published_at DESC LIMIT 1) AS latest
+FROM unnest($1::text[]) WITH ORDINALITY AS v(version, n)
+WHERE NOT EXISTS (SELECT 1 FROM privacy_notices p WHERE p.version = v.version)
+ORDER BY v.n LIMIT 1
 """
 
 
 async def append_consents(conn: Conn, member_id: uuid.UUID,
-                          changes: Sequence[ConsentChange]) -> list[ConsentRecord]:
-    """Append one record per change, in order (one round trip)."""
+                          changes: Sequence[ConsentChange], *,
+                          listed_as: str | None = None) -> list[ConsentRecord]:
+    """Append one record per change, in order (one round trip). A `policy_version` that no
+    published privacy notice has → UnknownPolicyVersion, naming `policy_version` (or
+    `<listed_as>[i].policy_version` for changes given as a list), and nothing is appended."""
     if not changes:
         return []
+    versions = [c.policy_version for c in changes]
     rows = await conn.fetch(
         INSERT_CONSENTS, member_id, [c.purpose for c in changes],
-        [c.granted for c in changes], [c.policy_version for c in changes],
-        [c.source for c in changes])
+        [c.granted for c in changes], versions, [c.source for c in changes])
+    if not rows:
+        unknown = await conn.fetchrow(UNKNOWN_VERSION, versions)
+        assert unknown is not None  # the insert only declines for an unknown version
+        i = unknown["index"]
+        raise UnknownPolicyVersion(
+            f"policy version {versions[i]!r} names no published privacy notice; the current "
+            "one is at GET /v1/privacy/notice (its `version`), all at "
+            "GET /v1/privacy/notice/versions",
+            field=f"{listed_as}[{i}].policy_version" if listed_as else "policy_version",
+            latest=unknown["latest"])
     return [ConsentRecord(**dict(r)) for r in rows]
 
 

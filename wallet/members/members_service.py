@@ -56,7 +56,8 @@ async def signup(pool: asyncpg.Pool, hasher: Hasher, *, program_id: uuid.UUID, e
     so a failure leaves nothing behind.
 
     Unknown program → NotFound; e-mail already a member → Conflict; the same purpose twice
-    in `given_consents` → RuleViolation.
+    in `given_consents` → RuleViolation; a `policy_version` no privacy notice has →
+    UnknownPolicyVersion.
     """
     consents.check_changes(given_consents)
     password_hash = await hasher.hash_async(password)
@@ -68,7 +69,8 @@ async def signup(pool: asyncpg.Pool, hasher: Hasher, *, program_id: uuid.UUID, e
             first_name=first_name, locale=locale, tier=tier.name if tier else None,
             member_id=member_id)
         card = await insert_card(conn, member_id, program_id)
-        await consents_repo.append_consents(conn, member_id, given_consents)
+        await consents_repo.append_consents(conn, member_id, given_consents,
+                                            listed_as="consents")
         if session is not None:
             await sessions_repo.store_refresh(conn, session)
         profile = await fetch_profile(conn, member_id)

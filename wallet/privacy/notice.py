@@ -132,7 +132,10 @@ class NoticeContext(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Notice(msgspec.Struct, frozen=True, kw_only=True):
-    version: str  # a digest of everything below: it changes whenever the notice does
+    # A digest of everything below but `program`: it changes whenever the terms do. Every
+    # version served is kept (`notice_service.publish`) and a consent's `policy_version`
+    # must name one.
+    version: str
     controller: str
     contact: str
     program: ProgramRef | None
@@ -263,5 +266,8 @@ def notice(policy: RetentionPolicy, context: NoticeContext) -> Notice:
                        "life or orientation, criminal conviction, biometric or genetic data "
                        "is collected, and the database has no place for it",
         retention=retention_of(policy), recipients=_recipients(context), rights=_RIGHTS)
-    digest = hashlib.sha256(_encoder.encode(draft)).hexdigest()[:16]
+    # The program only names whose notice it is: every program's notice has the terms (and
+    # so the version) of the operator's.
+    digest = hashlib.sha256(_encoder.encode(
+        msgspec.structs.replace(draft, program=None))).hexdigest()[:16]
     return msgspec.structs.replace(draft, version=digest)
