@@ -13,18 +13,23 @@ from geo import visits as core
 from geo.pings import Track
 from geo.visits_repo import OPEN_VISITS
 from wallet.kernel.db import Conn
+from wallet.kernel.idempotency_repo import IdemKey, IdempotencyRace, StoredResponse
 from wallet.members.consents_repo import current_consent
 
-MEMBER_CONTEXT = f"""
+_CONTEXT = f"""
 SELECT m.program_id, p.zones_version, p.campaigns_version, m.last_active_at,
        {current_consent("location_offers", "m.id")} AS consent,
        g.last_ping_at, g.last_lat, g.last_lon, coalesce(g.xmin::text, '') AS geo_version,
-       {OPEN_VISITS} AS open_visits
+       {OPEN_VISITS} AS open_visits"""
+_FROM = """
 FROM members m
 JOIN programs p ON p.id = m.program_id
-LEFT JOIN member_geo_state g ON g.member_id = m.id
-WHERE m.id = $1
-"""
+LEFT JOIN member_geo_state g ON g.member_id = m.id"""
+MEMBER_CONTEXT = _CONTEXT + _FROM + "\nWHERE m.id = $1"
+# The optimistic read also reads the Idempotency-Key's stored response ($2, $3: scope, key).
+READ_CONTEXT = (_CONTEXT + ", i.request_hash, i.status_code, i.response_body" + _FROM
+                + "\nLEFT JOIN idempotency_keys i ON i.scope = $2 AND i.key = $3"
+                + "\nWHERE m.id = $1")
 
 # A statement of its own, before MEMBER_CONTEXT: in READ COMMITTED a statement that waits for
 # a row lock still reads everything else (the open visits) from the snapshot it took before
@@ -39,10 +44,21 @@ async def lock_member_context(conn: Conn, member_id: uuid.UUID) -> asyncpg.Recor
     return await conn.fetchrow(MEMBER_CONTEXT, member_id) if locked else None
 
 
-async def read_context(conn: Conn, member_id: uuid.UUID) -> asyncpg.Record | None:
-    """The batch's context in one snapshot, without a lock (None if the member is gone); its
-    `geo_version` is what an optimistic `write` checks."""
-    return await conn.fetchrow(MEMBER_CONTEXT, member_id)
+async def read_context(conn: Conn, member_id: uuid.UUID,
+                       idem: IdemKey | None = None) -> asyncpg.Record | None:
+    """The batch's context in one snapshot, without a lock (None if the member is gone), and
+    the response stored under `idem` if any (`stored`); its `geo_version` is what an
+    optimistic `write` checks."""
+    return await conn.fetchrow(READ_CONTEXT, member_id, idem.scope if idem else None,
+                               idem.key if idem else None)
+
+
+def stored(ctx: asyncpg.Record) -> StoredResponse | None:
+    """The response `read_context` found under its key."""
+    if ctx["status_code"] is None:
+        return None
+    return StoredResponse(request_hash=bytes(ctx["request_hash"]),
+                          status_code=ctx["status_code"], body=bytes(ctx["response_body"]))
 
 
 # `geo` first: the member's last position is the row every batch of the member rewrites, so
@@ -80,6 +96,10 @@ WITH geo AS (
          AS u(id, store_id, entered_at, last_seen_at, dwell_at, outside_since, exited_at)
     WHERE (SELECT count(*) FROM upd) >= 0
     RETURNING 1
+), idem AS (
+    INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response_body)
+    SELECT $19, $20, $21, $22, $23 WHERE $19::text IS NOT NULL AND EXISTS (SELECT FROM geo)
+    RETURNING 1
 )
 SELECT (SELECT count(*) FROM geo), (SELECT count(*) FROM ins), (SELECT count(*) FROM upd),
        CASE WHEN $18::text IS NULL THEN true
@@ -103,23 +123,32 @@ async def insert_raw(conn: Conn, member_id: uuid.UUID, retention_s: int,
 
 async def write(conn: Conn, member_id: uuid.UUID, program_id: uuid.UUID,
                 tracks: Sequence[Track], accepted: Sequence[core.Ping], *,
-                version: str | None = None) -> None:
+                version: str | None = None, idem: IdemKey | None = None,
+                response: bytes = b"") -> None:
     """The batch's visits and last position. `version`: None under the member lock; else
     the `geo_version` read by `read_context`, and the write refuses
     (`asyncpg.SerializationError`, nothing written) if another batch of the member, an
-    erasure or a consent withdrawal came in between."""
+    erasure or a consent withdrawal came in between. With `idem` (optimistic only) the
+    same statement stores `response` (status 200) under the key; a concurrent request that
+    committed the key first makes it raise IdempotencyRace, nothing written."""
     new = [t for t in tracks if t.new]
     old = [t for t in tracks if not t.new]
     last = accepted[-1] if accepted else None
     if not (new or old or last):
         return
-    await conn.fetchrow(
-        WRITE, member_id, program_id,
-        [t.id for t in new], [t.store_id for t in new], [t.state.entered_at for t in new],
-        [t.state.last_seen_at for t in new], [t.dwell_at for t in new],
-        [t.state.outside_since for t in new], [t.exited_at for t in new],
-        [t.id for t in old], [t.state.last_seen_at for t in old],
-        [t.dwell_at for t in old], [t.state.outside_since for t in old],
-        [t.exited_at for t in old],
-        last.at if last else None, last.lat if last else None, last.lon if last else None,
-        version)
+    try:
+        await conn.fetchrow(
+            WRITE, member_id, program_id,
+            [t.id for t in new], [t.store_id for t in new], [t.state.entered_at for t in new],
+            [t.state.last_seen_at for t in new], [t.dwell_at for t in new],
+            [t.state.outside_since for t in new], [t.exited_at for t in new],
+            [t.id for t in old], [t.state.last_seen_at for t in old],
+            [t.dwell_at for t in old], [t.state.outside_since for t in old],
+            [t.exited_at for t in old],
+            last.at if last else None, last.lat if last else None, last.lon if last else None,
+            version, idem.scope if idem else None, idem.key if idem else None,
+            idem.request_hash if idem else None, 200, response)
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "idempotency_keys_pkey":
+            raise IdempotencyRace(str(exc)) from exc
+        raise

@@ -17,11 +17,12 @@ implementation, `wallet.kernel.idempotency`):
    the same transaction.
 Raw pings are stored only when a retention is configured (off by default).
 
-A batch without an Idempotency-Key first goes the optimistic way (`_optimistic`): step 1 reads
-without the lock (one statement, one snapshot, with the version of the member's last-position
-row), steps 2–3 as above, and step 4's statement commits on its own, only if that row is
-unchanged and the consent still current (every batch that changes anything rewrites it):
-two round trips instead of five, no lock held across them. A batch that lost that race reads
+A batch first goes the optimistic way (`_optimistic`): step 1 reads without the lock (one
+statement, one snapshot, with the version of the member's last-position row and the answer
+stored under the batch's Idempotency-Key, if any), steps 2–3 as above, and step 4's statement
+stores the answer under the key and commits on its own, only if that row is unchanged and
+the consent still current (every batch that changes anything rewrites it): two round trips
+instead of five (six with a key), no lock held across them. A batch that lost that race reads
 again; one that may earn offers (an active campaign, the member in or near a store) or keeps
 raw pings, or that keeps losing, takes the locked transaction above.
 """
@@ -43,7 +44,16 @@ from geo.registry import ZoneRegistry
 from geo.visits_repo import decode_open_visits
 from wallet.kernel.db import Conn
 from wallet.kernel.errors import ConsentRequired
-from wallet.kernel.idempotency import IdemKey, Outcome, run_idempotent
+from wallet.kernel.idempotency import (
+    IdemKey,
+    IdempotencyRace,
+    Outcome,
+    encode,
+    lookup,
+    replay,
+    run_idempotent,
+)
+from wallet.kernel.idempotency_repo import record
 from wallet.members.members_repo import gone, touch_active
 from wallet.offers.model import Offer
 
@@ -115,12 +125,16 @@ async def ingest(conn: Conn, registry: ZoneRegistry, member_id: uuid.UUID,
 
 async def _optimistic(conn: Conn, registry: ZoneRegistry, campaigns: CampaignCache,
                       member_id: uuid.UUID, pings: Sequence[Ping], *, now: datetime,
-                      rules: PingRules) -> BatchResult | None:
-    """Steps 1–4 without the member lock or a transaction: read, step, then one write that
-    commits on its own if nothing changed since the read (else `asyncpg.SerializationError`).
-    None, having written nothing, when the batch needs the locked transaction: offers may be
-    due (issuing reads and writes more under the lock), or raw pings are kept."""
-    ctx = _usable(await pings_repo.read_context(conn, member_id))
+                      rules: PingRules, idem: IdemKey | None) -> Outcome[BatchResult] | None:
+    """Steps 1–4 without the member lock or a transaction: read (with the key's stored
+    answer), step, then one write that commits on its own, with the answer under the key, if
+    nothing changed since the read (else `asyncpg.SerializationError`). None, having written
+    nothing, when the batch needs the locked transaction: offers may be due (issuing reads and
+    writes more under the lock), or raw pings are kept."""
+    ctx = await pings_repo.read_context(conn, member_id, idem)
+    if idem is not None and ctx is not None and (found := pings_repo.stored(ctx)) is not None:
+        return replay(found, idem, BatchResult)
+    ctx = _usable(ctx)
     result, tracks, accepted = await _step(conn, ctx, registry, pings, now=now, rules=rules)
     if rules.raw_retention_s > 0 and accepted:
         return None
@@ -130,10 +144,13 @@ async def _optimistic(conn: Conn, registry: ZoneRegistry, campaigns: CampaignCac
             return None
     if ctx["last_active_at"] < now - _ACTIVE_EVERY:  # at most one write a day, on its own
         await touch_active(conn, member_id, now)
-    if accepted:  # else nothing changed: no write at all
+    done = BatchResult(ingest=result, offers=[])
+    if accepted:
         await pings_repo.write(conn, member_id, result.program_id, tracks, accepted,
-                               version=ctx["geo_version"])
-    return BatchResult(ingest=result, offers=[])
+                               version=ctx["geo_version"], idem=idem, response=encode(done))
+    elif idem is not None:  # nothing changed: only the answer is kept
+        await record(conn, idem, 200, encode(done))
+    return Outcome(status=200, result=done)
 
 
 async def ingest_batch(pool: asyncpg.Pool, member_id: uuid.UUID, pings: Sequence[Ping], *,
@@ -141,19 +158,23 @@ async def ingest_batch(pool: asyncpg.Pool, member_id: uuid.UUID, pings: Sequence
                        issuing: IssueSettings, now: datetime,
                        idem: IdemKey | None) -> Outcome[BatchResult]:
     """Process one batch (the whole module docstring) in one transaction; a retried batch
-    with the same key replays the first answer and changes nothing. A batch without a key
-    first tries `_optimistic` (two round trips, no lock held but during its write)."""
-    if idem is None:
-        async with pool.acquire() as conn:
-            for _ in range(_OPTIMISTIC_ATTEMPTS):
-                try:
-                    done = await _optimistic(conn, registry, campaigns, member_id, pings,
-                                             now=now, rules=rules)
-                except (asyncpg.SerializationError, asyncpg.ForeignKeyViolationError):
-                    continue  # another batch, an erasure or a withdrawal since the read
-                if done is None:
-                    break
-                return Outcome(status=200, result=done)
+    with the same key replays the first answer and changes nothing. It first tries
+    `_optimistic` (two round trips, no lock held but during its write)."""
+    async with pool.acquire() as conn:
+        for _ in range(_OPTIMISTIC_ATTEMPTS):
+            try:
+                done = await _optimistic(conn, registry, campaigns, member_id, pings,
+                                         now=now, rules=rules, idem=idem)
+            except (asyncpg.SerializationError, asyncpg.ForeignKeyViolationError):
+                continue  # another batch, an erasure or a withdrawal since the read
+            except IdempotencyRace:  # the same key, committed first by a concurrent request
+                assert idem is not None
+                if (found := await lookup(conn, idem)) is None:  # pragma: no cover
+                    raise
+                return replay(found, idem, BatchResult)
+            if done is None:
+                break
+            return done
 
     async def work(conn: Conn) -> BatchResult:
         result = await ingest(conn, registry, member_id, pings, now=now, rules=rules)

@@ -206,3 +206,20 @@ async def test_hovering_at_a_zone_edge_gives_one_visit_across_batches(
         events += [(v["store_id"], v["event"]) for v in r.json()["visits"]]
     assert [e for e in events if e[1] != "dwell"] == [(store, "enter"), (store, "exit")]
     assert await _count(conn, "visits") == 1
+
+
+async def test_a_retried_batch_that_changed_nothing_replays_its_answer(
+    client: Client, tokens: TokenService, conn: asyncpg.Connection
+) -> None:
+    program = await create_program(client, tokens)
+    await create_store(client, tokens, program)
+    _, me = await signup(client, program, consents=["location_offers"])
+    body = {"pings": [ping(*INSIDE, ago(7200))]}  # too old: ignored, nothing to write
+    headers = {**me, "Idempotency-Key": "stale-1"}
+    first = await client.post("/v1/me/pings", json=body, headers=headers)
+    again = await client.post("/v1/me/pings", json=body, headers=headers)
+    assert first.status_code == again.status_code == 200, first.text
+    assert first.json() == again.json()
+    assert first.json()["accepted"] == 0 and first.json()["ignored"] == {"too_old": 1}
+    assert await _count(conn, "member_geo_state") == 0
+    assert await _count(conn, "idempotency_keys") == 1

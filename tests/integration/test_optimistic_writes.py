@@ -21,7 +21,7 @@ from geo import pings_repo
 from geo import visits as core
 from geo.pings import Track
 from wallet.kernel.hashing import Hasher
-from wallet.kernel.idempotency_repo import IdemKey
+from wallet.kernel.idempotency_repo import IdemKey, IdempotencyRace
 from wallet.ledger import account_repo, rules, till
 from wallet.ledger import ledger_repo as ledger
 
@@ -198,3 +198,21 @@ async def test_a_ping_write_after_the_consent_was_withdrawn_writes_nothing(
                                version=ctx["geo_version"])
     assert await conn.fetchval("SELECT count(*) FROM visits") == 0
     assert await conn.fetchval("SELECT count(*) FROM member_geo_state") == 0
+
+
+async def test_a_ping_write_whose_key_another_request_stored_first_writes_nothing(
+        conn: asyncpg.Connection) -> None:
+    m, sid = await _consenting_member(conn)
+    key = IdemKey(scope=f"{m.id}:POST /v1/me/pings", key="b1", request_hash=b"h" * 32)
+    ctx = await pings_repo.read_context(conn, m.id, key)
+    assert ctx is not None and pings_repo.stored(ctx) is None
+    await conn.execute(  # the same batch, sent again at once, committed first
+        "INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response_body)"
+        " VALUES ($1, $2, $3, 200, '{}')", key.scope, key.key, key.request_hash)
+    with pytest.raises(IdempotencyRace):
+        await pings_repo.write(conn, m.id, m.program_id, [_visit(sid, NOW)], [_ping(NOW)],
+                               version=ctx["geo_version"], idem=key, response=b"{}")
+    assert await conn.fetchval("SELECT count(*) FROM visits") == 0
+    assert await conn.fetchval("SELECT count(*) FROM member_geo_state") == 0
+    again = await pings_repo.read_context(conn, m.id, key)
+    assert again is not None and pings_repo.stored(again) is not None
