@@ -35,14 +35,14 @@ class OfflineSwagger(SwaggerRenderPlugin):
             style=STYLE, path="/swagger")
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        return super().render(request, with_examples(openapi_schema))
+        return super().render(request, with_examples(openapi_schema, request.app))
 
 
 class ExampleJson(JsonRenderPlugin):
     """`/schema/openapi.json`, with the examples filled in."""
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        return super().render(request, with_examples(openapi_schema))
+        return super().render(request, with_examples(openapi_schema, request.app))
 
 
 def assets_router() -> Router:
