@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
-from support.helpers import Client, create_program, create_store, signup, staff
+from support.helpers import Client, create_program, create_store, manager, signup, staff
 
 from api.auth.tokens import TokenService
 
@@ -43,3 +43,19 @@ async def test_me_shows_the_next_expiry_with_the_programs_offset(
                                    "points": 46}
     assert body["next_expiry"]["at"].endswith(("-05:00", "-04:00"))
     assert uuid.UUID(body["id"])
+
+
+async def test_times_shown_to_the_member_carry_the_programs_offset(
+        client: Client, tokens: TokenService) -> None:
+    program = await create_program(client, tokens, timezone="Asia/Tokyo", currency="JPY")
+    member_id, me = await signup(client, program)
+    r = await client.put("/v1/me/consents/marketing",
+                         json={"granted": True, "policy_version": "v1"}, headers=me)
+    assert r.status_code == 200 and r.json()["at"].endswith("+09:00"), r.text
+    consents = (await client.get("/v1/me/consents", headers=me)).json()
+    assert [h["at"][-6:] for h in consents["history"]] == ["+09:00"]
+    r = await client.get(f"/v1/programs/{program}/members/{member_id}",
+                         headers=manager(tokens, program))
+    assert r.status_code == 200, r.text  # a logged support read
+    (entry,) = (await client.get("/v1/me/access-log", headers=me)).json()["items"]
+    assert entry["at"].endswith("+09:00")

@@ -5,10 +5,13 @@ from __future__ import annotations
 import uuid
 
 import asyncpg
+import msgspec
 
+from wallet.kernel.localtime import local
 from wallet.members.consents import (
     PURPOSES,
     ConsentChange,
+    ConsentRecord,
     Consents,
     ConsentState,
     PreferenceChanges,
@@ -22,7 +25,7 @@ from wallet.members.consents_repo import (
     fetch_preferences,
     store_preferences,
 )
-from wallet.members.members_repo import require_member
+from wallet.members.members_repo import member_timezone, require_member
 
 
 async def record_consent(pool: asyncpg.Pool, member_id: uuid.UUID,
@@ -30,15 +33,22 @@ async def record_consent(pool: asyncpg.Pool, member_id: uuid.UUID,
     """Append a grant or withdrawal; returns the purpose's new current state."""
     async with pool.acquire() as conn, conn.transaction():
         await require_member(conn, member_id)
+        timezone = await member_timezone(conn, member_id)
         (record,) = await append_consents(conn, member_id, [change])
-    return current_state([record])[PURPOSES.index(change.purpose)]
+    return current_state([_local(record, timezone)])[PURPOSES.index(change.purpose)]
+
+
+def _local(record: ConsentRecord, timezone: str) -> ConsentRecord:
+    """The record with its time on the program's wall clock, as the member reads it."""
+    return msgspec.structs.replace(record, at=local(record.at, timezone))
 
 
 async def consents_of(pool: asyncpg.Pool, member_id: uuid.UUID) -> Consents:
+    """Current state and history; times with the program's UTC offset."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read",
                                                         readonly=True):
-        await require_member(conn, member_id, keep=False)
-        history = await fetch_history(conn, member_id)
+        timezone = await member_timezone(conn, member_id)
+        history = [_local(r, timezone) for r in await fetch_history(conn, member_id)]
     return Consents(current=current_state(history), history=history)
 
 

@@ -57,6 +57,20 @@ async def require_member(conn: Conn, member_id: uuid.UUID, *, keep: bool = True)
         raise gone()
 
 
+MEMBER_TIMEZONE = """
+SELECT p.timezone FROM members m JOIN programs p ON p.id = m.program_id WHERE m.id = $1
+"""
+
+
+async def member_timezone(conn: Conn, member_id: uuid.UUID) -> str:
+    """The time zone of the member's program, for times shown to them (an erased member is
+    `gone()`, as `require_member` says)."""
+    timezone: str | None = await conn.fetchval(MEMBER_TIMEZONE, member_id)
+    if timezone is None:
+        raise gone()
+    return timezone
+
+
 TOUCH_ACTIVE = """
 UPDATE members SET last_active_at = $2::timestamptz
 WHERE id = $1 AND last_active_at < $2::timestamptz - interval '1 day'

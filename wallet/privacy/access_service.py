@@ -7,9 +7,16 @@ import uuid
 from datetime import datetime
 
 import asyncpg
+import msgspec
 
 from wallet.kernel.errors import NotFound, Unauthenticated
-from wallet.members.members_repo import Profile, fetch_profile, find_member, require_member
+from wallet.kernel.localtime import local
+from wallet.members.members_repo import (
+    Profile,
+    fetch_profile,
+    find_member,
+    member_timezone,
+)
 from wallet.privacy import access_log
 from wallet.privacy.access_log import Access, Entry, MemberView
 
@@ -20,8 +27,10 @@ async def access_log_of(pool: asyncpg.Pool, member_id: uuid.UUID, *,
     """The member's access log, newest first (an erased member is `gone()`)."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read",
                                                         readonly=True):
-        await require_member(conn, member_id, keep=False)
-        return await access_log.member_entries(conn, member_id, before=before, limit=limit)
+        timezone = await member_timezone(conn, member_id)
+        rows = await access_log.member_entries(conn, member_id, before=before, limit=limit)
+    # on the program's wall clock, as the member reads it
+    return [msgspec.structs.replace(r, at=local(r.at, timezone)) for r in rows]
 
 
 async def search_access_log(pool: asyncpg.Pool, *, actor_id: uuid.UUID | None,
