@@ -9,9 +9,10 @@ Index: an `rtree` index of the locations as 3-D points on the unit sphere. The s
 (chord) distance between two such points grows with the great-circle distance between them,
 so rtree's nearest-neighbour query ranks stores exactly by great-circle distance: no
 distortion near the poles or across the antimeridian, where a lon/lat index would be wrong.
-Building costs about a microsecond per store (bulk-loaded); a query `O(log n + k)`. A
-`StoreLocator` is immutable once built; a change of the program's zones builds a new one.
-Pure: no I/O, axis order `(lon, lat)` in degrees.
+Built once per program and worker (bulk-loaded: about 2 s for 100,000 stores on this
+machine), then kept current by `apply` with only the stores that changed; a query costs
+`O(log n + k)` (about 0.3–0.8 ms for 20 stores among 1,000–100,000, against 4–490 ms for a
+brute-force sort). Pure: no I/O, axis order `(lon, lat)` in degrees.
 """
 
 from __future__ import annotations
@@ -64,37 +65,61 @@ class Nearby(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class StoreLocator:
-    """An immutable nearest-store index over `(store_id, (lon, lat))` pairs."""
+    """A nearest-store index over `(store_id, (lon, lat))` pairs, changed in place by
+    `apply` (synchronous: in one event loop no query sees half a change)."""
 
-    def __init__(self, stores: Iterable[tuple[uuid.UUID, tuple[float, float]]]) -> None:
-        self._ids: list[uuid.UUID] = []
+    def __init__(self, stores: Iterable[tuple[uuid.UUID, tuple[float, float]]] = ()) -> None:
+        self._ids: list[uuid.UUID | None] = []  # key → store (None: removed)
         self._points: list[tuple[float, float]] = []
+        self._keys: dict[uuid.UUID, int] = {}
         for store_id, point in stores:
+            self._keys[store_id] = len(self._ids)
             self._ids.append(store_id)
             self._points.append(point)
-        props = rtree_index.Property(dimension=3)
-        self._index: Any = None
-        if self._ids:
-            self._index = rtree_index.Index(
-                ((i, (*_unit(*p), *_unit(*p)), None) for i, p in enumerate(self._points)),
-                properties=props)
+        self._index: Any = rtree_index.Index(
+            ((i, (*_unit(*p), *_unit(*p)), None) for i, p in enumerate(self._points)),
+            properties=rtree_index.Property(dimension=3)) if self._ids else \
+            rtree_index.Index(properties=rtree_index.Property(dimension=3))
+
+    def apply(self, upserts: Iterable[tuple[uuid.UUID, tuple[float, float]]],
+              deletes: Iterable[uuid.UUID]) -> None:
+        """Add or move stores, and remove others: `O(log n)` each, no rebuild."""
+        for store_id in deletes:
+            self._remove(store_id)
+        for store_id, point in upserts:
+            self._remove(store_id)
+            key = len(self._ids)
+            self._keys[store_id] = key
+            self._ids.append(store_id)
+            self._points.append(point)
+            self._index.insert(key, (*_unit(*point), *_unit(*point)))
+
+    def _remove(self, store_id: uuid.UUID) -> None:
+        key = self._keys.pop(store_id, None)
+        if key is not None:
+            point = self._points[key]
+            self._index.delete(key, (*_unit(*point), *_unit(*point)))
+            self._ids[key] = None
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self._keys)
 
     def nearest(self, lon: float, lat: float, limit: int, *,
                 exclude: Sequence[uuid.UUID] = ()) -> list[Nearby]:
         """Up to `limit` stores nearest to `(lon, lat)`, nearest first (ties by store id),
         leaving out `exclude`."""
-        if self._index is None or limit <= 0:
+        if not self._keys or limit <= 0:
             return []
         q = _unit(lon, lat)
-        want = min(len(self._ids), limit + len(exclude))
+        want = min(len(self._keys), limit + len(exclude))
         # rtree may return more than `want` on ties; the distance sort below settles order
         keys = self._index.nearest((*q, *q), num_results=want)
         skip = set(exclude)
-        found = [Nearby(store_id=self._ids[k], location=self._points[k],
-                        distance_m=distance_m((lon, lat), self._points[k]))
-                 for k in keys if self._ids[k] not in skip]
+        found = []
+        for k in keys:
+            store_id = self._ids[k]
+            if store_id is not None and store_id not in skip:
+                found.append(Nearby(store_id=store_id, location=self._points[k],
+                                    distance_m=distance_m((lon, lat), self._points[k])))
         found.sort(key=lambda n: (n.distance_m, n.store_id.bytes))
         return found[:limit]

@@ -1,6 +1,7 @@
-"""The member's store locator (`GET /v1/me/stores?near=`): per worker, one `StoreLocator`
-per program, rebuilt when the program's `zones_version` has moved (every store create, zone
-change and delete bumps it: migration 0005). Names and codes are read fresh for the stores
+"""The member's store locator (`GET /v1/me/stores?near=`) and the placement check of store
+zones: per worker, one `StoreLocator` per program, brought up to date when the program's
+`zones_version` has moved (every store create, zone change and delete bumps it: migration
+0005), with only the stores changed since. Names and codes are read fresh for the stores
 returned, so a renamed store shows its new name at once."""
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ import msgspec
 from geo.errors import LikelySwappedCoordinates
 from geo.locator import Nearby, StoreLocator, location
 from geo.placement import Near, likely_swap
+from geo.registry import CHANGED_SINCE
 from geo.zones import Zone, decode_zone
 from wallet.kernel.db import Conn
 from wallet.kernel.errors import NotFound
 
 VERSION = "SELECT zones_version FROM programs WHERE id = $1"
 LIVE_ZONES = """
-SELECT id, zone::text AS zone FROM stores WHERE program_id = $1 AND deleted_at IS NULL
+SELECT p.zones_version, s.id, s.zone::text AS zone
+FROM programs p LEFT JOIN stores s ON s.program_id = p.id AND s.deleted_at IS NULL
+WHERE p.id = $1
 """
 NAMES = "SELECT id, code, name FROM stores WHERE id = ANY($1::uuid[])"
 
@@ -35,7 +39,9 @@ class NearStore(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class LocatorCache:
-    """The worker's locators, one per program, each tagged with the zones version it holds."""
+    """The worker's locators, one per program, each with the zones version it reflects:
+    built from every live store once, then brought up to date with only the stores changed
+    since (`stores.zone_seq`, migration 0005)."""
 
     def __init__(self) -> None:
         self._by_program: dict[uuid.UUID, tuple[int, StoreLocator]] = {}
@@ -53,11 +59,25 @@ class LocatorCache:
             held = self._by_program.get(program_id)
             if held is not None and held[0] >= version:
                 return held[1]
-            rows = await conn.fetch(LIVE_ZONES, program_id)
-            locator = StoreLocator((r["id"], location(decode_zone(r["zone"].encode())))
-                                   for r in rows)
-            self._by_program[program_id] = (version, locator)
+            if held is None:
+                rows = await conn.fetch(LIVE_ZONES, program_id)
+                locator = StoreLocator((r["id"], _point(r["zone"])) for r in rows
+                                       if r["id"] is not None)
+                now = rows[0]["zones_version"] if rows else version
+            else:
+                rows = await conn.fetch(CHANGED_SINCE, program_id, held[0])
+                locator = held[1]
+                locator.apply(
+                    [(r["id"], _point(r["zone"])) for r in rows
+                     if r["id"] is not None and not r["deleted"]],
+                    [r["id"] for r in rows if r["id"] is not None and r["deleted"]])
+                now = rows[0]["zones_version"] if rows else version
+            self._by_program[program_id] = (now, locator)
             return locator
+
+
+def _point(zone: str) -> tuple[float, float]:
+    return location(decode_zone(zone.encode()))
 
 
 async def named(conn: Conn, found: list[Nearby]) -> list[NearStore]:

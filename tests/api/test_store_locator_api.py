@@ -113,3 +113,22 @@ async def test_ledger_entries_and_offers_name_their_store(
     (entry,) = (await client.get("/v1/me/ledger", headers=me)).json()["items"]
     assert (entry["store_id"], entry["store_name"]) == (store, "Store OPERA")
     assert entry["at"].endswith(("+01:00", "+02:00"))  # the program is in Europe/Paris
+
+
+def test_changes_apply_in_place_and_agree_with_a_fresh_index() -> None:
+    rnd = random.Random(11)
+    points = {uuid.UUID(int=i): (rnd.uniform(-5, 10), rnd.uniform(42, 52)) for i in range(300)}
+    locator = StoreLocator([])
+    locator.apply(points.items(), [])
+    moved = {sid: (p[0] + 0.5, p[1]) for sid, p in list(points.items())[:50]}
+    gone = list(points)[50:100]
+    locator.apply(moved.items(), gone)
+    points.update(moved)
+    for sid in gone:
+        del points[sid]
+    fresh = StoreLocator(points.items())
+    assert len(locator) == len(fresh) == 250
+    for _ in range(30):
+        q = (rnd.uniform(-5, 10), rnd.uniform(42, 52))
+        assert [n.store_id for n in locator.nearest(*q, 15)] == [
+            n.store_id for n in fresh.nearest(*q, 15)]
