@@ -95,7 +95,7 @@ def _holds_raw(t: Any) -> bool:
 def _examples(media: dict[str, Any]) -> list[Any]:
     if "example" in media:
         return [media["example"]]
-    return [e["value"] for e in media["examples"].values()]
+    return [e["value"] for e in media.get("examples", {}).values()]
 
 
 async def test_the_examples_are_what_the_api_accepts_and_answers(

@@ -8,7 +8,15 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
-from support.helpers import Client, create_program, create_store, manager, signup, staff
+from support.helpers import (
+    Client,
+    create_program,
+    create_store,
+    manager,
+    notice_version,
+    signup,
+    staff,
+)
 
 from api.auth.tokens import TokenService
 
@@ -49,8 +57,8 @@ async def test_times_shown_to_the_member_carry_the_programs_offset(
         client: Client, tokens: TokenService) -> None:
     program = await create_program(client, tokens, timezone="Asia/Tokyo", currency="JPY")
     member_id, me = await signup(client, program)
-    r = await client.put("/v1/me/consents/marketing",
-                         json={"granted": True, "policy_version": "v1"}, headers=me)
+    r = await client.put("/v1/me/consents/marketing", headers=me, json={
+        "granted": True, "policy_version": await notice_version(client)})
     assert r.status_code == 200 and r.json()["at"].endswith("+09:00"), r.text
     consents = (await client.get("/v1/me/consents", headers=me)).json()
     assert [h["at"][-6:] for h in consents["history"]] == ["+09:00"]
