@@ -43,17 +43,28 @@ MakeRequest = Callable[[], Send | None]
 
 
 class Connections:
-    """Up to `limit` keep-alive connections; `acquire()` waits (FIFO) when all are busy."""
+    """Up to `limit` keep-alive connections; `acquire()` waits (FIFO) when all are busy.
 
-    def __init__(self, port: int, limit: int) -> None:
-        self.port, self.limit = port, limit
-        self.idle: list[Http] = []
+    The most recently used idle connection goes first; one idle for `max_idle_s` is closed
+    instead of reused, before the server's keep-alive timeout (uvicorn: 5 s) can close it
+    under a request in flight (a reset that would count as an error of the server)."""
+
+    def __init__(self, port: int, limit: int, max_idle_s: float = 3.0) -> None:
+        self.port, self.limit, self.max_idle_s = port, limit, max_idle_s
+        self.idle: list[tuple[Http, float]] = []  # (connection, when it was released)
         self.opened = 0
         self.waiters: deque[asyncio.Future[Http]] = deque()
 
     async def acquire(self) -> Http:
-        if self.idle:
-            return self.idle.pop()
+        while self.idle:
+            http, since = self.idle.pop()
+            if time.perf_counter() - since < self.max_idle_s:
+                return http
+            http.close()  # and the older ones below it too: all stale
+            for old, _ in self.idle:
+                old.close()
+            self.opened -= len(self.idle) + 1
+            self.idle.clear()
         if self.opened < self.limit:
             self.opened += 1
             return Http(self.port)
@@ -70,10 +81,10 @@ class Connections:
             if not waiter.done():
                 waiter.set_result(http)
                 return
-        self.idle.append(http)
+        self.idle.append((http, time.perf_counter()))
 
     def close(self) -> None:
-        for http in self.idle:
+        for http, _ in self.idle:
             http.close()
         self.idle.clear()
 
