@@ -149,3 +149,70 @@ def plot(doc: dict[str, Any], path: Path) -> Path | None:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def compare(runs: list[tuple[str, dict[str, Any]]], path: Path, *, workers: int) -> Path:
+    """One plot of several results files of one test (e.g. before and after a change) at
+    `workers` workers: p99 and p50 against achieved throughput, CPU per request below."""
+    import matplotlib as mpl
+
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt
+
+    target = runs[0][1]["target"]
+    per = target["per_request"]
+    fig, (lat, cpu) = plt.subplots(2, 1, figsize=(8, 8), sharex=True,
+                                   gridspec_kw={"height_ratios": [3, 2]})
+    colours = ["tab:grey", "tab:blue", "tab:green", "tab:red"]
+    for i, (label, doc) in enumerate(runs):
+        c = colours[i % len(colours)]
+        run = next(r for r in doc["runs"] if r["workers"] == workers)
+        steps = sorted(run["steps"], key=lambda s: s["offered_rps"])
+        x = [s["achieved_rps"] * per for s in steps]
+        stmts = steps[0]["statements_per_request"]
+        lat.plot(x, [s["p99_ms"] for s in steps], "o-", color=c,
+                 label=f"p99, {label} ({stmts} statements/request)")
+        lat.plot(x, [s["p50_ms"] for s in steps], "s--", color=c, alpha=0.6,
+                 label=f"p50, {label}")
+        if best := run["highest_sustained"]:
+            lat.plot([best["achieved_rps"] * per], [best["p99_ms"]], "*", color=c,
+                     markersize=16, markeredgecolor="black")
+        cpu.plot(x, [s["cpu_ms_per_request"].get("server", 0.0)
+                     + s["cpu_ms_per_request"].get("postgres", 0.0) for s in steps], "o-",
+                 color=c, label=f"server + PostgreSQL, {label}")
+    lat.axhline(target["p99_ms"], color="red", linestyle=":", label="p99 target")
+    for ax in (lat, cpu):
+        ax.grid(True, which="both", alpha=0.3)
+    lat.set_yscale("log")
+    lat.set_ylabel("latency from intended send time (ms)")
+    lat.legend(fontsize=8)
+    lat.set_title(f"{runs[0][1]['test']}, {workers} worker(s), open loop "
+                  "(★ highest rate holding p99)", fontsize=10)
+    cpu.set_ylabel("CPU ms per request")
+    cpu.set_xlabel(f"achieved throughput ({target['unit']})")
+    cpu.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main() -> None:
+    """`python -m loadtests.report LABEL=results.json ... --out plot.png [--workers 2]`."""
+    import argparse
+
+    p = argparse.ArgumentParser(description="Plot results files of one load test together "
+                                            "(e.g. before and after a change).")
+    p.add_argument("runs", nargs="+", help="LABEL=path/to/results.json")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--workers", type=int, default=2)
+    args = p.parse_args()
+    runs = []
+    for spec in args.runs:
+        label, _, path = spec.partition("=")
+        runs.append((label, json.loads(Path(path).read_text())))
+    print(compare(runs, args.out, workers=args.workers))
+
+
+if __name__ == "__main__":
+    main()
