@@ -18,6 +18,7 @@ zone is not trusted). A swap is only possible when the longitude is a valid lati
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
 from wallet.kernel.localtime import zone
 
@@ -29,6 +30,7 @@ Point = tuple[float, float]  # (lon, lat)
 Near = tuple[float, str]  # metres to the program's nearest other store, and that store's code
 
 
+@lru_cache(maxsize=256)
 def standard_meridian(timezone: str) -> float:
     """15° × the zone's standard UTC offset (the smaller of January's and July's, so daylight
     saving is left out in either hemisphere)."""
