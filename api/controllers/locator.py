@@ -20,7 +20,8 @@ from geo.locator_service import NearStore, nearest_stores
 Near = Annotated[str, Parameter(
     description="where the member is: `lon,lat` in degrees (WGS 84), e.g. `2.3522,48.8566`",
     max_length=64)]
-NearLimit = Annotated[int, Parameter(ge=1, le=500, description="how many stores (max 500)")]
+NearLimit = Annotated[int, Parameter(ge=1, le=500,
+                                     description="how many stores (default 50, max 500)")]
 
 
 class NearStores(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,7 +58,7 @@ class MyStoresController(Controller):
                      "naming it. Nothing about the member's position is stored or logged.",
          responses=responses(403))
     async def near_me(self, state: State, principal: Caller, near: Near,
-                      limit: NearLimit = 20) -> NearStores:
+                      limit: NearLimit = 50) -> NearStores:
         lon, lat = parse_near(near)
         assert principal.program_id is not None  # a member always belongs to a program
         return NearStores(items=await nearest_stores(
