@@ -20,6 +20,7 @@ from msgspec import UNSET, Meta, UnsetType
 from api.auth import sessions
 from api.auth.tokens import Caller, TokenService, roles
 from api.config import pin_policy
+from api.controllers import money_examples as ex
 from api.controllers.auth import Email
 from api.errors import responses
 from wallet.kernel.localtime import local
@@ -246,7 +247,8 @@ class MeController(Controller):
                         "card and QR codes dead; the financial ledger stays, under a "
                         "pseudonym that no longer leads to you.",
             responses=responses(403, 409, 429))
-    async def erase(self, state: State, principal: Caller, data: JSONBody[EraseIn]) -> None:
+    async def erase(self, state: State, principal: Caller,
+                    data: Annotated[EraseIn, ex.body("My password", ex.ERASE_ME_IN)]) -> None:
         await erasure.erase_self(state.pool, state.hasher, principal.sub, data.password)
 
     @get("/card", summary="My card number and a short-lived QR payload",
@@ -263,7 +265,9 @@ class MeController(Controller):
                      "Rate-limited per client address like logins (429). The PIN is stored "
                      "hashed and never returned.",
          responses=responses(403, 422, 429))
-    async def set_pin(self, state: State, principal: Caller, data: JSONBody[PinIn]) -> None:
+    async def set_pin(self, state: State, principal: Caller,
+                      data: Annotated[PinIn, ex.body("A change of PIN", ex.CHANGE_PIN_IN)]
+                      ) -> None:
         await pin_service.change_pin(
             state.pool, state.hasher, principal.sub, pin=data.pin, password=data.password,
             current_pin=data.current_pin, policy=pin_policy(state.settings))

@@ -24,6 +24,7 @@ from api import metrics
 from api.auth.tokens import Caller as Authenticated
 from api.auth.tokens import Principal, TokenService, roles
 from api.config import pin_policy
+from api.controllers import money_examples as money_ex
 from api.controllers import rewards_examples as ex
 from api.errors import responses
 from api.idempotency import IdempotencyKey, request_key, respond
@@ -231,9 +232,13 @@ class PosController(Controller):
                       "refund that completes it makes its vouchers usable again. A purchase "
                       "nothing was paid for is refunded whole, without an `amount`. A fully "
                       "refunded purchase → 422.",
-          responses=responses(403, 404, 409, 422))
+          responses={**responses(403, 404, 409, 422), **money_ex.ok(
+              201, RefundResult, "2,450 with 490 off, 1,000 of it paid from the purse: "
+              "1,960 back, 960 by card and 1,000 to the purse", money_ex.REFUND)})
     async def refund(self, request: Request[Any, Any, Any], state: State,
-                     principal: Authenticated, data: JSONBody[RefundRequest],
+                     principal: Authenticated,
+                     data: Annotated[RefundRequest, money_ex.body(
+                         "A whole purchase, by its receipt", money_ex.REFUND_IN)],
                      idempotency_key: IdempotencyKey) -> Response[RefundResult]:
         caller = _caller(principal, data.store_id)
         purchase = data.transaction_id or data.receipt_id
@@ -267,9 +272,13 @@ class PosController(Controller):
                       "`payout` and a `stored_value_payout` ledger entry; logged in the "
                       "member's access log. This is how a member empties their purse before "
                       "erasing their account (an erasure refuses while it holds money).",
-          responses=responses(403, 404, 409, 422))
+          responses={**responses(403, 404, 409, 422), **money_ex.ok(
+              201, PayoutResult, "Paid out: the purse is empty", money_ex.TILL_PAYOUT)})
     async def payout(self, request: Request[Any, Any, Any], state: State,
-                     principal: Authenticated, data: JSONBody[PayoutRequest],
+                     principal: Authenticated,
+                     data: Annotated[PayoutRequest, money_ex.body(
+                         "All that is left, in cash, with the member's PIN",
+                         money_ex.TILL_PAYOUT_IN)],
                      idempotency_key: IdempotencyKey) -> Response[PayoutResult]:
         caller = _caller(principal, data.store_id)
         card = _card(state.tokens, caller, data)

@@ -19,7 +19,6 @@ from litestar.datastructures import State
 from litestar.params import (
     FromPath,
     FromQuery,
-    JSONBody,
     Parameter,
     PathParameter,
     QueryParameter,
@@ -29,6 +28,7 @@ from msgspec import Meta
 
 from api.auth.tokens import Caller, Principal, roles
 from api.config import privacy_notice
+from api.controllers import money_examples as ex
 from api.controllers.admin import in_path_program
 from api.errors import responses
 from api.idempotency import IdempotencyKey, request_key, respond
@@ -171,7 +171,9 @@ class NoticeController(Controller):
     @get("/privacy/notice/versions", summary="Every version of the privacy notice (public)",
          description="Newest first: each version ever served, and when it was first. "
                      "`current` is the one served now.",
-         responses=responses(422))
+         responses={**responses(422), **ex.ok(
+             200, Page[NoticeVersion], "The current version and an earlier one",
+             ex.notice_versions())})
     async def notice_versions(self, state: State, limit: Limit = 50,
                               cursor: Cursor = None) -> Page[NoticeVersion]:
         current = privacy_notice(state.settings).version
@@ -184,7 +186,8 @@ class NoticeController(Controller):
     @get("/privacy/notice/versions/{version:str}",
          summary="One version of the privacy notice, as it was published (public)",
          description="The text a consent's `policy_version` points at. Unknown → 404.",
-         responses=responses(404))
+         responses={**responses(404), **ex.ok(200, Notice, "The notice as published",
+                                               ex.notice_example())})
     async def notice_version(self, state: State, version: NoticeVersionId) -> Notice:
         return await notice_service.text_of(state.pool, version)
 
@@ -300,7 +303,8 @@ class AdminPrivacyController(Controller):
                       "out first (`POST /v1/admin/members/{member_id}/stored-value/payouts`).",
           responses=responses(403, 404, 409))
     async def erase(self, state: State, principal: Caller, member_id: FromPath[uuid.UUID],
-                    data: JSONBody[OperatorRequest]) -> None:
+                    data: Annotated[OperatorRequest, ex.body(
+                        "The request being handled", ex.OPERATOR_ERASURE_IN)]) -> None:
         await erasure.erase_member(
             state.pool, member_id,
             logged=_access(principal, "admin.erasure", "data_subject_request",
@@ -315,9 +319,12 @@ class AdminPrivacyController(Controller):
                       "empty purse → 422. A transaction of kind `payout` at no store, with "
                       "its ledger entry; the access log keeps `reason`. Idempotent: the same "
                       "`Idempotency-Key` and body replay the first answer.",
-          responses=responses(403, 404, 409, 422))
+          responses={**responses(403, 404, 409, 422), **ex.ok(
+              201, PayoutResult, "Recorded: the purse is empty", ex.OPERATOR_PAYOUT)})
     async def payout(self, request: Request[Any, Any, Any], state: State, *, principal: Caller,
-                     member_id: FromPath[uuid.UUID], data: JSONBody[OperatorPayout],
+                     member_id: FromPath[uuid.UUID],
+                     data: Annotated[OperatorPayout, ex.body(
+                         "The whole purse, paid by bank transfer", ex.OPERATOR_PAYOUT_IN)],
                      idempotency_key: IdempotencyKey) -> Response[PayoutResult]:
         return respond(await payouts.operator_payout(
             state.pool, member_id, amount=data.amount, reference=data.reference,

@@ -138,6 +138,10 @@ async def test_an_admin_pays_the_purse_out_on_request_then_erases(
     assert again.json() == out and again.headers["idempotent-replayed"] == "true"
     r = await client.post(url, headers={**boss, "Idempotency-Key": "t4412"}, json=body)
     assert r.status_code == 422 and r.json()["field"] == "amount"  # nothing left
+    export = (await client.get("/v1/me/export", headers=member.headers)).json()
+    (paid,) = [t for t in export["transactions"] if t["kind"] == "payout"]
+    assert (paid["amount"], paid["store_id"], paid["reference"]) == (
+        4400, None, "SEPA-2026-000123")
 
     assert (await client.post(erasure, headers=boss, json={"reason": "ticket 4411"})
             ).status_code == 204

@@ -41,6 +41,14 @@ class Shop:
             f"/v1/pos/{path}", json={"store_id": self.store_id, **body},
             headers={**self.staff, "Idempotency-Key": key or uuid.uuid4().hex})
 
+    async def refundable(self, receipt_id: str) -> bool:
+        """What the till's list of recent transactions says of this purchase."""
+        r = await self.client.get(f"/v1/pos/stores/{self.store_id}/transactions",
+                                  headers=self.staff)
+        assert r.status_code == 200, r.text
+        (sale,) = [t for t in r.json()["items"] if t["receipt_id"] == receipt_id]
+        return bool(sale["refundable"])
+
     async def member_with_offer(self, reward: tuple[str, int], *, value: int = 0,
                                 points: int = 0) -> tuple[dict[str, str], str, str]:
         """A member holding one offer of `reward` and `value` of stored value (PIN set):
@@ -90,6 +98,7 @@ async def test_a_refund_by_receipt_gives_back_what_was_paid_split_by_how_it_was_
     me, bought, _ = await _buy_2450_with_490_off(shop)
     assert (bought["discount"], bought["stored_value_spent"], bought["amount_due"]) == (
         490, 1000, 960)
+    assert await shop.refundable("R-2450") is True
     r = await shop.till("refunds", {"receipt_id": "R-2450"})
     assert r.status_code == 201, r.text
     out = r.json()
@@ -102,6 +111,7 @@ async def test_a_refund_by_receipt_gives_back_what_was_paid_split_by_how_it_was_
     r = await shop.till("refunds", {"receipt_id": "R-2450", "amount": 1})
     assert r.status_code == 422, r.text
     assert r.json()["field"] == "receipt_id" and "fully refunded" in r.json()["detail"]
+    assert await shop.refundable("R-2450") is False  # the till offers no refund any more
 
 
 async def test_partial_refunds_are_capped_at_what_was_paid_and_split_in_proportion(
@@ -143,6 +153,7 @@ async def test_a_purchase_nothing_was_paid_for_is_refunded_whole_once(shop: Shop
     assert (r.json()["discount"], r.json()["amount_due"]) == (500, 0)
     r = await shop.till("refunds", {"receipt_id": "FREE", "amount": 1})
     assert r.status_code == 422 and r.json()["field"] == "amount"
+    assert await shop.refundable("FREE") is True
     r = await shop.till("refunds", {"receipt_id": "FREE"})
     assert r.status_code == 201, r.text
     out = r.json()
@@ -150,3 +161,4 @@ async def test_a_purchase_nothing_was_paid_for_is_refunded_whole_once(shop: Shop
     assert (await shop.client.get("/v1/me", headers=me)).json()["points_balance"] == 30
     r = await shop.till("refunds", {"receipt_id": "FREE"})
     assert r.status_code == 422 and "fully refunded" in r.json()["detail"]
+    assert await shop.refundable("FREE") is False

@@ -29,7 +29,8 @@ class StoreTransaction(msgspec.Struct, frozen=True, kw_only=True):
     points_redeemed: int
     points_taken_back: int
     points_returned: int
-    refunded_amount: int  # purchases: refunded so far
+    refunded_amount: int  # purchases: refunded so far, in what was paid
+    refundable: bool  # purchases: a refund can still give something back (`wallet.ledger.refunds`)
     original_transaction_id: uuid.UUID | None  # refunds: the purchase refunded
     staff_id: uuid.UUID | None  # the account that rang it up
 
@@ -37,7 +38,12 @@ class StoreTransaction(msgspec.Struct, frozen=True, kw_only=True):
 STORE_TRANSACTIONS = """
 SELECT id, kind, at, receipt_id, amount, currency, discount, stored_value_spent,
        stored_value_returned, points_earned, points_redeemed, points_taken_back, points_returned,
-       refunded_amount, original_transaction_id, staff_id
+       refunded_amount, original_transaction_id, staff_id,
+       kind = 'purchase' AND (amount - discount > refunded_amount
+                              OR (amount = discount AND NOT EXISTS (
+                                  SELECT 1 FROM transactions r
+                                   WHERE r.original_transaction_id = transactions.id)))
+         AS refundable
 FROM transactions
 WHERE program_id = $1 AND store_id = $2
   AND ($3::timestamptz IS NULL OR (at, id) < ($3::timestamptz, $4::uuid))

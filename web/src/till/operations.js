@@ -286,7 +286,7 @@ export function recentList({ till, rerender }) {
           h('td', { class: 'num' }, money(x.amount)),
           h('td', { class: 'num' }, money(x.stored_value_spent || x.stored_value_returned || 0)),
           h('td', { class: 'num' }, number(x.points_earned - x.points_taken_back)),
-          h('td', {}, x.kind === 'purchase' && x.refunded_amount < x.amount
+          h('td', {}, x.kind === 'purchase' && x.refundable
             ? h('button', { type: 'button', onclick: () => { till.refundReceipt = x.receipt_id; till.tab = 'refund'; rerender(); } }, t('till.refund_this'))
             : '')))))));
     } catch (err) {
