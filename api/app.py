@@ -23,6 +23,7 @@ from api import docs, web
 from api.auth import keys
 from api.auth.browser import csrf_key
 from api.auth.tokens import JWTAuthMiddleware, TokenService, provide_principal
+from api.boundary import BoundaryRequest
 from api.config import Settings
 from api.controllers.auth import AuthController
 from api.controllers.ops import OpsController
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             StrictQueryMiddleware],
         openapi_config=openapi,
         request_max_body_size=settings.max_body_bytes,
+        request_class=BoundaryRequest,
         debug=False,
     )
     app.state.query_names = accepted_query_names(app)

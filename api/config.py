@@ -51,6 +51,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     pin_lock_s: PositiveInt = 900
     # --- HTTP -------------------------------------------------------------------------------
     max_body_bytes: PositiveInt = 1_048_576
+    max_json_depth: Annotated[int, Meta(ge=8, le=512)] = 32  # arrays/objects in a body
     db_pool_min: NonNegInt = 2
     # A periodic job holds two connections (its lock, its work): see wallet.kernel.db.try_job_lock
     db_pool_max: Annotated[int, Meta(ge=2)] = 10

@@ -11,6 +11,7 @@ import logging
 import re
 from typing import Any
 
+import asyncpg
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import (
@@ -27,6 +28,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from api import metrics
 from geo import errors as geo_errors
 from wallet.kernel import errors as wallet_errors
+from wallet.kernel.text import PATTERN_MESSAGES
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +108,7 @@ _DESCRIPTIONS = {
     413: "Request body too large",
     422: "Refused by a business rule",
     429: "Too many requests",
+    503: "The database is unavailable: retry after `Retry-After` seconds",
 }
 
 
@@ -191,6 +194,14 @@ def domain_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[
     )
 
 
+def _readable(message: str) -> str:
+    """msgspec names a failed pattern by its regex; say what the text types mean instead."""
+    for pattern, wording in PATTERN_MESSAGES.items():
+        if f"matching regex {pattern!r}" in message:
+            return wording
+    return message
+
+
 def _field_errors(extra: Any) -> list[dict[str, str]]:
     """Turn Litestar/msgspec validation details into `[{"field", "message", "source"}]`."""
     out: list[dict[str, str]] = []
@@ -203,13 +214,14 @@ def _field_errors(extra: Any) -> list[dict[str, str]]:
         if message == "'data'":  # Litestar's KeyError on a required body that is absent
             message = "the request body is missing: this route expects a JSON object"
         match = _AT_PATH.search(message)
-        field = match.group("path") if match else str(item.get("key") or "")
+        # a parameter named after a Python keyword (`from_`) is shown by its wire name
+        field = match.group("path") if match else str(item.get("key") or "").rstrip("_")
         if field == "data":  # Litestar's name for the whole body
             field = ""
         named = re.search(r"(?:unknown|missing required) field `([^`]+)`", message)
         if named:
             field = f"{field}.{named.group(1)}" if field else named.group(1)
-        out.append({"field": field or "body", "message": _AT_PATH.sub("", message),
+        out.append({"field": field or "body", "message": _readable(_AT_PATH.sub("", message)),
                     "source": str(item.get("source") or "body")})
     return out
 
@@ -222,7 +234,7 @@ def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Respons
             return _missing_parameter(missing["source"], missing["name"])
         if not errors:  # the body could not even be decoded
             return problem(400, "/problems/malformed-body", "Malformed request body",
-                           f"The body is not valid JSON: {exc.detail}")
+                           f"The body is not valid JSON: {exc.detail}", field="body")
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return problem(400, "/problems/validation", "Invalid request", detail, errors=errors)
     if isinstance(exc, NotAuthorizedException):
@@ -257,11 +269,40 @@ def _missing_parameter(source: str, name: str) -> Response[dict[str, Any]]:
                    f"{name}: required {source} parameter is missing", field=name,
                    errors=[{"field": name, "message": f"required {source} parameter is missing",
                             "source": source}])
+# The database is down, restarting, refusing connections or dropped ours: the request may
+# succeed in a moment, so it is a 503 with Retry-After, never a 500. Till writes are safe to
+# retry with the same Idempotency-Key: a transaction cut off this way did not commit.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError,  # 08xxx: refused, lost, closed by the server
+    asyncpg.exceptions.OperatorInterventionError,  # 57Pxx: shutdown, crash, starting up
+    asyncpg.exceptions.InsufficientResourcesError,  # 53xxx: too many connections, disk full
+    ConnectionError,  # refused or reset before PostgreSQL said anything
+    TimeoutError,  # no pool connection or no answer in time
+)
+RETRY_AFTER_S = 1
+
+
+def _unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, UNAVAILABLE):
+        return True
+    # asyncpg signals "used a connection the server already closed" as an InterfaceError
+    return isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc)
+
+
+def unavailable_handler(request: Request[Any, Any, Any], exc: Exception
+                        ) -> Response[dict[str, Any]]:
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
+                type(exc).__name__)
+    return problem(503, "/problems/unavailable", "Service unavailable",
+                   "The database cannot be reached right now; retry shortly.",
+                   retry_after=RETRY_AFTER_S)
 
 
 def internal_error_handler(
     request: Request[Any, Any, Any], exc: Exception
 ) -> Response[dict[str, Any]]:
+    if _unavailable(exc) or _unavailable(exc.__cause__ or exc):
+        return unavailable_handler(request, exc)
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(HTTP_500_INTERNAL_SERVER_ERROR, "/problems/internal", "Internal error",
                    "The server could not complete the request; it has been logged.")
@@ -271,4 +312,5 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     HTTPException: http_error_handler,
     wallet_errors.DomainError: domain_error_handler,
     Exception: internal_error_handler,
+    **{cls: unavailable_handler for cls in UNAVAILABLE},
 }

@@ -34,6 +34,7 @@ import msgspec
 from msgspec import Meta
 
 from wallet.kernel.errors import Conflict, RuleViolation
+from wallet.kernel.text import MultilineText, Text
 from wallet.offers.model import Reward
 
 Condition = Literal["clear", "clouds", "rain", "snow", "storm", "fog"]
@@ -81,7 +82,7 @@ class Schedule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 class Audience(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Members of any of these tiers (by name); no tiers listed = every member."""
 
-    tiers: Annotated[list[Annotated[str, Meta(min_length=1, max_length=100)]],
+    tiers: Annotated[list[Annotated[Text, Meta(min_length=1, max_length=100)]],
                      Meta(max_length=50)] = []
 
 
@@ -99,8 +100,8 @@ class Context(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 
 
 class OfferTemplate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    title: Annotated[str, Meta(min_length=1, max_length=120)]
-    body: Annotated[str, Meta(min_length=1, max_length=1000)]
+    title: Annotated[Text, Meta(min_length=1, max_length=120)]
+    body: Annotated[MultilineText, Meta(min_length=1, max_length=1000)]
     reward: Reward
     valid_for_s: Annotated[int, Meta(gt=0, le=MAX_VALID_FOR_S)]
 

@@ -36,9 +36,13 @@ from geo.zones import (
     zone_to_geojson,
 )
 from wallet.kernel.errors import Conflict, NotFound
+from wallet.kernel.text import CONTROL, VISIBLE, Text, patterned
 
-Code = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^\S(.*\S)?$")]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+# A code: no control characters, no leading or trailing white space.
+CODE_PATTERN = patterned(rf"^[^\s{CONTROL}]({VISIBLE}*[^\s{CONTROL}])?$",
+                         "must not contain control characters nor start or end with a space")
+Code = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=CODE_PATTERN)]
+Name = Annotated[Text, msgspec.Meta(min_length=1, max_length=200)]
 
 
 class StoreProperties(msgspec.Struct, frozen=True, kw_only=True):
@@ -59,7 +63,7 @@ class Feature(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     type: Literal["Feature"]
     geometry: Polygon | MultiPolygon | Circle | Point
     properties: StoreProperties
-    id: str | int | None = None
+    id: Annotated[Text, msgspec.Meta(max_length=200)] | int | None = None
     bbox: list[float] | None = None  # RFC 7946 allows one; ignored
 
 

@@ -25,14 +25,15 @@ from api.controllers.auth import Email
 from api.errors import responses
 from api.paging import Cursor, Limit, Page, decode_cursor, page_of
 from wallet.kernel.model import Program, Tier
+from wallet.kernel.text import Text
 from wallet.programs import accounts_repo, programs
 from wallet.programs.accounts_repo import Account
 
 INT32 = 2**31 - 1
 
-Name = Annotated[str, Meta(min_length=1, max_length=200)]
+Name = Annotated[Text, Meta(min_length=1, max_length=200)]
 Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. EUR")]
-TimeZone = Annotated[str, Meta(min_length=1, max_length=64, examples=["Europe/Paris"],
+TimeZone = Annotated[Text, Meta(min_length=1, max_length=64, examples=["Europe/Paris"],
                                description="IANA time zone name")]
 ExpiryDays = Annotated[int, Meta(gt=0, le=36_500)]
 ReturnsPoints = Annotated[bool, Meta(description=(
@@ -55,7 +56,7 @@ class EarnRate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
 
 class TierIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    name: Annotated[str, Meta(min_length=1, max_length=50)]
+    name: Annotated[Text, Meta(min_length=1, max_length=50)]
     min_points_12m: Annotated[int, Meta(ge=0, le=INT32,
                                         description="points earned in 12 months to reach it")]
     earn_multiplier: Annotated[float, Meta(ge=1, le=10,
@@ -148,7 +149,7 @@ class ProgramOut(msgspec.Struct, frozen=True, kw_only=True):
 
 class AccountIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     email: Email
-    password: Annotated[str, Meta(min_length=10, max_length=200)]
+    password: Annotated[Text, Meta(min_length=10, max_length=200)]
     role: Literal["staff", "manager"]
     store_ids: Annotated[list[uuid.UUID], Meta(max_length=500,
                                                description="staff only: their stores")] = []

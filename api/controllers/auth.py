@@ -14,20 +14,23 @@ from msgspec import Meta
 from api.auth import sessions
 from api.auth.sessions import TokenPair
 from api.errors import responses
+from wallet.kernel.text import CONTROL, Text, patterned
 
-Email = Annotated[str, Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
+Email = Annotated[str, Meta(min_length=3, max_length=254, pattern=patterned(
+    rf"^[^@\s{CONTROL}]+@[^@\s{CONTROL}]+$",
+    "an e-mail address: one @, no spaces, no control characters"))]
 
 
 class PasswordGrant(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
                     tag_field="grant_type", tag="password"):
     email: Email
-    password: Annotated[str, Meta(min_length=1, max_length=200)]
+    password: Annotated[Text, Meta(min_length=1, max_length=200)]
     program_id: uuid.UUID | None = None
 
 
 class RefreshGrant(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
                    tag_field="grant_type", tag="refresh_token"):
-    refresh_token: Annotated[str, Meta(min_length=1, max_length=4096)]
+    refresh_token: Annotated[Text, Meta(min_length=1, max_length=4096)]
 
 
 TokenRequest = PasswordGrant | RefreshGrant

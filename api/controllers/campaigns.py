@@ -46,11 +46,12 @@ from geo.campaigns import (
 from geo.campaigns_repo import Observation, Revision
 from geo.eligibility import Weather
 from wallet.kernel.errors import RuleViolation
+from wallet.kernel.text import Text
 from wallet.offers.model import Offer, OfferStatus
 
 log = logging.getLogger(__name__)
 
-Name = Annotated[str, Meta(min_length=1, max_length=200)]
+Name = Annotated[Text, Meta(min_length=1, max_length=200)]
 StoreIds = Annotated[list[uuid.UUID], Meta(max_length=10_000,
                                            description="[] = every store of the program")]
 

@@ -24,6 +24,7 @@ from api.controllers import money_examples as ex
 from api.controllers.auth import Email
 from api.errors import responses
 from wallet.kernel.localtime import local
+from wallet.kernel.text import Text
 from wallet.ledger import pin_service
 from wallet.members import consents, consents_service
 from wallet.members import members_service as members
@@ -32,10 +33,10 @@ from wallet.members.members_repo import Card, Profile
 from wallet.members.sessions_repo import Identity
 from wallet.privacy import erasure
 
-FirstName = Annotated[str, Meta(min_length=1, max_length=100)]
+FirstName = Annotated[Text, Meta(min_length=1, max_length=100)]
 Locale = Annotated[str, Meta(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$", max_length=35,
                              examples=["fr-FR"])]
-PolicyVersion = Annotated[str, Meta(min_length=1, max_length=64, examples=["2024-05"])]
+PolicyVersion = Annotated[Text, Meta(min_length=1, max_length=64, examples=["2024-05"])]
 Source = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_-]{0,31}$", examples=["app", "web"],
                              description="the channel the choice was made in")]
 HHMM = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", examples=["22:00"])]
@@ -50,7 +51,7 @@ class ConsentIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 
 class SignupIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     email: Email
-    password: Annotated[str, Meta(min_length=8, max_length=200)]
+    password: Annotated[Text, Meta(min_length=8, max_length=200)]
     first_name: FirstName
     locale: Locale = "en"
     consents: Annotated[list[ConsentIn], Meta(max_length=4)] = []
@@ -129,7 +130,7 @@ class ProfilePatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
 
 Pin = Annotated[str, Meta(pattern=r"^[0-9]{5}$", description="exactly 5 digits")]
-Password = Annotated[str, Meta(min_length=1, max_length=200,
+Password = Annotated[Text, Meta(min_length=1, max_length=200,
                                description="the member's password, to confirm it is them")]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 import msgspec
@@ -36,8 +36,10 @@ class Health(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Readiness(msgspec.Struct, frozen=True, kw_only=True):
-    status: str
-    database: str
+    """Terse on purpose: it is public, so it names no exception, host or version."""
+
+    status: Literal["ok", "migrations pending", "unavailable"]
+    database: Literal["ok", "unreachable"]
     pending_migrations: list[str]
 
 
@@ -56,10 +58,11 @@ class OpsController(Controller):
         try:
             async with pool.acquire(timeout=2) as conn:
                 missing = await pending(conn)
-        except (OSError, asyncpg.PostgresError, TimeoutError, MigrationError) as exc:
-            body = Readiness(status="unavailable", database=type(exc).__name__,
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError,
+                MigrationError):
+            body = Readiness(status="unavailable", database="unreachable",
                              pending_migrations=[])
-            return Response(body, status_code=503)
+            return Response(body, status_code=503, headers={"Retry-After": "1"})
         ok = not missing
         return Response(Readiness(status="ok" if ok else "migrations pending", database="ok",
                                   pending_migrations=missing), status_code=200 if ok else 503)
@@ -70,7 +73,7 @@ class OpsController(Controller):
         metrics.sample_pool(state.pool)  # before this request takes a connection itself
         try:
             f = await operations_repo.figures(state.pool, now=datetime.now(UTC))
-        except (OSError, asyncpg.PostgresError, TimeoutError):
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
             log.warning("metrics: database figures unavailable", exc_info=True)
         else:
             metrics.set_database_figures(backlog=f.outbox_backlog,

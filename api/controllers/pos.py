@@ -29,6 +29,7 @@ from api.controllers import rewards_examples as ex
 from api.errors import responses
 from api.idempotency import IdempotencyKey, request_key, respond
 from wallet.kernel import errors
+from wallet.kernel.text import Text
 from wallet.ledger import payouts, refunds, till
 from wallet.ledger.payouts import PayoutResult
 from wallet.ledger.refunds import RefundResult
@@ -45,14 +46,14 @@ from wallet.rewards.till_service import VoucherRedeemed
 Money = Annotated[int, Meta(ge=0, le=10**12, description="minor units (1250 = 12.50)")]
 PositiveMoney = Annotated[int, Meta(gt=0, le=10**12, description="minor units, > 0")]
 Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217, the program's")]
-QrPayload = Annotated[str, Meta(min_length=1, max_length=4096,
+QrPayload = Annotated[Text, Meta(min_length=1, max_length=4096,
                                 description="the signed card token shown as a QR code")]
 CardNumber = Annotated[str, Meta(pattern=r"^[0-9]{12,19}$", description="the card's digits")]
-ReceiptId = Annotated[str, Meta(min_length=1, max_length=100)]
+ReceiptId = Annotated[Text, Meta(min_length=1, max_length=100)]
 Pin = Annotated[str, Meta(pattern=r"^[0-9]{5}$", description="the member's 5-digit PIN")]
 
 
-VoucherCode = Annotated[str, Meta(min_length=1, max_length=64, examples=["K7QM-2XJD-9P"],
+VoucherCode = Annotated[Text, Meta(min_length=1, max_length=64, examples=["K7QM-2XJD-9P"],
                                   description="a voucher's code, or its QR payload")]
 
 

@@ -27,6 +27,7 @@ from litestar.types import ControllerRouterHandler
 from msgspec import Meta
 
 from api.auth.tokens import Caller, Principal, roles
+from api.boundary import RFC3339, instant
 from api.config import privacy_notice
 from api.controllers import money_examples as ex
 from api.controllers.admin import in_path_program
@@ -258,10 +259,12 @@ class MemberLookupController(Controller):
             email=email, card_number=card_number))
 
 
-FromTime = Annotated[datetime | None, QueryParameter(
-    name="from", description=f"start of the window (default: `to` - {BREACH_WINDOW})")]
-ToTime = Annotated[datetime | None, QueryParameter(name="to",
-                                                 description="end (default: now)")]
+FromTime = Annotated[str | None, QueryParameter(
+    name="from", pattern=RFC3339, format="date-time", max_length=40,
+    description=f"start of the window, RFC 3339 (default: `to` - {BREACH_WINDOW})")]
+ToTime = Annotated[str | None, QueryParameter(
+    name="to", pattern=RFC3339, format="date-time", max_length=40,
+    description="end of the window, RFC 3339 (default: now)")]
 
 
 class AdminPrivacyController(Controller):
@@ -277,8 +280,8 @@ class AdminPrivacyController(Controller):
                      member_id: FromQuery[uuid.UUID | None] = None, from_: FromTime = None,
                      to: ToTime = None, limit: Limit = 50,
                      cursor: Cursor = None) -> Page[Entry]:
-        end = to or datetime.now(UTC)
-        start = from_ or end - BREACH_WINDOW
+        end = instant(to, "to") or datetime.now(UTC)
+        start = instant(from_, "from") or end - BREACH_WINDOW
         rows = await access_service.search_access_log(
             state.pool, actor_id=actor_id, member_id=member_id, start=start, end=end,
             after=_before(cursor), limit=limit + 1)

@@ -24,13 +24,14 @@ from api.controllers.admin import in_path_program
 from api.errors import responses
 from api.paging import Cursor, Limit, Page, decode_cursor, page_of
 from geo import store_import, stores
-from geo.store_import import ImportedRow
+from geo.store_import import CODE_PATTERN, ImportedRow
 from geo.stores import Store
 from geo.zones import Zone
+from wallet.kernel.text import Text
 
-Code = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^\S(.*\S)?$",
+Code = Annotated[str, Meta(min_length=1, max_length=64, pattern=CODE_PATTERN,
                            description="the store's own reference, unique in the program")]
-StoreName = Annotated[str, Meta(min_length=1, max_length=200)]
+StoreName = Annotated[Text, Meta(min_length=1, max_length=200)]
 
 
 class StoreIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

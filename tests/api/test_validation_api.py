@@ -30,6 +30,7 @@ CASES: list[tuple[str, str, bytes | dict[str, Any], int, str]] = [
     # (id, path, body, status, text the problem must mention)
     ("malformed-json", "/v1/programs", b'{"name": "x",', 400, "JSON"),
     ("not-an-object", "/v1/programs", b"[1, 2, 3]", 400, "object"),
+    ("deep-nesting", "/v1/programs", b"[" * 100_000, 400, "deeper than"),
     ("unknown-field", "/v1/programs", _program(colour="red"), 400, "colour"),
     ("wrong-type", "/v1/programs", _program(points_expiry_days="soon"), 400,
      "points_expiry_days"),

@@ -1,0 +1,115 @@
+"""Where a request body becomes a typed value: once, for every route, strictly.
+
+Litestar's default decodes JSON to plain Python objects, then converts them to the handler's
+Struct leniently (`"amount": "100"` became 100, `?from=6086315` a time). `BoundaryRequest`
+replaces that step for every JSON body:
+
+1. **Nesting limit before decoding.** A body nested deeper than `Settings.max_json_depth`
+   (arrays and objects) is a 400 without being decoded: 100,000 `[` used to exhaust the
+   decoder's recursion (`RecursionError`, a 500). Counting is linear and runs in numpy.
+2. **Strict types.** The body is decoded straight into the handler's declared type by msgspec
+   with `strict=True`: a string is never a number, a number never a time. Every text field
+   refuses control characters through its type (`wallet.kernel.text`).
+3. **One error shape.** A type or constraint failure is a `ValidationException` whose message
+   names the field (`- at $.pings[0].lat`), mapped by `api.errors` to a 400 `/problems/validation`;
+   an undecodable body is a 400 `/problems/malformed-body`.
+
+The decoded Struct is what Litestar's signature model receives; converting a Struct to its own
+type returns it unchanged, so nothing is decoded twice.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import msgspec
+import numpy as np
+from litestar import Request
+from litestar.exceptions import ClientException, ValidationException
+from litestar.types import Empty
+
+# A JSON string (escapes included): its brackets are text, not structure.
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_OPEN = np.zeros(256, np.int8)
+_OPEN[[ord("["), ord("{")]] = 1
+_OPEN[[ord("]"), ord("}")]] = -1
+
+_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
+
+
+def nesting_depth(body: bytes, limit: int) -> int:
+    """How deep arrays and objects nest in `body` (valid or not), exactly when it could
+    exceed `limit`; a body with at most `limit` brackets in all returns their count."""
+    opens = body.count(b"[") + body.count(b"{")
+    if opens <= limit:
+        return opens
+    bare = _STRING.sub(b'""', body)
+    steps = _OPEN[np.frombuffer(bare, np.uint8)]
+    return int(np.cumsum(steps, dtype=np.int64).max(initial=0))
+
+
+def _decoder(target: Any) -> msgspec.json.Decoder[Any]:
+    decoder = _decoders.get(target)
+    if decoder is None:
+        decoder = _decoders[target] = msgspec.json.Decoder(target, strict=True)
+    return decoder
+
+
+def decode_body(body: bytes, target: Any, *, max_depth: int) -> Any:
+    """Decode a JSON body into `target` strictly; raise Litestar's 400 exceptions."""
+    if nesting_depth(body, max_depth) > max_depth:
+        raise ClientException(detail=f"arrays and objects nest deeper than {max_depth} levels")
+    try:
+        return _decoder(target).decode(body or b"null")
+    except msgspec.ValidationError as exc:
+        raise ValidationException(detail="Validation failed", extra=[
+            {"message": str(exc), "key": "data", "source": "body"}]) from None
+    except msgspec.DecodeError as exc:
+        raise ClientException(detail=str(exc)) from None
+    except RecursionError:  # pragma: no cover - the depth check comes first
+        raise ClientException(detail="nested too deep") from None
+
+
+class BoundaryRequest(Request[Any, Any, Any]):
+    """The app's request class: `json()` is `decode_body` into the route's `data` type."""
+
+    async def json(self) -> Any:
+        if self._json is Empty:
+            if (cached := self._connection_state.json) is not Empty:
+                self._json = cached
+            else:
+                field = self.route_handler.parsed_data_field
+                target = field.annotation if field is not None else Any
+                settings = self.app.state.settings
+                self._json = self._connection_state.json = decode_body(
+                    await self.body(), target, max_depth=settings.max_json_depth)
+        return self._json
+
+
+# --- times in a query string ----------------------------------------------------------------
+
+RFC3339 = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+           r"([Zz]|[+-][0-9]{2}:[0-9]{2})$")
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)  # far from datetime.max: windows subtract and add
+_INSTANT = msgspec.json.Decoder(Annotated[datetime, msgspec.Meta(tz=True)], strict=True)
+
+
+def instant(value: str | None, field: str) -> datetime | None:
+    """A query parameter's RFC 3339 time (with offset) between 1970 and 9000, else a 400
+    naming `field`. Litestar's lenient conversion took `?from=6086315` as a Unix time and
+    let `to=0001-01-01T00:00:00Z` overflow once the default window was subtracted."""
+    if value is None:
+        return None
+    try:
+        at = _INSTANT.decode(msgspec.json.encode(value)) if re.match(RFC3339, value) else None
+    except msgspec.ValidationError:
+        at = None
+    if at is None or not EARLIEST <= at < LATEST:
+        raise ValidationException(detail="Validation failed", extra=[{
+            "message": "an RFC 3339 time with offset between 1970 and 9000 is expected",
+            "key": field, "source": "query"}])
+    return at
+
