@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import errno
+import importlib
+import logging
 import os
 import shutil
 import signal
@@ -21,13 +24,19 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
+from api.runtime import scratch
 from api.runtime.embedded_pg import EmbeddedPostgres, EmbeddedPostgresError, running_dsn
+from api.runtime.pg_host import sweep_private_dirs, tie_to_parent
 from migrations.runner import MigrationError, migrate
 
-__all__ = ["database_for_cli", "serve"]
+__all__ = ["database_for_cli", "serve", "worker_app"]
 
 APP_FACTORY = "api.app:create_app"
+METRICS_PREFIX = "loyalty-metrics-"
+_SUPERVISOR = "LOYALTY_SUPERVISOR_PID"  # set for the workers: whom they must not outlive
+_FACTORY = "LOYALTY_APP_FACTORY"
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -76,7 +85,8 @@ def _metrics_dir(workers: int) -> Iterator[None]:
     if workers <= 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         yield
         return
-    path = tempfile.mkdtemp(prefix="loyalty-metrics-")
+    path = tempfile.mkdtemp(prefix=METRICS_PREFIX)
+    scratch.claim(Path(path))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
     try:
         yield
@@ -100,6 +110,52 @@ def port_problem(host: str, port: int) -> str | None:
                         f"or `loyalty serve --port {port + 1}`.")
             return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
     return None
+
+
+def worker_app() -> Any:
+    """What each uvicorn worker serves: the app, in a process that dies with its supervisor.
+
+    uvicorn's workers are children of `loyalty serve`; killed with `kill -9`, it used to leave
+    them serving (and holding the port) forever. A worker now asks the kernel for SIGTERM when
+    its parent goes (graceful: requests in flight complete), as the embedded PostgreSQL does.
+    With one worker uvicorn serves in-process, and there is nothing to tie.
+    """
+    supervisor = int(os.environ.get(_SUPERVISOR, "0"))
+    if supervisor and supervisor != os.getpid():
+        tie_to_parent(supervisor)
+    module, _, name = os.environ.get(_FACTORY, APP_FACTORY).partition(":")
+    return getattr(importlib.import_module(module), name)()
+
+
+class DropQueryString(logging.Filter):
+    """The HTTP access log shows paths without their query strings: a query may carry
+    personal data (a member id, an e-mail searched for) and must never be written down."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+        return True
+
+
+def _log_config() -> dict[str, Any]:
+    config = copy.deepcopy(uvicorn_logging_config())
+    config.setdefault("filters", {})["drop_query"] = {"()": f"{__name__}.DropQueryString"}
+    config["handlers"]["access"].setdefault("filters", []).append("drop_query")
+    return config
+
+
+def uvicorn_logging_config() -> dict[str, Any]:
+    from uvicorn.config import LOGGING_CONFIG
+
+    return LOGGING_CONFIG
+
+
+def _sweep_leftovers() -> None:
+    """Remove what runs killed before they could clean up left in the temp dir."""
+    removed = sweep_private_dirs() + scratch.sweep(Path(tempfile.gettempdir()), METRICS_PREFIX)
+    if removed:
+        print(f"removed {len(removed)} directories left by killed runs", flush=True)
 
 
 def _banner(host: str, port: int, *, demo: bool = False) -> str:
@@ -134,6 +190,7 @@ def serve(*, host: str, port: int, workers: int, throwaway_db: bool, data_dir: P
         print(f"cannot start: {problem}", file=sys.stderr, flush=True)
         return 1
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    _sweep_leftovers()
     try:
         with _database(data_dir, throwaway=throwaway_db) as dsn:
             applied = asyncio.run(migrate(dsn))
@@ -142,10 +199,13 @@ def serve(*, host: str, port: int, workers: int, throwaway_db: bool, data_dir: P
             if seed_demo:
                 _seed_demo(dsn)
             os.environ["DATABASE_URL"] = dsn  # uvicorn's workers inherit the environment
+            os.environ[_SUPERVISOR] = str(os.getpid())
+            os.environ[_FACTORY] = app_factory
             print(_banner(host, port, demo=seed_demo), flush=True)
             with _metrics_dir(workers):
-                uvicorn.run(app_factory, factory=True, host=host, port=port, workers=workers,
-                            reload=reload, log_level="info")
+                uvicorn.run(f"{__name__}:worker_app", factory=True, host=host, port=port,
+                            workers=workers, reload=reload, log_level="info",
+                            log_config=_log_config())
     except (EmbeddedPostgresError, MigrationError) as exc:  # explained by their message
         print(f"cannot start: {exc}", file=sys.stderr)
         return 1

@@ -16,10 +16,13 @@ import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
+from api.runtime import scratch
+
 _PR_SET_PDEATHSIG = 1
 _PRCTL = getattr(ctypes.CDLL(None), "prctl", None)  # None off Linux: no death signal there
 SOCKET_PATH_MAX = 107
 STOP_TIMEOUT_S = 30.0
+PRIVATE_PREFIX = "lpg-"
 
 
 class EmbeddedPostgresError(RuntimeError):
@@ -120,18 +123,39 @@ def spawn(argv: list[str], user: User | None, cwd: Path, out: int) -> subprocess
         extra_groups=[] if user else None)
 
 
-def private_dir(user: User | None) -> Path:
-    """A fresh 0700 directory for the socket (and a throwaway cluster), owned by `user`."""
+def _private_base() -> str:
     base = tempfile.gettempdir()
     if len(base) + len("/lpg-12345678/.s.PGSQL.65535") > SOCKET_PATH_MAX or set(base) & set(
             ',"\\ '):
         base = "/tmp"  # noqa: S108 - TMPDIR too long for a socket path, or unquotable
+    return base
+
+
+def tie_to_parent(parent: int, sig: int = signal.SIGTERM) -> None:
+    """Have the kernel send `sig` to this process when its parent thread exits (Linux), and
+    exit now if `parent` is already gone (it died before we could ask)."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+    if os.getppid() != parent:
+        os.kill(os.getpid(), sig)
+
+
+def private_dir(user: User | None) -> Path:
+    """A fresh 0700 directory for the socket (and a throwaway cluster), owned by `user`,
+    claimed by this process (`api.runtime.scratch`) so a later start can remove it if we are killed."""
+    base = _private_base()
     if user:
         check_reachable(Path(base), user, "temp dir")
-    path = Path(tempfile.mkdtemp(prefix="lpg-", dir=base))
+    path = Path(tempfile.mkdtemp(prefix=PRIVATE_PREFIX, dir=base))
+    scratch.claim(path)
     if user:
         os.chown(path, user.uid, user.gid)
     return path
+
+
+def sweep_private_dirs() -> list[Path]:
+    """Remove the private directories (throwaway clusters included) of killed owners."""
+    return scratch.sweep(Path(_private_base()), PRIVATE_PREFIX)
 
 
 def shutdown(proc: subprocess.Popen[bytes], remove: Path | None) -> None:
