@@ -142,7 +142,7 @@ def tie_to_parent(parent: int, sig: int = signal.SIGTERM) -> None:
 
 def private_dir(user: User | None) -> Path:
     """A fresh 0700 directory for the socket (and a throwaway cluster), owned by `user`,
-    claimed by this process (`api.runtime.scratch`) so a later start can remove it if we are killed."""
+    claimed by this process (`api.runtime.scratch`): a start removes it if we were killed."""
     base = _private_base()
     if user:
         check_reachable(Path(base), user, "temp dir")
