@@ -277,6 +277,9 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
     asyncpg.exceptions.OperatorInterventionError,  # 57Pxx: shutdown, crash, starting up
     asyncpg.exceptions.InsufficientResourcesError,  # 53xxx: too many connections, disk full
     ConnectionError,  # refused or reset before PostgreSQL said anything
+    # the server vanished in the middle of a protocol exchange (seen on a COMMIT when
+    # PostgreSQL was killed): whether it committed is unknown, so retry with the same key
+    asyncpg.exceptions.InternalClientError,
     TimeoutError,  # no pool connection or no answer in time
 )
 RETRY_AFTER_S = 1

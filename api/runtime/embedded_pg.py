@@ -98,7 +98,8 @@ class EmbeddedPostgres:
     the binaries' major version. `fsync=False` trades crash safety for speed (tests). `run_as`
     matters only as root (default: `LOYALTY_PG_USER`, else the owner of an existing cluster,
     else "nobody"). Server output goes to `log_path`, by default `postgres.log` in the temp dir
-    or `<data_dir>.log` beside a persistent cluster.
+    or `<data_dir>.log` beside a persistent cluster. `port` fixes the TCP port (default: a free
+    one, chosen at each start), so a stopped server can come back where clients expect it.
 
     Call `start()` from a thread that outlives the server (normally the main thread): the
     server is killed when the thread that started it ends. Keep a reference to the object:
@@ -106,7 +107,9 @@ class EmbeddedPostgres:
     """
 
     def __init__(self, data_dir: Path | None = None, *, fsync: bool = True,
-                 run_as: str | None = None, log_path: Path | None = None) -> None:
+                 run_as: str | None = None, log_path: Path | None = None,
+                 port: int | None = None) -> None:
+        self._fixed_port = port
         self._persistent = data_dir.absolute() if data_dir is not None else None
         self._fsync, self._run_as, self._log_path = fsync, run_as, log_path
         self._proc: subprocess.Popen[bytes] | None = None
@@ -188,6 +191,7 @@ class EmbeddedPostgres:
         try:
             data_dir = data_dir or private / "data"
             _prepare_data_dir(data_dir, user)
+            _drop_stale_lock(data_dir)
             if not initialised:
                 self._initdb(bindir, data_dir, private, user)
             self._launch(bindir, data_dir, private, user)
@@ -247,7 +251,7 @@ class EmbeddedPostgres:
         for _attempt in range(3):
             with socket.socket() as s:
                 s.bind(("127.0.0.1", 0))
-                self._port = s.getsockname()[1]
+                self._port = self._fixed_port or s.getsockname()[1]
             argv = [str(bindir / "postgres"), "-D", str(data_dir), "-p", str(self._port)]
             argv += [arg for k, v in settings.items() for arg in ("-c", f"{k}={v}")]
             fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -262,7 +266,7 @@ class EmbeddedPostgres:
             self._proc = None
             with log.open("rb") as f:
                 failure = f.read()[offset:][-4000:].decode(errors="replace")
-            if "could not bind" not in failure:
+            if "could not bind" not in failure or self._fixed_port:
                 break
         raise EmbeddedPostgresError(f"PostgreSQL did not start on {data_dir}; {log}:\n{failure}")
 
@@ -299,6 +303,27 @@ def _check_cluster(data_dir: Path, bindir: Path, major: int) -> str:
         raise EmbeddedPostgresError(f"cannot read {password_file(data_dir)} ({exc.strerror}), so "
                                     f"the password of the cluster in {data_dir} is unknown: "
                                     "restore the file, or run as its owner") from None
+
+
+def _drop_stale_lock(data_dir: Path) -> None:
+    """Remove the postmaster.pid of a server that was killed, when its pid now belongs to
+    another process. PostgreSQL only asks whether *some* process has that pid and it may
+    signal, so on a busy machine where every cluster runs as the same user, a recycled pid
+    kept a killed cluster from ever starting again. A live postmaster of this very data
+    directory is left alone (PostgreSQL then refuses to start, as it should)."""
+    lock = data_dir / "postmaster.pid"
+    try:
+        pid = int(lock.read_text().split()[0])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except FileNotFoundError:
+        if lock.exists() and Path("/proc/self").exists():
+            lock.unlink()  # no such process at all: PostgreSQL would remove it too
+        return
+    except (OSError, ValueError, IndexError):
+        return
+    if _is_postmaster(pid) and str(data_dir).encode() in cmdline:
+        return
+    lock.unlink()
 
 
 def _prepare_data_dir(data_dir: Path, user: User | None) -> None:

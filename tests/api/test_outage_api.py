@@ -5,6 +5,7 @@ in tests/faults; here the server ends the app's connection in the middle of a re
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,29 +20,46 @@ WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_ty
 """
 
 
-async def cut_off(conn: asyncpg.Connection, table: str, send: Callable[[], Awaitable[Any]]
-                  ) -> Any:
+async def _terminate_the_waiter(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        for _ in range(20_000):  # bounded: until the app's query waits on our lock
+            if done := await conn.fetchval(TERMINATE_WAITERS):
+                return int(done)
+        return 0
+    finally:
+        await conn.close()
+
+
+async def cut_off(conn: asyncpg.Connection, dsn: str, table: str,
+                  send: Callable[[], Awaitable[Any]]) -> Any:
     """Send a request that reads `table` while we lock it, and terminate the app's backend
-    once it waits on the lock: its connection dies mid-query, as in a database restart."""
+    once it waits on the lock: its connection dies mid-query, as in a database restart.
+
+    The test client blocks this thread while the app works, so the terminating side runs in
+    a thread of its own, with its own connection."""
+    terminated: list[int] = []
     async with conn.transaction():
         await conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
-        request = asyncio.ensure_future(send())
-        for _ in range(5000):  # bounded: until the app's query waits on our lock
-            if await conn.fetchval(TERMINATE_WAITERS):
-                break
-        else:
-            raise AssertionError("the request never waited on the lock")
-        return await request
+        killer = threading.Thread(
+            target=lambda: terminated.append(asyncio.run(_terminate_the_waiter(dsn))))
+        killer.start()
+        try:
+            response = await send()
+        finally:
+            killer.join()
+    assert terminated == [1], "the request never waited on the lock"
+    return response
 
 
 async def test_a_connection_lost_mid_request_is_a_503_with_retry_after_then_it_recovers(
-        client: Client, tokens: TokenService, conn: asyncpg.Connection) -> None:
+        client: Client, tokens: TokenService, conn: asyncpg.Connection, db_url: str) -> None:
     program_id = await create_program(client, tokens)
 
     async def read() -> Any:
         return await client.get(f"/v1/programs/{program_id}", headers=admin(tokens))
 
-    r = await cut_off(conn, "programs", read)
+    r = await cut_off(conn, db_url, "programs", read)
     assert r.status_code == 503, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     assert r.headers["retry-after"] == "1"
@@ -50,9 +68,9 @@ async def test_a_connection_lost_mid_request_is_a_503_with_retry_after_then_it_r
 
 
 async def test_ready_says_unreachable_without_naming_an_exception(
-        client: Client, conn: asyncpg.Connection) -> None:
+        client: Client, conn: asyncpg.Connection, db_url: str) -> None:
     assert (await client.get("/ready")).status_code == 200
-    r = await cut_off(conn, "schema_migrations", lambda: client.get("/ready"))
+    r = await cut_off(conn, db_url, "schema_migrations", lambda: client.get("/ready"))
     assert r.status_code == 503
     assert r.json() == {"status": "unavailable", "database": "unreachable",
                         "pending_migrations": []}

@@ -1,0 +1,271 @@
+"""Faults under load (issue 14): a till load with retries on the same keys, a fault in the
+middle, and the ledger checked after it — nothing acknowledged lost, nothing doubled, every
+balance the sum of its entries. Also two `loyalty serve` nodes on one PostgreSQL.
+
+Each test waits on what it can observe (purchases acknowledged, backends waiting on a lock,
+a worker's log line), never on a timer; only the outage's length is a duration. Figures are
+printed at the end of the module (and quoted in the README's Reliability section).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+from support.faults import Serve, TillLoad, ledger_check, serve_env, wait_gone
+from support.realserver import free_port
+
+from api.runtime.embedded_pg import EmbeddedPostgres, running_dsn
+from api.runtime.launcher import METRICS_PREFIX
+from api.runtime.pg_host import PRIVATE_PREFIX
+from api.runtime.scratch import OWNER_FILE
+from loadtests.common import new_keys, token_service
+from loadtests.till import Card, seed
+from migrations.runner import migrate
+
+pytestmark = pytest.mark.slow
+OUTAGE_S = 3.0
+MEMBERS = 40
+TEMPLATE = "faults_template"
+REPORT: dict[str, dict[str, Any]] = {}
+
+
+async def until(condition: Callable[[], bool], within: float = 60.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture(scope="module")
+def open_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="faults-"))
+    path.chmod(0o755)  # the server user must enter it
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def fault_pg(open_dir: Path, request: pytest.FixtureRequest) -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL of its own (the tests stop it), on a fixed port so it comes back there."""
+    pg = EmbeddedPostgres(open_dir / "pg", fsync=False, port=free_port())
+    pg.start()
+
+    async def template() -> None:
+        conn = await asyncpg.connect(pg.dsn)
+        try:
+            await conn.execute(f'CREATE DATABASE "{TEMPLATE}"')
+        finally:
+            await conn.close()
+        await migrate(database(pg.dsn, TEMPLATE))
+
+    asyncio.run(template())
+    yield pg
+    pg.stop()
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and REPORT:
+        reporter.write_line("\nreliability figures: " + json.dumps(REPORT))
+        (Path(tempfile.gettempdir()) / "loyalty-reliability-last-run.json").write_text(
+            json.dumps(REPORT, indent=1))
+
+
+class Rig:
+    def __init__(self, dsn: str, data_dir: Path) -> None:
+        self.dsn, self.data_dir = dsn, data_dir
+        self.keys = new_keys(data_dir)
+        self.servers: list[Serve] = []
+
+    async def seed(self) -> tuple[uuid.UUID, uuid.UUID, list[Card], str]:
+        program_id, store_id, cards = await seed(self.dsn, MEMBERS)
+        token = token_service(self.keys).mint_access(
+            sub=uuid.uuid4(), role="staff", program_id=program_id, store_ids=[store_id])
+        return program_id, store_id, cards, token
+
+    def serve(self, *, workers: int = 2, dsn: str | None = "", port: int | None = None,
+              env: dict[str, str] | None = None) -> Serve:
+        node = Serve(port or free_port(), {**serve_env(self.dsn if dsn == "" else dsn,
+                                                       self.keys, self.data_dir), **(env or {})},
+                     self.data_dir / f"serve-{len(self.servers)}.log", workers=workers)
+        self.servers.append(node)
+        node.wait_ready()
+        return node
+
+
+def database(dsn: str, name: str) -> str:
+    return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
+
+
+@pytest.fixture
+async def rig(fault_pg: EmbeddedPostgres, tmp_path: Path) -> AsyncIterator[Rig]:
+    """A fresh database (card numbers are unique server-wide) and the nodes started on it."""
+    tmp_path.chmod(0o755)
+    name = f"f_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(fault_pg.dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
+    finally:
+        await conn.close()
+    rig = Rig(database(fault_pg.dsn, name), tmp_path)
+    try:
+        yield rig
+    finally:
+        for node in rig.servers:
+            node.stop()
+
+
+def clean(result: dict[str, int]) -> bool:
+    return result == {"lost": 0, "doubled": 0, "unbalanced": 0, "unacknowledged": 0}
+
+
+async def test_a_worker_killed_with_kill_9_loses_and_doubles_nothing(rig: Rig) -> None:
+    program_id, store_id, cards, token = await rig.seed()
+    node = rig.serve(workers=2)
+    load = TillLoad([node.base], token, store_id, cards, seed=1)
+    running = asyncio.ensure_future(load.run())
+    await until(lambda: len(load.acked) >= 100)
+    victim = node.worker_pids()[0]
+    os.kill(victim, signal.SIGKILL)
+    before = len(load.acked)
+    await until(lambda: len(load.acked) >= before + 150)
+    await until(lambda: len(node.worker_pids()) == 2 and victim not in node.worker_pids())
+    load.stop.set()
+    await running
+    result = await ledger_check(rig.dsn, program_id, load)
+    REPORT["kill -9 a worker"] = load.figures() | result
+    assert clean(result), result
+    assert load.statuses[500] == 0
+
+
+async def test_postgres_stopped_answers_503_with_retry_after_then_recovers(
+        rig: Rig, fault_pg: EmbeddedPostgres) -> None:
+    program_id, store_id, cards, token = await rig.seed()
+    node = rig.serve(workers=2)
+    load = TillLoad([node.base], token, store_id, cards, seed=2)
+    running = asyncio.ensure_future(load.run())
+    await until(lambda: len(load.acked) >= 100)
+    fault_pg.stop()
+    await until(lambda: load.statuses[503] >= 5)
+    async with httpx.AsyncClient() as client:
+        ready = await client.get(f"{node.base}/ready")
+    await asyncio.sleep(OUTAGE_S)  # the outage's length, not a synchronisation
+    acked_during = len(load.acked)
+    fault_pg.start()  # from the main thread: the server dies with the thread that starts it
+    up = time.monotonic()
+    await until(lambda: len(load.acked) > acked_during)
+    recovery_ms = (time.monotonic() - up) * 1000
+    await until(lambda: len(load.acked) >= acked_during + 100)
+    load.stop.set()
+    await running
+    result = await ledger_check(rig.dsn, program_id, load)
+    REPORT["PostgreSQL stopped"] = load.figures() | result | {
+        "outage_s": OUTAGE_S, "recovery_ms": round(recovery_ms)}
+    assert ready.status_code == 503
+    assert ready.json() == {"status": "unavailable", "database": "unreachable",
+                            "pending_migrations": []}
+    assert clean(result), result
+    assert load.statuses[500] == 0
+    assert load.statuses[503] >= 5
+    assert load.retry_after_missing == 0
+
+
+WAITING_ON_LOCKS = """
+SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND wait_event_type = 'Lock'
+"""
+
+
+async def test_sigterm_lets_requests_in_flight_complete(rig: Rig) -> None:
+    program_id, store_id, cards, token = await rig.seed()
+    node = rig.serve(workers=2)
+    held = cards[:6]
+    locker, watcher = await asyncpg.connect(rig.dsn), await asyncpg.connect(rig.dsn)
+    try:
+        hold = locker.transaction()
+        await hold.start()
+        await locker.execute("SELECT 1 FROM wallet_accounts WHERE id = ANY($1::uuid[]) "
+                             "FOR UPDATE", [c.account_id for c in held])
+        async with httpx.AsyncClient(timeout=60) as client:
+            async def buy(card: Card, n: int) -> httpx.Response:
+                return await client.post(
+                    f"{node.base}/v1/pos/purchases",
+                    json={"store_id": str(store_id), "card_number": card.number,
+                          "receipt_id": f"inflight-{n}", "amount": 1000, "currency": "EUR"},
+                    headers={"Authorization": f"Bearer {token}", "Idempotency-Key": f"f{n}"})
+
+            in_flight = [asyncio.ensure_future(buy(c, n)) for n, c in enumerate(held)]
+            for _ in range(5000):  # bounded: until every purchase waits on our lock
+                if await watcher.fetchval(WAITING_ON_LOCKS) >= len(held):
+                    break
+            else:
+                raise AssertionError("the purchases never reached the database")
+            node.proc.send_signal(signal.SIGTERM)
+            await until(lambda: node.output().count("Shutting down") >= node.workers)
+            await hold.commit()
+            answers = await asyncio.gather(*in_flight)
+        assert [r.status_code for r in answers] == [201] * len(held), [r.text for r in answers]
+        assert await asyncio.to_thread(node.proc.wait, 60) == 0
+        recorded = await watcher.fetchval(
+            "SELECT count(*) FROM transactions WHERE program_id = $1", program_id)
+    finally:
+        await locker.close()
+        await watcher.close()
+    REPORT["SIGTERM in flight"] = {"requests": len(held), "completed": len(answers)}
+    assert recorded == len(held)
+    assert "Waiting for connections to close" in node.log.read_text()
+
+
+async def test_a_killed_parent_leaves_no_orphan_and_a_restart_works(
+        rig: Rig, open_dir: Path) -> None:
+    data_dir = open_dir / "node"  # its own persistent cluster, which dies with it
+    port = free_port()
+    env = {"LOYALTY_DATA_DIR": str(data_dir)}
+    node = rig.serve(workers=2, dsn=None, port=port, env=env)
+    dsn = running_dsn((data_dir / "pg").absolute())
+    assert dsn is not None
+    program_id, store_id, cards, _ = await Rig(dsn, rig.data_dir).seed()
+    token = token_service(rig.keys).mint_access(
+        sub=uuid.uuid4(), role="staff", program_id=program_id, store_ids=[store_id])
+    load = TillLoad([node.base], token, store_id, cards, seed=4)
+    running = asyncio.ensure_future(load.run())
+    await until(lambda: len(load.acked) >= 100)
+    workers = node.worker_pids()
+    postmaster = int((data_dir / "pg" / "postmaster.pid").read_text().split()[0])
+    left = _owned_by(node.proc.pid, METRICS_PREFIX) + _owned_by(node.proc.pid, PRIVATE_PREFIX)
+    assert len(left) == 2, left  # the metrics directory and the cluster's socket directory
+    os.kill(node.proc.pid, signal.SIGKILL)
+    assert await asyncio.to_thread(wait_gone, [*workers, postmaster]) == []
+    assert all(d.exists() for d in left), "what a killed run leaves, until the next start"
+    acked = len(load.acked)
+    again = rig.serve(workers=2, dsn=None, port=port, env=env)  # the same port: no EADDRINUSE
+    assert "left by killed runs" in again.output()
+    assert not any(d.exists() for d in left)
+    await until(lambda: len(load.acked) >= acked + 100)
+    load.stop.set()
+    await running
+    result = await ledger_check(dsn := running_dsn((data_dir / "pg").absolute()) or "",
+                                program_id, load)
+    REPORT["parent killed"] = load.figures() | result
+    assert dsn
+    assert clean(result), result
+    assert load.statuses[500] == 0
+
+
+def _owned_by(pid: int, prefix: str) -> list[Path]:
+    """The scratch directories (`api.runtime.scratch`) process `pid` claimed."""
+    return [d for d in Path(tempfile.gettempdir()).glob(f"{prefix}*")
+            if (d / OWNER_FILE).is_file()
+            and (d / OWNER_FILE).read_text().split()[0] == str(pid)]
