@@ -27,7 +27,7 @@ from typing import Annotated, Any
 import msgspec
 import numpy as np
 from litestar import Request
-from litestar.exceptions import ClientException, ValidationException
+from litestar.exceptions import ClientException, HTTPException, ValidationException
 from litestar.types import Empty
 
 # A JSON string (escapes included): its brackets are text, not structure.
@@ -73,7 +73,26 @@ def decode_body(body: bytes, target: Any, *, max_depth: int) -> Any:
 
 
 class BoundaryRequest(Request[Any, Any, Any]):
-    """The app's request class: `json()` is `decode_body` into the route's `data` type."""
+    """The app's request class: `json()` is `decode_body` into the route's `data` type.
+
+    A route whose `opt` names `max_body_setting` (the store import) gets that setting as its
+    body limit, checked on `Content-Length` before anything is read; its handler's own
+    `request_max_body_size` stays the hard ceiling for bodies sent without a length."""
+
+    async def body(self) -> bytes:
+        name = self.route_handler.opt.get("max_body_setting")
+        if name is not None and self._body is Empty:
+            limit = int(getattr(self.app.state.settings, name))
+            length = self.headers.get("content-length")
+            if length is not None and length.isdigit() and int(length) > limit:
+                raise HTTPException(status_code=413,
+                                    detail=f"the body exceeds {limit} bytes ({name})")
+            body = await super().body()
+            if len(body) > limit:
+                raise HTTPException(status_code=413,
+                                    detail=f"the body exceeds {limit} bytes ({name})")
+            return body
+        return await super().body()
 
     async def json(self) -> Any:
         if self._json is Empty:

@@ -57,6 +57,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     db_pool_max: Annotated[int, Meta(ge=2)] = 10
     # --- geofencing -------------------------------------------------------------------------
     max_zone_extent_m: Annotated[float, Meta(gt=0)] = 20_000.0
+    max_zone_vertices: Annotated[int, Meta(ge=4)] = 2_000  # Radar's limit per polygon
+    max_import_bytes: PositiveInt = 8 * 1_048_576  # one store import request
     ping_max_age_s: PositiveInt = 3600
     ping_max_future_s: NonNegInt = 60
     ping_max_accuracy_m: Annotated[float, Meta(gt=0)] = 200.0

@@ -135,7 +135,11 @@ class ZoneRegistry:
         if snap is not None and not rows:
             return ProgramZones(version=max(version, snap.version), index=snap.index,
                                 stores=snap.stores, keys=snap.keys)
-        return _apply(snap, rows, version)
+        # Validating shapes and building the index is CPU work (up to seconds for a large
+        # program): a worker thread does it, so the event loop keeps serving every other
+        # request (and /health) meanwhile; only callers needing this program's new snapshot
+        # wait for it. Snapshots are immutable, so the thread shares nothing mutable.
+        return await asyncio.to_thread(_apply, snap, rows, version)
 
     async def start(self, dsn: str) -> None:
         """LISTEN for zone changes; each notification refreshes its program if loaded."""

@@ -96,7 +96,8 @@ class ImportedRow(msgspec.Struct, frozen=True, kw_only=True):
     result: ImportResult
 
 
-def prepare_import(features: list[dict[str, Any]], *, max_extent_m: float
+def prepare_import(features: list[dict[str, Any]], *, max_extent_m: float,
+                   max_vertices: int | None = None
                    ) -> list[ImportedStore]:
     """Validate every feature (pure); raise InvalidFeatures listing each bad one by index."""
     errors: list[dict[str, object]] = []
@@ -106,7 +107,8 @@ def prepare_import(features: list[dict[str, Any]], *, max_extent_m: float
         try:
             feature = msgspec.convert(raw, Feature)
             given = _zone(feature, i)
-            zone = zone_to_geojson(validate_zone(given, max_extent_m=max_extent_m))
+            zone = zone_to_geojson(validate_zone(given, max_extent_m=max_extent_m,
+                                                 max_vertices=max_vertices))
         except msgspec.ValidationError as exc:
             errors.append({"index": i, "field": f"features[{i}]", "reason": str(exc)})
             continue

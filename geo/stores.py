@@ -45,9 +45,11 @@ class StoreChanges(msgspec.Struct, frozen=True, kw_only=True):
 _ZONE = msgspec.json.Decoder(Zone)
 
 
-def normalised_zone(zone: Zone, max_extent_m: float) -> dict[str, Any]:
+def normalised_zone(zone: Zone, max_extent_m: float, max_vertices: int | None = None
+                    ) -> dict[str, Any]:
     """The zone as stored: validated (InvalidZone names the problem), then normalised."""
-    return zone_to_geojson(validate_zone(zone, max_extent_m=max_extent_m))
+    return zone_to_geojson(validate_zone(zone, max_extent_m=max_extent_m,
+                                         max_vertices=max_vertices))
 
 
 def _store(row: asyncpg.Record) -> Store:
@@ -191,14 +193,15 @@ def zone_field(zone: Zone, prefix: str = "zone") -> str:
 
 async def create_store(pool: asyncpg.Pool, *, program_id: uuid.UUID, code: str, name: str,
                        zone: Zone, max_extent_m: float, locators: LocatorCache,
-                       confirm_location: bool = False) -> Store:
+                       confirm_location: bool = False, max_vertices: int | None = None
+                       ) -> Store:
     """Validate the zone and store it. Duplicate live code → Conflict; coordinates that look
     swapped → LikelySwappedCoordinates unless `confirm_location` (see `geo.placement`).
 
     Every worker's zone registry hears of it through the `stores` trigger (migration 0005),
     which bumps the program's zones version and NOTIFYs `zones_changed` on commit.
     """
-    stored_zone = normalised_zone(zone, max_extent_m)
+    stored_zone = normalised_zone(zone, max_extent_m, max_vertices)
     async with pool.acquire() as conn, conn.transaction():
         if not confirm_location:
             await check_placements(conn, locators, program_id, [(zone_field(zone), zone)])
@@ -224,11 +227,12 @@ async def list_stores(pool: asyncpg.Pool, program_id: uuid.UUID, *, limit: int,
 
 async def update_store(pool: asyncpg.Pool, *, program_id: uuid.UUID, store_id: uuid.UUID,
                        changes: StoreChanges, max_extent_m: float, locators: LocatorCache,
-                       confirm_location: bool = False) -> Store:
+                       confirm_location: bool = False, max_vertices: int | None = None
+                       ) -> Store:
     """Apply a partial update; `zone_version` grows only if the normalised zone differs. A
     changed zone whose coordinates look swapped is refused unless `confirm_location`."""
     new_zone = (None if isinstance(changes.zone, msgspec.UnsetType)
-                else normalised_zone(changes.zone, max_extent_m))
+                else normalised_zone(changes.zone, max_extent_m, max_vertices))
     async with pool.acquire() as conn, conn.transaction():
         store = await fetch_store(conn, program_id, store_id, for_update=True)
         old_zone = msgspec.to_builtins(store.zone)

@@ -158,7 +158,19 @@ def _extent_m(bbox: tuple[float, float, float, float]) -> tuple[float, float, fl
     return ((bbox[2] - bbox[0]) * kx, (bbox[3] - bbox[1]) * M_PER_DEG, kx)
 
 
-def validate_zone(zone: Zone, *, max_extent_m: float) -> ZoneShape:
+def vertex_count(zone: Zone) -> int:
+    """Positions in a zone's rings (a circle counts as one)."""
+    match zone:
+        case Circle():
+            return 1
+        case Polygon(coordinates=rings):
+            return sum(len(r) for r in rings)
+        case MultiPolygon(coordinates=parts):
+            return sum(len(r) for rings in parts for r in rings)
+
+
+def validate_zone(zone: Zone, *, max_extent_m: float,
+                  max_vertices: int | None = None) -> ZoneShape:
     """Validate a zone and return its normalised shape, or raise :class:`InvalidZone`.
 
     Refused: rings with < 4 positions or not closed, non-finite or out-of-range coordinates
@@ -168,7 +180,13 @@ def validate_zone(zone: Zone, *, max_extent_m: float) -> ZoneShape:
     ``max_extent_m``. Extent = the larger of the bounding box's east-west width and
     north-south height in metres (a circle's is its diameter). Zones may not cross the
     antimeridian (such a zone is as wide as the world and fails the extent check).
+    With `max_vertices`, a (Multi)Polygon of more positions is refused before any geometry
+    is built: a zone is a store's surroundings, and each vertex costs every worker memory
+    and every ping on it time (10 polygons of 100,000 vertices stalled a worker for 5 s).
     """
+    if max_vertices is not None and (n := vertex_count(zone)) > max_vertices:
+        raise InvalidZone("zone.coordinates",
+                          f"{n} positions; a zone has at most {max_vertices}")
     match zone:
         case Circle(center=center, radius_m=radius):
             lon, lat = _position(center, "zone.center")

@@ -8,6 +8,7 @@ a shape that decodes but is refused by `geo.zones.validate_zone` is a 422
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -65,7 +66,8 @@ class StoreOut(msgspec.Struct, frozen=True, kw_only=True):
                    updated_at=s.updated_at)
 
 
-IMPORT_MAX_BYTES = 64 * 1024 * 1024  # a whole chain's zones in one request
+IMPORT_MAX_BYTES = 64 * 1024 * 1024  # the hard ceiling; Settings.max_import_bytes applies
+IMPORT_LIMIT = {"max_body_setting": "max_import_bytes"}  # read by api.boundary
 
 
 class FeatureCollectionIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -123,7 +125,8 @@ class StoresController(Controller):
                            confirm_location: ConfirmLocation = False) -> StoreOut:
         return StoreOut.of(await stores.create_store(
             state.pool, program_id=program_id, code=data.code, name=data.name, zone=data.zone,
-            max_extent_m=state.settings.max_zone_extent_m, locators=state.locators,
+            max_extent_m=state.settings.max_zone_extent_m,
+            max_vertices=state.settings.max_zone_vertices, locators=state.locators,
             confirm_location=confirm_location))
 
     @get("/", summary="List the program's stores (oldest first)",
@@ -158,7 +161,8 @@ class StoresController(Controller):
         changes = stores.StoreChanges(code=data.code, name=data.name, zone=data.zone)
         return StoreOut.of(await stores.update_store(
             state.pool, program_id=program_id, store_id=store_id, changes=changes,
-            max_extent_m=state.settings.max_zone_extent_m, locators=state.locators,
+            max_extent_m=state.settings.max_zone_extent_m,
+            max_vertices=state.settings.max_zone_vertices, locators=state.locators,
             confirm_location=confirm_location))
 
     @delete("/{store_id:uuid}", status_code=204,
@@ -168,7 +172,7 @@ class StoresController(Controller):
                            store_id: FromPath[uuid.UUID]) -> None:
         await stores.delete_store(state.pool, program_id, store_id)
 
-    @post("/import", status_code=200, request_max_body_size=IMPORT_MAX_BYTES,
+    @post("/import", status_code=200, request_max_body_size=IMPORT_MAX_BYTES, opt=IMPORT_LIMIT,
           summary="Import stores from a GeoJSON FeatureCollection (upsert by properties.code)",
           description="Each feature: `{type: Feature, geometry, properties: {code, name}}` "
                       "where the geometry is a Polygon, a MultiPolygon, a `Point` with "
@@ -184,8 +188,10 @@ class StoresController(Controller):
     async def import_stores(self, state: State, program_id: FromPath[uuid.UUID],
                             data: JSONBody[FeatureCollectionIn],
                             confirm_location: ConfirmLocation = False) -> ImportResult:
-        prepared = store_import.prepare_import(
-            data.features, max_extent_m=state.settings.max_zone_extent_m)
+        prepared = await asyncio.to_thread(  # seconds of geometry: off the event loop
+            store_import.prepare_import, data.features,
+            max_extent_m=state.settings.max_zone_extent_m,
+            max_vertices=state.settings.max_zone_vertices)
         rows = await store_import.import_stores(state.pool, program_id, prepared,
                                                 locators=state.locators,
                                                 confirm_location=confirm_location)
@@ -194,6 +200,7 @@ class StoresController(Controller):
                             unchanged=results.count("unchanged"), stores=rows)
 
     @post("/import/check", status_code=200, request_max_body_size=IMPORT_MAX_BYTES,
+          opt=IMPORT_LIMIT,
           summary="Check a store import without writing anything",
           description="Validates the FeatureCollection exactly as the import does: 200 with "
                       "the number of features when all are good, else the same 422 listing "
@@ -201,8 +208,10 @@ class StoresController(Controller):
           responses=responses(403, 404, 413, 422))
     async def check_import(self, state: State, program_id: FromPath[uuid.UUID],
                            data: JSONBody[FeatureCollectionIn]) -> ImportCheck:
-        prepared = store_import.prepare_import(
-            data.features, max_extent_m=state.settings.max_zone_extent_m)
+        prepared = await asyncio.to_thread(  # seconds of geometry: off the event loop
+            store_import.prepare_import, data.features,
+            max_extent_m=state.settings.max_zone_extent_m,
+            max_vertices=state.settings.max_zone_vertices)
         return ImportCheck(features=len(prepared))
 
 

@@ -18,6 +18,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -25,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 import pytest
+from support.campaign_helpers import campaign_body
 from support.faults import Serve, TillLoad, ledger_check, serve_env, wait_gone
 from support.realserver import free_port
 
@@ -269,3 +271,72 @@ def _owned_by(pid: int, prefix: str) -> list[Path]:
     return [d for d in Path(tempfile.gettempdir()).glob(f"{prefix}*")
             if (d / OWNER_FILE).is_file()
             and (d / OWNER_FILE).read_text().split()[0] == str(pid)]
+
+
+# --- two nodes (two machines behind a load balancer) on one PostgreSQL ------------------------
+
+
+async def _member(client: httpx.AsyncClient, base: str, program_id: uuid.UUID
+                  ) -> dict[str, str]:
+    r = await client.post(f"{base}/v1/programs/{program_id}/members", json={
+        "email": f"m{uuid.uuid4().hex[:10]}@example.com", "password": "a long enough password",
+        "first_name": "Alex", "consents": [{"purpose": "location_offers", "granted": True,
+                                            "policy_version": "v1"}]})
+    assert r.status_code == 201, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def _ping(lat: float, lon: float) -> dict[str, Any]:
+    at = datetime.now(UTC).replace(microsecond=0).isoformat()
+    return {"pings": [{"lat": lat, "lon": lon, "accuracy_m": 5, "at": at}]}
+
+
+async def test_two_nodes_share_keys_zones_and_budgets(rig: Rig) -> None:
+    program_id, store_id, cards, token = await rig.seed()
+    a, b = rig.serve(workers=1), rig.serve(workers=1)
+    mint = token_service(rig.keys)
+    boss = {"Authorization": "Bearer " + mint.mint_access(
+        sub=uuid.uuid4(), role="manager", program_id=program_id)}
+    async with httpx.AsyncClient(timeout=30) as client:
+        # a key retried on the other node replays the first answer
+        body = {"store_id": str(store_id), "card_number": cards[0].number,
+                "receipt_id": "two-nodes", "amount": 1500, "currency": "EUR"}
+        headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "two-nodes"}
+        first = await client.post(f"{a.base}/v1/pos/purchases", json=body, headers=headers)
+        again = await client.post(f"{b.base}/v1/pos/purchases", json=body, headers=headers)
+        assert (first.status_code, again.status_code) == (201, 201), again.text
+        assert first.json() == again.json()
+
+        # a zone created on A is matched on B at once (B had the program loaded before)
+        member = await _member(client, a.base, program_id)
+        lat, lon = 45.7640, 4.8357  # Lyon, far from the seeded store
+        before = await client.post(f"{b.base}/v1/me/pings", json=_ping(lat, lon),
+                                   headers=member)
+        assert before.status_code == 200 and before.json()["visits"] == [], before.text
+        made = await client.post(f"{a.base}/v1/programs/{program_id}/stores", headers=boss,
+                                 json={"code": "LYON", "name": "Lyon", "zone": {
+                                     "type": "Circle", "center": [lon, lat], "radius_m": 80}})
+        assert made.status_code == 201, made.text
+        after = await client.post(f"{b.base}/v1/me/pings", json=_ping(lat, lon),
+                                  headers=member)
+        assert [(v["store_id"], v["event"]) for v in after.json()["visits"]] == [
+            (made.json()["id"], "enter")]
+
+        # a campaign budget of 3 offers holds across both nodes
+        campaign = campaign_body(store_ids=[made.json()["id"]], caps={"max_issued": 3})
+        c = await client.post(f"{a.base}/v1/programs/{program_id}/campaigns", json=campaign,
+                              headers=boss)
+        assert c.status_code == 201, c.text
+        act = await client.post(
+            f"{b.base}/v1/programs/{program_id}/campaigns/{c.json()['id']}/activate",
+            headers=boss)
+        assert act.status_code == 200, act.text
+        members = [await _member(client, a.base, program_id) for _ in range(10)]
+        answers = await asyncio.gather(*(
+            client.post(f"{(a, b)[i % 2].base}/v1/me/pings", json=_ping(lat, lon), headers=m)
+            for i, m in enumerate(members)))
+    assert [r.status_code for r in answers] == [200] * 10
+    issued = sum(len(r.json()["offers"]) for r in answers)
+    REPORT["two nodes"] = {"replayed across nodes": 1, "zone seen on the other node": 1,
+                           "offers issued (budget 3)": issued}
+    assert issued == 3
