@@ -88,6 +88,15 @@ class FieldError(msgspec.Struct, frozen=True, kw_only=True):
     source: str
 
 
+class FeatureError(msgspec.Struct, frozen=True, kw_only=True):
+    """One refused feature of a store import: by its index in the collection, or (coordinates
+    that look swapped) by the `field` naming the feature's position."""
+
+    field: str
+    reason: str
+    index: int | None = None
+
+
 class Problem(msgspec.Struct, frozen=True, kw_only=True):
     """RFC 9457 problem details, as every error response of this API carries them."""
 
@@ -97,6 +106,17 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
     detail: str
     field: str | None = None
     errors: list[FieldError] | None = None
+
+
+class ImportProblem(msgspec.Struct, frozen=True, kw_only=True):
+    """A refused store import: `errors` lists every bad feature by index."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    field: str | None = None
+    errors: list[FeatureError]
 
 
 _DESCRIPTIONS = {

@@ -16,13 +16,14 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.datastructures import State
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, Parameter
 from litestar.types import ControllerRouterHandler
 from msgspec import UNSET, Meta, UnsetType
 
 from api.auth.tokens import roles
 from api.controllers.admin import in_path_program
-from api.errors import responses
+from api.errors import PROBLEM_JSON, ImportProblem, responses
 from api.paging import Cursor, Limit, Page, decode_cursor, page_of
 from geo import store_import, stores
 from geo.store_import import CODE_PATTERN, ImportedRow
@@ -68,6 +69,11 @@ class StoreOut(msgspec.Struct, frozen=True, kw_only=True):
 
 IMPORT_MAX_BYTES = 64 * 1024 * 1024  # the hard ceiling; Settings.max_import_bytes applies
 IMPORT_LIMIT = {"max_body_setting": "max_import_bytes"}  # read by api.boundary
+IMPORT_RESPONSES = {**responses(403, 404, 409, 413), 422: ResponseSpec(
+    data_container=ImportProblem, media_type=PROBLEM_JSON,
+    description="Some features are refused (/problems/invalid-features: each listed by index "
+                "in `errors`), or their coordinates look swapped "
+                "(/problems/likely-swapped-coordinates: each named by `field`)")}
 
 
 class FeatureCollectionIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -184,7 +190,7 @@ class StoresController(Controller):
                       "The answer counts the stores created, updated (name or zone changed) "
                       "and unchanged (identical), and gives each feature's `code`, store `id` "
                       "and `result`.",
-          responses=responses(403, 404, 409, 413, 422))
+          responses=IMPORT_RESPONSES)
     async def import_stores(self, state: State, program_id: FromPath[uuid.UUID],
                             data: JSONBody[FeatureCollectionIn],
                             confirm_location: ConfirmLocation = False) -> ImportResult:
@@ -205,7 +211,7 @@ class StoresController(Controller):
           description="Validates the FeatureCollection exactly as the import does: 200 with "
                       "the number of features when all are good, else the same 422 listing "
                       "every bad feature by index. Nothing is written either way.",
-          responses=responses(403, 404, 413, 422))
+          responses=IMPORT_RESPONSES)
     async def check_import(self, state: State, program_id: FromPath[uuid.UUID],
                            data: JSONBody[FeatureCollectionIn]) -> ImportCheck:
         prepared = await asyncio.to_thread(  # seconds of geometry: off the event loop
@@ -215,13 +221,30 @@ class StoresController(Controller):
         return ImportCheck(features=len(prepared))
 
 
+class GeoJSONFeature(msgspec.Struct, frozen=True, kw_only=True):
+    type: Literal["Feature"]
+    id: str
+    geometry: dict[str, Any]
+    properties: dict[str, Any]
+
+
+class GeoJSONStores(msgspec.Struct, frozen=True, kw_only=True):
+    """What `stores.geojson` answers (documentation only: the body is written as bytes)."""
+
+    type: Literal["FeatureCollection"]
+    features: list[GeoJSONFeature]
+
+
 class StoresExportController(Controller):
     path = "/v1/programs/{program_id:uuid}/stores.geojson"
     tags = ["stores"]
     guards = [roles("admin", "manager"), in_path_program]
 
     @get("/", summary="The program's stores as a GeoJSON FeatureCollection (imports back)",
-         media_type="application/geo+json", responses=responses(403))
+         media_type="application/geo+json",
+         responses={**responses(403), 200: ResponseSpec(
+             data_container=GeoJSONStores, media_type="application/geo+json",
+             description="RFC 7946 FeatureCollection, one Feature per live store")})
     async def export_stores(self, state: State, program_id: FromPath[uuid.UUID]
                             ) -> Response[bytes]:
         body = await store_import.export_stores(state.pool, program_id)
