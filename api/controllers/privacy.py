@@ -35,6 +35,7 @@ from api.errors import responses
 from api.idempotency import IdempotencyKey, request_key, respond
 from api.paging import Cursor, Limit, Page, decode_cursor, page_of
 from wallet.kernel.errors import AccessDenied, RuleViolation
+from wallet.kernel.text import NO_CONTROL
 from wallet.ledger import payouts
 from wallet.ledger.payouts import PayoutResult
 from wallet.members.members_repo import Profile
@@ -235,7 +236,7 @@ class MemberSupportController(Controller):
             _access(principal, "support.view", "member_support")))
 
 
-LookupEmail = Annotated[str | None, Parameter(min_length=3, max_length=254,
+LookupEmail = Annotated[str | None, Parameter(min_length=3, max_length=254, pattern=NO_CONTROL,
                                               description="the member's e-mail")]
 LookupCard = Annotated[str | None, Parameter(pattern=r"^[0-9]{12,19}$",
                                              description="one of the member's card numbers")]

@@ -27,6 +27,7 @@ from api.errors import responses
 from api.idempotency import OptionalIdempotencyKey, request_key, respond
 from api.paging import Cursor, Limit, Page, decode_cursor, encode_cursor, page_of
 from wallet.kernel.errors import RuleViolation
+from wallet.kernel.text import Text
 from wallet.rewards import claims_service, rewards_service
 from wallet.rewards.claims_service import ClaimResult
 from wallet.rewards.rewards_repo import Revision, Stats
@@ -51,7 +52,7 @@ PerMember = Annotated[int, Meta(gt=0, le=INT32, description="vouchers one member
 Moment = Annotated[datetime, Meta(tz=True)]
 ValidFor = Annotated[int, Meta(gt=0, le=10 * 366 * 86_400,
                                description="seconds a voucher stays usable after its claim")]
-TierNames = Annotated[list[Annotated[str, Meta(min_length=1, max_length=50)]],
+TierNames = Annotated[list[Annotated[Text, Meta(min_length=1, max_length=50)]],
                       Meta(max_length=20, description="tiers that see it ([] = every member)")]
 StoreIds = Annotated[list[uuid.UUID], Meta(max_length=10_000,
                                            description="stores where vouchers are used "

@@ -29,7 +29,7 @@ from geo import store_import, stores
 from geo.store_import import CODE_PATTERN, ImportedRow
 from geo.stores import Store
 from geo.zones import Zone
-from wallet.kernel.text import Text
+from wallet.kernel.text import NO_CONTROL, Text
 
 Code = Annotated[str, Meta(min_length=1, max_length=64, pattern=CODE_PATTERN,
                            description="the store's own reference, unique in the program")]
@@ -101,10 +101,10 @@ class ImportResult(msgspec.Struct, frozen=True, kw_only=True):
 ConfirmLocation = Annotated[bool, Parameter(
     description="keep coordinates that look like latitude and longitude swapped (they are "
                 "refused with 422 /problems/likely-swapped-coordinates otherwise)")]
-CodeFilter = Annotated[str | None, Parameter(max_length=64,
+CodeFilter = Annotated[str | None, Parameter(max_length=64, pattern=NO_CONTROL,
                                              description="only the store with this code")]
 TextQuery = Annotated[str | None, Parameter(
-    min_length=1, max_length=200,
+    min_length=1, max_length=200, pattern=NO_CONTROL,
     description="only stores whose code or name contains this text (case-insensitive)")]
 
 

@@ -189,3 +189,28 @@ async def test_a_boolean_sent_as_a_string_is_a_400(world: World) -> None:
                                headers=world.member)
     assert r.status_code == 400, r.text
     assert r.json()["errors"][0]["field"] == "granted"
+
+
+@pytest.mark.parametrize("query", ["q=a%00b", "code=a%00b"])
+async def test_a_control_character_in_a_store_filter_is_a_400(world: World, query: str) -> None:
+    r = await world.client.get(f"/v1/programs/{world.program_id}/stores?{query}",
+                               headers=world.manager())
+    assert r.status_code == 400, r.text
+    assert r.json()["errors"][0]["field"] == query.split("=", maxsplit=1)[0]
+
+
+async def test_a_control_character_in_a_member_lookup_is_a_400(world: World) -> None:
+    r = await world.client.get(
+        f"/v1/programs/{world.program_id}/members/lookup?email=a%00b@example.com",
+        headers=world.manager())
+    assert r.status_code == 400, r.text
+    assert r.json()["errors"][0]["field"] == "email"
+
+
+async def test_a_control_character_in_a_reward_tier_is_a_400(world: World) -> None:
+    body = {"name": "Coffee", "points_cost": 100, "kind": "voucher",
+            "voucher_valid_for_s": 86_400, "tiers": [NUL]}
+    r = await world.client.post(f"/v1/programs/{world.program_id}/rewards", json=body,
+                                headers=world.manager())
+    assert r.status_code == 400, r.text
+    assert r.json()["errors"][0]["field"] == "tiers[0]"
