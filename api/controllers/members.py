@@ -279,7 +279,11 @@ class MeController(Controller):
         return await consents_service.consents_of(state.pool, principal.sub)
 
     @put("/consents/{purpose:str}", summary="Grant or withdraw consent for one purpose",
-         responses=responses(403))
+         description="`policy_version` must name a published version of the privacy notice "
+                     "(`GET /v1/privacy/notice/versions`); another is a 422 "
+                     "/problems/unknown-policy-version naming the field, with "
+                     "`latest_version`.",
+         responses=responses(403, 422))
     async def set_consent(self, state: State, principal: Caller,
                           purpose: FromPath[Purpose], data: JSONBody[ConsentPut]) -> ConsentState:
         change = consents.ConsentChange(purpose=purpose, granted=data.granted,
