@@ -279,10 +279,11 @@ def _owned_by(pid: int, prefix: str) -> list[Path]:
 
 async def _member(client: httpx.AsyncClient, base: str, program_id: uuid.UUID
                   ) -> dict[str, str]:
+    version = (await client.get(f"{base}/v1/privacy/notice")).json()["version"]
     r = await client.post(f"{base}/v1/programs/{program_id}/members", json={
         "email": f"m{uuid.uuid4().hex[:10]}@example.com", "password": "a long enough password",
         "first_name": "Alex", "consents": [{"purpose": "location_offers", "granted": True,
-                                            "policy_version": "v1"}]})
+                                            "policy_version": version}]})
     assert r.status_code == 201, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
