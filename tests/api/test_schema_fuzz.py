@@ -71,6 +71,11 @@ def _world(base: str, keys_file: Path) -> tuple[dict[str, str], dict[str, dict[s
     return ids, {"admin": admin, "manager": manager, "staff": staff, "member": member}
 
 
+def _oneline(failure: BaseException) -> str:
+    """A failure's message on one line (what was wrong, where in the schema), bounded."""
+    return " | ".join(line.strip() for line in str(failure).splitlines() if line.strip())[:600]
+
+
 def test_every_operation_as_every_role_never_fails_and_matches_the_document(
         server: str, keys_file: Path) -> None:
     ids, roles = _world(server, keys_file)
@@ -97,7 +102,7 @@ def test_every_operation_as_every_role_never_fails_and_matches_the_document(
             except (AssertionError, BaseExceptionGroup) as exc:
                 found = exc.exceptions if isinstance(exc, BaseExceptionGroup) else [exc]
                 failures.extend(f"{role} {operation.label} -> {response.status_code}: "
-                                f"{str(f).splitlines()[0][:160]}" for f in found)
+                                f"{_oneline(f)}" for f in found)
 
         send()
 
