@@ -13,7 +13,8 @@ Erasure is in `erasure.py`; the access-log services in `access_service.py`.
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, time
+from datetime import date, datetime
+from typing import Annotated
 
 import asyncpg
 import msgspec
@@ -80,10 +81,16 @@ class CardRecord(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
 
 
+# A time of day on the wall clock, as PostgreSQL writes a `time` (`22:00:00`). A string, not a
+# `time`: the OpenAPI document would call it a `duration`, which it is not.
+TimeOfDay = Annotated[str, msgspec.Meta(description="time of day, HH:MM:SS",
+                                        examples=["22:00:00"])]
+
+
 class PreferencesRecord(msgspec.Struct, frozen=True, kw_only=True):
     max_offers_per_day: int | None
-    quiet_from: time | None
-    quiet_to: time | None
+    quiet_from: TimeOfDay | None
+    quiet_to: TimeOfDay | None
     channels: list[str]
     updated_at: datetime
 
