@@ -49,6 +49,7 @@ def _routes() -> list[ControllerRouterHandler]:
         pings,
         pos,
         privacy,
+        program_stats,
         rewards,
         stores,
         till_reads,
@@ -56,7 +57,7 @@ def _routes() -> list[ControllerRouterHandler]:
 
     routes: list[ControllerRouterHandler] = [OpsController, AuthController]
     for area in (admin, stores, members, me_wallet, pings, pos, campaigns, privacy, console,
-                 till_reads, locator, rewards, index):
+                 till_reads, locator, rewards, index, program_stats):
         routes.extend(area.ROUTES)
     return routes
 

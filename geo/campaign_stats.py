@@ -121,3 +121,73 @@ def csv_rows(s: Stats) -> list[tuple[object, ...]]:
               b.issued, b.opened, b.redeemed, "", conversion(b.redeemed, b.issued))
              for b in s.by_store]
     return rows
+
+
+# ---- The whole program: every campaign over one period -------------------------------------
+
+PROGRAM_DAYS = 30  # the default period of program figures: the last 30 local days
+
+
+def program_period(first: date | None, last: date | None, *, timezone: str,
+                   now: datetime) -> Period:
+    """The program's period: `to` defaults to today, `from` to `PROGRAM_DAYS` days ending on
+    `to` (or on `from`'s 30th day when only `from` is given, no later than today)."""
+    today = now.astimezone(zone(timezone)).date()
+    span = timedelta(days=PROGRAM_DAYS - 1)
+    if last is None:
+        last = today if first is None else max(first, min(first + span, today))
+    if first is None:
+        first = last - span
+    return period(first, last, timezone=timezone, starts_at=now, ends_at=now, now=now)
+
+
+class CampaignFigures(msgspec.Struct, frozen=True, kw_only=True):
+    campaign_id: uuid.UUID
+    name: str
+    status: str
+    issued: int
+    opened: int
+    redeemed: int
+    expired: int
+    conversion_rate: float
+
+
+class ProgramStats(msgspec.Struct, frozen=True, kw_only=True):
+    """The program's figures over `from`..`to` (local dates), all campaigns together, with
+    the same meanings as a campaign's `Stats`; `by_store` counts every visit of the period
+    (not only those inside a campaign's schedule), `by_campaign` every campaign but drafts
+    that issued nothing."""
+
+    from_: date = msgspec.field(name="from")
+    to: date
+    timezone: str
+    issued: int
+    opened: int
+    redeemed: int
+    expired: int
+    conversion_rate: float
+    by_store: list[StoreStats]
+    by_campaign: list[CampaignFigures]
+    daily: list[Day]
+
+
+PROGRAM_CSV_HEADER = ("row", "date", "store_id", "store_code", "store_name", "campaign_id",
+                      "campaign_name", "visits", "issued", "opened", "redeemed", "expired",
+                      "conversion_rate")
+
+
+def program_csv_rows(s: ProgramStats) -> list[tuple[object, ...]]:
+    """The program's figures as one flat table: a `total` row, a `day` row per date, a
+    `store` row per store and a `campaign` row per campaign."""
+    rows: list[tuple[object, ...]] = [
+        ("total", f"{s.from_.isoformat()}/{s.to.isoformat()}", "", "", "", "", "",
+         sum(b.visits for b in s.by_store), s.issued, s.opened, s.redeemed, s.expired,
+         s.conversion_rate)]
+    rows += [("day", d.date.isoformat(), "", "", "", "", "", "", d.issued, d.opened,
+              d.redeemed, "", conversion(d.redeemed, d.issued)) for d in s.daily]
+    rows += [("store", "", str(b.store_id), b.store_code or "", b.store_name or "", "", "",
+              b.visits, b.issued, b.opened, b.redeemed, "", conversion(b.redeemed, b.issued))
+             for b in s.by_store]
+    rows += [("campaign", "", "", "", "", str(c.campaign_id), c.name, "", c.issued, c.opened,
+              c.redeemed, c.expired, c.conversion_rate) for c in s.by_campaign]
+    return rows

@@ -4,9 +4,19 @@ transaction so every figure comes from the same snapshot."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime, time
 
-from geo.campaign_stats import Day, DeliveryStats, Period, Stats, StoreStats, conversion
+from geo.campaign_stats import (
+    CampaignFigures,
+    Day,
+    DeliveryStats,
+    Period,
+    ProgramStats,
+    Stats,
+    StoreStats,
+    conversion,
+)
 from geo.campaigns import Campaign
 from wallet.kernel.db import Conn
 
@@ -116,3 +126,106 @@ async def stats(conn: Conn, c: Campaign, p: Period, *, timezone: str, now: datet
                    opened=by_day.get(d, (0, 0, 0))[1], redeemed=by_day.get(d, (0, 0, 0))[2])
                for d in p.days()],
         deliveries=await _deliveries(conn, c))
+
+
+# ---- The whole program ----------------------------------------------------------------------
+# Offers of the program's campaigns with an event in the period [$2, $3): nothing issued after
+# its end can have one (every event follows the issue), so the (campaign_id, issued_at) index
+# bounds the scan. Per campaign and store: issued, opened, redeemed, and expired unredeemed
+# (validity ended in the period, up to now $4).
+PROGRAM_OFFERS = """
+SELECT o.campaign_id, o.store_id,
+       count(*) FILTER (WHERE o.issued_at >= $2) AS issued,
+       count(*) FILTER (WHERE o.opened_at >= $2 AND o.opened_at < $3) AS opened,
+       count(*) FILTER (WHERE o.redeemed_at >= $2 AND o.redeemed_at < $3) AS redeemed,
+       count(*) FILTER (WHERE o.redeemed_at IS NULL AND o.expires_at >= $2
+                          AND o.expires_at < $3 AND o.expires_at <= $4) AS expired
+  FROM campaigns c JOIN offers o ON o.campaign_id = c.id
+ WHERE c.program_id = $1 AND o.issued_at < $3
+   AND (o.issued_at >= $2 OR o.expires_at >= $2 OR o.opened_at >= $2 OR o.redeemed_at >= $2)
+ GROUP BY o.campaign_id, o.store_id
+"""
+
+PROGRAM_DAILY = """
+WITH o AS (
+    SELECT o.issued_at, o.opened_at, o.redeemed_at
+      FROM campaigns c JOIN offers o ON o.campaign_id = c.id
+     WHERE c.program_id = $1 AND o.issued_at < $3
+       AND (o.issued_at >= $2 OR o.opened_at >= $2 OR o.redeemed_at >= $2)
+)
+SELECT d, count(*) FILTER (WHERE k = 'i') AS issued, count(*) FILTER (WHERE k = 'o') AS opened,
+       count(*) FILTER (WHERE k = 'r') AS redeemed
+FROM (
+    SELECT (issued_at AT TIME ZONE $4)::date AS d, 'i' AS k FROM o WHERE issued_at >= $2
+    UNION ALL
+    SELECT (opened_at AT TIME ZONE $4)::date, 'o' FROM o
+     WHERE opened_at >= $2 AND opened_at < $3
+    UNION ALL
+    SELECT (redeemed_at AT TIME ZONE $4)::date, 'r' FROM o
+     WHERE redeemed_at >= $2 AND redeemed_at < $3
+) e
+GROUP BY d
+"""
+
+PROGRAM_CAMPAIGNS = """
+SELECT id, name, status FROM campaigns WHERE program_id = $1 ORDER BY created_at, id
+"""
+
+# Every store of the program, deleted ones too (they keep their figures and names).
+PROGRAM_STORES = """
+SELECT id, code, name, deleted_at IS NULL AS live FROM stores WHERE program_id = $1
+ ORDER BY name, id
+"""
+
+PROGRAM_VISITS = """
+SELECT store_id, count(*) AS visits FROM visit_counts
+ WHERE store_id = ANY($1::uuid[]) AND entered_at >= $2 AND entered_at < $3 AND entered_at < $4
+ GROUP BY store_id
+"""
+
+Counts = tuple[int, int, int, int]  # issued, opened, redeemed, expired
+
+
+def _add(a: Counts, b: Counts) -> Counts:
+    return (a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3])
+
+
+async def program_stats(conn: Conn, program_id: uuid.UUID, p: Period, *, timezone: str,
+                        now: datetime) -> ProgramStats:
+    """The program's figures over period `p`, every campaign together (see
+    `geo.campaign_stats.ProgramStats`)."""
+    zero: Counts = (0, 0, 0, 0)
+    per_store: dict[uuid.UUID, Counts] = {}
+    per_campaign: dict[uuid.UUID, Counts] = {}
+    for r in await conn.fetch(PROGRAM_OFFERS, program_id, p.start, p.end, now):
+        counts = (int(r["issued"]), int(r["opened"]), int(r["redeemed"]), int(r["expired"]))
+        per_store[r["store_id"]] = _add(per_store.get(r["store_id"], zero), counts)
+        per_campaign[r["campaign_id"]] = _add(per_campaign.get(r["campaign_id"], zero), counts)
+    stores = await conn.fetch(PROGRAM_STORES, program_id)
+    visits = {r["store_id"]: int(r["visits"]) for r in await conn.fetch(
+        PROGRAM_VISITS, [r["id"] for r in stores], p.start, p.end, now)}
+    by_store = [StoreStats(store_id=r["id"], store_code=r["code"], store_name=r["name"],
+                           visits=visits.get(r["id"], 0), issued=c[0], opened=c[1],
+                           redeemed=c[2])
+                for r in stores if r["live"] or r["id"] in per_store or r["id"] in visits
+                for c in (per_store.get(r["id"], zero),)]
+    by_campaign = []
+    for r in await conn.fetch(PROGRAM_CAMPAIGNS, program_id):
+        c = per_campaign.get(r["id"], zero)
+        if r["status"] != "draft" or c != zero:
+            by_campaign.append(CampaignFigures(
+                campaign_id=r["id"], name=r["name"], status=r["status"], issued=c[0],
+                opened=c[1], redeemed=c[2], expired=c[3],
+                conversion_rate=conversion(c[2], c[0])))
+    by_day = {r["d"]: (int(r["issued"]), int(r["opened"]), int(r["redeemed"]))
+              for r in await conn.fetch(PROGRAM_DAILY, program_id, p.start, p.end, timezone)}
+    total = zero
+    for counts in per_campaign.values():
+        total = _add(total, counts)
+    return ProgramStats(
+        from_=p.first, to=p.last, timezone=timezone, issued=total[0], opened=total[1],
+        redeemed=total[2], expired=total[3], conversion_rate=conversion(total[2], total[0]),
+        by_store=by_store, by_campaign=by_campaign,
+        daily=[Day(date=d, issued=by_day.get(d, (0, 0, 0))[0],
+                   opened=by_day.get(d, (0, 0, 0))[1], redeemed=by_day.get(d, (0, 0, 0))[2])
+               for d in p.days()])

@@ -18,7 +18,7 @@ import asyncpg
 
 from geo import campaign_stats_repo
 from geo import campaigns_repo as repo
-from geo.campaign_stats import Stats, period
+from geo.campaign_stats import ProgramStats, Stats, period, program_period
 from geo.campaigns import (
     Campaign,
     CampaignChanges,
@@ -113,6 +113,19 @@ async def stats(pool: asyncpg.Pool, program_id: uuid.UUID, campaign_id: uuid.UUI
                    ends_at=s.ends_at, now=now)
         return await campaign_stats_repo.stats(conn, campaign, p, timezone=facts.timezone,
                                                now=now)
+
+
+async def program_stats(pool: asyncpg.Pool, program_id: uuid.UUID, *,
+                        first: date | None = None, last: date | None = None,
+                        now: datetime) -> ProgramStats:
+    """Every campaign of the program together over local dates `first`..`last` (default:
+    the last 30 days), read from one snapshot."""
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read",
+                                                        readonly=True):
+        facts = await repo.program_facts(conn, program_id)
+        p = program_period(first, last, timezone=facts.timezone, now=now)
+        return await campaign_stats_repo.program_stats(conn, program_id, p,
+                                                       timezone=facts.timezone, now=now)
 
 
 async def put_weather(pool: asyncpg.Pool, program_id: uuid.UUID,

@@ -67,7 +67,9 @@ NO_MEMBER_DATA: dict[tuple[str, str], str] = {
         ("POST", "/v1/programs/{program_id}/campaigns/{campaign_id}/pause"),
         ("GET", "/v1/programs/{program_id}/campaigns/{campaign_id}/stats"),
         ("GET", "/v1/programs/{program_id}/campaigns/{campaign_id}/stats.csv"),
-        ("GET", "/v1/programs/{program_id}/campaigns/{campaign_id}/revisions"))},
+        ("GET", "/v1/programs/{program_id}/campaigns/{campaign_id}/revisions"),
+        ("GET", "/v1/programs/{program_id}/stats"),
+        ("GET", "/v1/programs/{program_id}/stats.csv"))},
 }
 PUBLIC = {("GET", "/health"), ("GET", "/ready"), ("GET", "/metrics"), ("POST", "/v1/auth/token"),
           ("GET", "/v1"),

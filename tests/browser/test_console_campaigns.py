@@ -144,4 +144,19 @@ def test_manager_runs_a_weather_campaign_and_reads_its_results(
     assert {k: sum(int(r[k]) for r in days) for k in figures_of} == figures_of, text
     [opera] = [r for r in rows if r["row"] == "store" and int(r["issued"])]
     assert (opera["store_name"], opera["visits"]) == ("Opéra", "1")
+
+    # The whole program: every campaign together, the same figures here.
+    page.get_by_label("Campaign").select_option(label="The whole program")
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("#by-campaign-table")).to_contain_text("Hot day gelato")
+    assert figures(page) == {"issued": "1", "opened": "1", "redeemed": "1",
+                             "conversion": "100%"}
+    expect(page.locator("#by-store-table")).to_contain_text("LOUVRE — Louvre")
+    shoot(page, "console-results-program-1280")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download CSV").click()
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text("utf-8"))))
+    [total] = [r for r in rows if r["row"] == "total"]
+    assert {k: int(total[k]) for k in figures_of} == figures_of
+    assert [r["campaign_name"] for r in rows if r["row"] == "campaign"] == ["Hot day gelato"]
     assert tab.errors == []

@@ -13,6 +13,18 @@ const SERIES = [
   { key: 'redeemed', color: '#0b6e4f' },
 ];
 
+const COUNTS = ['issued', 'opened', 'redeemed'];
+const ratio = (part, whole) => (whole ? part / whole : 0);
+
+/** A table of figures: a first column of names, then one column per key (numbers aligned). */
+function figureTable(id, first, keys, rows) {
+  const cell = (v) => h('td', { class: typeof v === 'number' || /%$/.test(v) ? 'num' : '' }, typeof v === 'number' ? number(v) : v);
+  return h('div', { class: 'table-wrap' }, h('table', { id },
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, first),
+      ...keys.map((k) => h('th', { scope: 'col', class: k === 'status' ? '' : 'num' }, t(`results.${k}`))))),
+    h('tbody', {}, ...rows.map(([name, ...values]) => h('tr', {}, h('th', { scope: 'row' }, name), ...values.map(cell))))));
+}
+
 function card(label, value, id) {
   return h('div', { class: 'card', id }, h('div', { class: 'label' }, label), h('div', { class: 'value' }, value));
 }
@@ -84,20 +96,16 @@ export async function render(main, ctx, { parts, query }) {
               ...SERIES.map((s) => h('td', { class: 'num' }, number(d[s.key] ?? 0)))))))))),
       h('section', { class: 'panel', 'aria-labelledby': 'stores-title' },
         h('h2', { id: 'stores-title' }, t('results.by_store')),
-        byStore.length ? h('div', { class: 'table-wrap' }, h('table', { id: 'by-store-table' },
-          h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t('results.store')),
-            ...['visits', 'issued', 'redeemed'].map((k) => h('th', { scope: 'col', class: 'num' }, t(`results.${k}`))))),
-          h('tbody', {}, ...byStore.map((s) => h('tr', {}, h('td', {}, s.store_name || s.store_id),
-            h('td', { class: 'num' }, number(s.visits)), h('td', { class: 'num' }, number(s.issued)), h('td', { class: 'num' }, number(s.redeemed)))))))
+        byStore.length ? figureTable('by-store-table', t('results.store'), ['visits', ...COUNTS, 'conversion'],
+          byStore.map((s) => [s.store_code ? `${s.store_code} — ${s.store_name}` : s.store_id,
+            s.visits, s.issued, s.opened, s.redeemed, percent(ratio(s.redeemed, s.issued))]))
           : h('p', {}, t('results.no_stores'))),
       stats.by_campaign ? h('section', { class: 'panel', 'aria-labelledby': 'by-campaign-title' },
         h('h2', { id: 'by-campaign-title' }, t('results.by_campaign')),
-        h('div', { class: 'table-wrap' }, h('table', { id: 'by-campaign-table' },
-          h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t('results.campaign')),
-            ...['issued', 'opened', 'redeemed'].map((k) => h('th', { scope: 'col', class: 'num' }, t(`results.${k}`))))),
-          h('tbody', {}, ...stats.by_campaign.map((c) => h('tr', {},
-            h('td', {}, h('a', { href: `#/results/${c.campaign_id}` }, c.name)),
-            h('td', { class: 'num' }, number(c.issued)), h('td', { class: 'num' }, number(c.opened)), h('td', { class: 'num' }, number(c.redeemed)))))))) : null,
+        stats.by_campaign.length ? figureTable('by-campaign-table', t('results.campaign'), ['status', ...COUNTS, 'expired', 'conversion'],
+          stats.by_campaign.map((c) => [h('a', { href: `#/results/${c.campaign_id}` }, c.name),
+            t(`status.${c.status}`), c.issued, c.opened, c.redeemed, c.expired, percent(c.conversion_rate)]))
+          : h('p', {}, t('results.no_campaigns'))) : null,
       h('div', { class: 'actions' }, csv));
     if (daily.length) plot = chart(chartEl, daily);
     else chartEl.append(h('p', {}, t('results.no_days')));
