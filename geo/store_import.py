@@ -35,6 +35,7 @@ from geo.zones import (
     validate_zone,
     zone_to_geojson,
 )
+from wallet.kernel.db import Conn
 from wallet.kernel.errors import Conflict, NotFound
 from wallet.kernel.text import CONTROL, VISIBLE, Text, patterned
 
@@ -161,6 +162,30 @@ ORDER BY i.n
 """
 
 
+async def _check_placements(conn: Conn, locators: LocatorCache,
+                            program_id: uuid.UUID, stores: list[ImportedStore]) -> None:
+    try:
+        await check_placements(conn, locators, program_id, [
+            (zone_field(s.given, f"features[{s.index}].geometry"), s.given) for s in stores])
+    except LikelySwappedCoordinates as exc:
+        for e in exc.errors:  # name each feature by index too, as InvalidFeatures does
+            e["index"] = int(str(e["field"]).split("[")[1].split("]")[0])
+        raise
+
+
+async def likely_swaps(pool: asyncpg.Pool, program_id: uuid.UUID,
+                       stores: list[ImportedStore], *, locators: LocatorCache
+                       ) -> list[dict[str, object]]:
+    """The features whose coordinates look swapped (`{index, field, reason}` each), as the
+    import would refuse them without `confirm_location`; nothing is written."""
+    async with pool.acquire() as conn:
+        try:
+            await _check_placements(conn, locators, program_id, stores)
+        except LikelySwappedCoordinates as exc:
+            return exc.errors
+    return []
+
+
 async def import_stores(pool: asyncpg.Pool, program_id: uuid.UUID,
                         stores: list[ImportedStore], *, locators: LocatorCache,
                         confirm_location: bool = False) -> list[ImportedRow]:
@@ -168,14 +193,7 @@ async def import_stores(pool: asyncpg.Pool, program_id: uuid.UUID,
     Coordinates that look swapped refuse the whole import unless `confirm_location`."""
     async with pool.acquire() as conn, conn.transaction():
         if not confirm_location:
-            try:
-                await check_placements(conn, locators, program_id, [
-                    (zone_field(s.given, f"features[{s.index}].geometry"), s.given)
-                    for s in stores])
-            except LikelySwappedCoordinates as exc:
-                for e in exc.errors:  # name each feature by index too, as InvalidFeatures does
-                    e["index"] = int(str(e["field"]).split("[")[1].split("]")[0])
-                raise
+            await _check_placements(conn, locators, program_id, stores)
         try:
             rows = await conn.fetch(
                 UPSERT, program_id, [s.code for s in stores], [s.name for s in stores],

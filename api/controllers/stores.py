@@ -108,8 +108,16 @@ TextQuery = Annotated[str | None, Parameter(
     description="only stores whose code or name contains this text (case-insensitive)")]
 
 
+class LikelySwap(msgspec.Struct, frozen=True, kw_only=True):
+    index: int  # the feature's index in `features`
+    field: str
+    reason: str
+
+
 class ImportCheck(msgspec.Struct, frozen=True, kw_only=True):
     features: int  # all valid: what the import would upsert
+    # features the import refuses without `confirm_location=true` (coordinates look swapped)
+    likely_swapped: list[LikelySwap] = []
 
 
 class StoresController(Controller):
@@ -210,7 +218,10 @@ class StoresController(Controller):
           summary="Check a store import without writing anything",
           description="Validates the FeatureCollection exactly as the import does: 200 with "
                       "the number of features when all are good, else the same 422 listing "
-                      "every bad feature by index. Nothing is written either way.",
+                      "every bad feature by index. The 200 also lists in `likely_swapped` "
+                      "the features whose coordinates look like latitude and longitude "
+                      "swapped (index, field, reason), which the import refuses unless "
+                      "`confirm_location=true`. Nothing is written either way.",
           responses=IMPORT_RESPONSES)
     async def check_import(self, state: State, program_id: FromPath[uuid.UUID],
                            data: JSONBody[FeatureCollectionIn]) -> ImportCheck:
@@ -218,7 +229,10 @@ class StoresController(Controller):
             store_import.prepare_import, data.features,
             max_extent_m=state.settings.max_zone_extent_m,
             max_vertices=state.settings.max_zone_vertices)
-        return ImportCheck(features=len(prepared))
+        swaps = await store_import.likely_swaps(state.pool, program_id, prepared,
+                                                locators=state.locators)
+        return ImportCheck(features=len(prepared),
+                           likely_swapped=msgspec.convert(swaps, list[LikelySwap]))
 
 
 class GeoJSONFeature(msgspec.Struct, frozen=True, kw_only=True):

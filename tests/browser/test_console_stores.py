@@ -178,3 +178,62 @@ def test_a_geojson_import_with_one_bad_feature_shows_it_and_writes_nothing(
     saved = stores(api, shop)
     assert set(saved) == {"OPERA", "BASTILLE"}
     assert saved["OPERA"]["name"] == "Opéra"
+
+
+def test_likely_swapped_coordinates_are_flagged_swapped_or_kept_on_the_managers_word(
+        api: Api, tabs: OpenTab) -> None:
+    shop = make_shop(api, stores=PARIS)
+    swapped = {"type": "Circle", "center": [48.8809, 2.3553], "radius_m": 80}
+    api.call("POST", f"/v1/programs/{shop.program_id}/stores", headers=shop.manager,
+             expect=201, params={"confirm_location": "true"},
+             json={"code": "GDN", "name": "Gare du Nord", "zone": swapped})
+    tab = tabs()
+    page = tab.page
+    sign_in(page, shop.manager_email)
+    expect(page.get_by_role("heading", name="Stores and zones")).to_be_visible()
+    page.goto(f"/console{VIEW}")
+    # The map and the list flag it, saying why (the API's rule: near the other stores once
+    # swapped, thousands of km from them as given).
+    flags = page.locator("#swap-list")
+    expect(flags).to_contain_text("GDN")
+    expect(flags).to_contain_text("km from the program's nearest other store")
+    expect(page.locator(".warn-pin")).to_have_count(1)
+    expect(page.locator("#stores-table tr", has_text="GDN")).to_contain_text("swapped?")
+    flags.get_by_role("button", name="GDN").click()
+    expect(page.locator("#swap-flag")).to_contain_text("2.1 km from OPERA")
+    shoot(page, "console-swap-flag-1280")
+    page.get_by_role("button", name="Swap latitude and longitude").click()
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("#swap-list")).to_have_count(0)
+    assert stores(api, shop)["GDN"]["zone"]["center"] == [2.3553, 48.8809]
+
+    # An import with a swapped feature: marked in the preview, swapped there, then imported.
+    point = {"type": "Point", "coordinates": [48.8763, 2.3589]}
+    body = json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": point,
+         "properties": {"code": "EST", "name": "Gare de l'Est", "radius_m": 60}}]}).encode()
+    page.locator("#import-file").set_input_files(
+        files=[{"name": "est.geojson", "mimeType": "application/geo+json", "buffer": body}])
+    expect(page.locator("#import-swaps")).to_contain_text("1 feature looks like latitude")
+    expect(page.locator("#import-table tr.warn")).to_contain_text("EST")
+    expect(page.locator("#import-confirm")).to_have_text(
+        "Import 1 store, keeping the flagged locations")
+    page.get_by_role("button", name="Swap latitude and longitude of 1 feature").click()
+    expect(page.locator("#import-table tr.warn")).to_have_count(0)
+    page.get_by_role("button", name="Import 1 store", exact=True).click()
+    expect(page.locator("#stores-table")).to_contain_text("EST")
+    assert stores(api, shop)["EST"]["zone"]["center"] == [2.3589, 48.8763]
+
+    # Typed swapped in the editor: the API refuses it until the manager keeps it.
+    page.locator("#stores-table").get_by_role("button", name="EST").click()
+    zone = page.locator("textarea[name=zone]")
+    zone.fill(json.dumps({"type": "Circle", "center": [48.8763, 2.3589], "radius_m": 60}))
+    zone.dispatch_event("change")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("#swap-problem")).to_contain_text("looks like latitude and longitude")
+    assert stores(api, shop)["EST"]["zone"]["center"] == [2.3589, 48.8763]
+    shoot(page, "console-swap-refused-1280")
+    page.get_by_role("button", name="Keep this location").click()
+    expect(page.locator("#swap-list")).to_contain_text("EST")
+    assert stores(api, shop)["EST"]["zone"]["center"] == [48.8763, 2.3589]
+    assert tab.errors == []

@@ -6,7 +6,7 @@ import { ActionKey, ApiError } from '../common/api.js';
 import { announce, clearFieldErrors, field, h, replace, setFieldError } from '../common/dom.js';
 import { t } from '../common/i18n.js';
 import { problemNotice } from '../common/login.js';
-import { ERROR, PREVIEW, SELECTED, layerToZone, problemPosition, swapZone, zoneToLayer } from './zones.js';
+import { ERROR, PREVIEW, SELECTED, WARNING, layerToZone, problemPosition, swapZone, zoneToLayer } from './zones.js';
 
 const L = window.L;
 
@@ -102,7 +102,7 @@ export class StoreEditor {
     }
   }
 
-  async create(f, button) {
+  async create(f, button, confirm = false) {
     if (button.dataset.busy === 'true') return;
     clearFieldErrors(this.root);
     this.clearMarks();
@@ -112,12 +112,12 @@ export class StoreEditor {
     const body = { code: f.code.input.value.trim(), name: f.name.input.value.trim(), zone };
     button.dataset.busy = 'true';
     try {
-      const created = await this.ctx.api.post(`${this.base}/stores`, body);
+      const created = await this.ctx.api.post(`${this.base}/stores`, body, { query: confirm ? { confirm_location: 'true' } : {} });
       this.discardDraft();
       announce(t('stores.created', { code: created.code }));
       await this.onSaved({ focusId: created.id });
     } catch (err) {
-      this.showError(err, f, this.draft, () => this.create(f, button), (swapped) => {
+      this.showError(err, f, this.draft, () => this.create(f, button, true), (swapped) => {
         f.zone.input.value = JSON.stringify(swapped);
         this.textToDraft(f.zone.input);
         this.create(f, button);
@@ -186,7 +186,7 @@ export class StoreEditor {
     del.addEventListener('click', () => this.remove(store, del));
     const form = h('form', { novalidate: true },
       h('h2', { id: 'editor-title' }, t('stores.store_title', { code: store.code })),
-      flagged ? h('div', { class: 'notice warn' }, t('stores.swap_flag')) : null,
+      flagged ? h('div', { class: 'notice warn', id: 'swap-flag' }, flagged) : null,
       f.code.wrap, f.name.wrap, f.zone.wrap, f.message,
       h('div', { class: 'actions' }, edit, move, cut, swap),
       h('div', { class: 'actions' }, save, del,
@@ -215,10 +215,9 @@ export class StoreEditor {
       replace(f.message, h('div', { class: 'notice ok' }, t('stores.no_change')));
       return;
     }
-    if (confirm) body.confirm_swap = true;
     button.dataset.busy = 'true';
     try {
-      const saved = await this.ctx.api.patch(`${this.base}/stores/${store.id}`, body);
+      const saved = await this.ctx.api.patch(`${this.base}/stores/${store.id}`, body, { query: confirm ? { confirm_location: 'true' } : {} });
       announce(t('stores.saved', { code: saved.code }));
       await this.onSaved({ focusId: saved.id });
     } catch (err) {
@@ -253,14 +252,25 @@ export class StoreEditor {
       return;
     }
     const zoneProblem = err.type === '/problems/invalid-zone' || String(err.field || '').startsWith('zone');
-    if (err.type.includes('swap')) {
+    if (err.type === '/problems/likely-swapped-coordinates') {
+      // The API refuses what looks swapped until the manager says which it is.
       const zone = JSON.parse(f.zone.input.value);
-      replace(f.message, h('div', { class: 'notice warn', role: 'alert' },
-        h('p', {}, err.problem.detail),
+      const reason = (err.errors[0] || {}).reason || err.problem.detail;
+      replace(f.message, h('div', { class: 'notice warn', role: 'alert', id: 'swap-problem' },
+        h('p', {}, h('strong', {}, t('stores.swap_title')), ' ', reason),
         h('div', { class: 'actions' },
           h('button', { type: 'button', id: 'swap-and-save', onclick: () => saveSwapped(swapZone(zone)) }, t('stores.swap_and_save')),
-          h('button', { type: 'button', id: 'save-as-drawn', onclick: saveAnyway }, t('stores.save_as_drawn')))));
-      this.markOnMap(layer, err.problem.detail, 'zone-warning');
+          h('button', { type: 'button', id: 'save-as-drawn', onclick: saveAnyway }, t('stores.keep_location')))));
+      if (layer) {
+        // Where the zone is as given, and where it would be swapped: both in view, joined.
+        this.markOnMap(layer, reason, 'zone-warning');
+        const at = layer.getBounds ? layer.getBounds().getCenter() : layer.getLatLng();
+        const other = L.latLng(at.lng, at.lat);
+        this.marks.push(L.polyline([at, other], { ...WARNING, interactive: false }).addTo(this.map),
+          L.circleMarker(other, { ...WARNING, radius: 8, interactive: false }).addTo(this.map));
+        this.map.fitBounds(L.latLngBounds([at, other]).pad(0.3));
+      }
+      announce(reason, { error: true });
       return;
     }
     if (zoneProblem && layer) {

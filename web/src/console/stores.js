@@ -8,7 +8,7 @@ import { problemNotice } from '../common/login.js';
 import { createMap, fitTo, parseView, viewString } from './map.js';
 import { StoreEditor } from './store_editor.js';
 import { ImportPreview } from './store_import.js';
-import { STYLE, SELECTED, WARNING, likelySwapped, zoneToLayer } from './zones.js';
+import { STYLE, SELECTED, WARNING, likelySwapped, swapText, zoneCenter, zoneToLayer } from './zones.js';
 
 const L = window.L;
 const PAGE_SIZE = 15;
@@ -98,21 +98,23 @@ export async function render(main, ctx, { query }) {
     state.layers.set(id, layer);
   }
 
+  const reasonOf = (s) => swapText(s.code, zoneCenter(s.zone), state.flagged.get(s.id), ctx.program.timezone);
+
   function drawAll() {
     group.clearLayers();
     state.layers.clear();
-    state.flagged = likelySwapped(state.stores);
+    state.flagged = likelySwapped(state.stores, ctx.program.timezone);
     for (const s of state.stores) wire(s.id, zoneToLayer(s.zone));
-    const notes = [...state.flagged].map((id) => {
+    const notes = [...state.flagged.keys()].map((id) => {
       const s = state.stores.find((x) => x.id === id);
       const layer = state.layers.get(id);
       const marker = L.marker(layer.getBounds ? layer.getBounds().getCenter() : layer.getLatLng(), {
-        icon: L.divIcon({ className: 'warn-pin', iconSize: [18, 18] }), keyboard: false, title: t('stores.swap_flag'),
+        icon: L.divIcon({ className: 'warn-pin', iconSize: [18, 18] }), keyboard: false, title: reasonOf(s),
       }).bindTooltip(t('stores.swap_flag_on', { code: s.code }), { permanent: true, className: 'zone-warning', direction: 'top' });
       group.addLayer(marker);
-      return h('li', {}, h('button', { type: 'button', class: 'link', onclick: () => select(id) }, s.code), ' — ', t('stores.swap_flag'));
+      return h('li', {}, h('button', { type: 'button', class: 'link', onclick: () => select(id) }, s.code), ' — ', reasonOf(s));
     });
-    replace(swapBox, notes.length ? h('div', { class: 'notice warn', role: 'status' },
+    replace(swapBox, notes.length ? h('div', { class: 'notice warn', role: 'status', id: 'swap-list' },
       h('strong', {}, t('stores.swap_title')), h('ul', {}, notes)) : '');
   }
 
@@ -127,7 +129,7 @@ export async function render(main, ctx, { query }) {
       layer.setStyle(SELECTED);
       layer.bringToFront();
       if (pan) map.fitBounds(layer.getBounds().pad(0.5), { maxZoom: 18 });
-      editor.show(store, { flagged: state.flagged.has(id) });
+      editor.show(store, { flagged: state.flagged.has(id) ? reasonOf(store) : null });
     } else {
       editor.idle();
     }

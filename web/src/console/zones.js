@@ -1,6 +1,9 @@
 // Zones between the API (GeoJSON order: [lon, lat]; Polygon, MultiPolygon and the Circle
 // extension) and Leaflet layers ([lat, lng]). Coordinates are rounded to 7 decimals (~1 cm).
 
+import { number } from '../common/format.js';
+import { t } from '../common/i18n.js';
+
 const L = window.L;
 const round = (x) => Math.round(x * 1e7) / 1e7;
 
@@ -89,6 +92,7 @@ export function swapZone(zone) {
   const swap = ([a, b, ...rest]) => [b, a, ...rest];
   switch (zone.type) {
     case 'Circle': return { ...zone, center: swap(zone.center) };
+    case 'Point': return { ...zone, coordinates: swap(zone.coordinates) };
     case 'Polygon': return { ...zone, coordinates: zone.coordinates.map((r) => r.map(swap)) };
     case 'MultiPolygon': return { ...zone, coordinates: zone.coordinates.map((p) => p.map((r) => r.map(swap))) };
     default: return zone;
@@ -103,29 +107,77 @@ function distanceKm([lon1, lat1], [lon2, lat2]) {
   return 12_742 * Math.asin(Math.min(1, Math.sqrt(a)));
 }
 
-function median(values) {
-  const s = [...values].sort((a, b) => a - b);
-  return s.length ? s[Math.floor(s.length / 2)] : 0;
+// The server's rule (geo/placement.py), so the map flags what the API would refuse: the
+// swapped point lies among the program's other stores while the point as given is far from
+// all of them, or the longitude is far from the program's time zone while the swapped one
+// is inside it.
+const NEAR_KM = 100;
+const FACTOR = 10;
+const BAND_DEG = 30;
+
+/** 15° × the time zone's standard UTC offset (the smaller of January's and July's). */
+export function standardMeridian(timezone) {
+  const offsetHours = (month) => {
+    const at = new Date(Date.UTC(2025, month, 1, 12));
+    const parts = new Intl.DateTimeFormat('en-US', { timeZone: timezone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric' })
+      .formatToParts(at).reduce((o, p) => ({ ...o, [p.type]: Number(p.value) }), {});
+    return (Date.UTC(parts.year, parts.month - 1, parts.day, parts.hour, parts.minute) - at.getTime()) / 3_600_000;
+  };
+  return Math.min(offsetHours(0), offsetHours(6)) * 15;
+}
+
+const circularGap = (a, b) => {
+  const gap = Math.abs(a - b) % 360;
+  return Math.min(gap, 360 - gap);
+};
+
+function nearest(point, others) {
+  let best = null;
+  for (const o of others) {
+    const km = distanceKm(point, o.c);
+    if (!best || km < best.km) best = { km, code: o.code };
+  }
+  return best;
 }
 
 /**
- * Stores whose latitude and longitude look exchanged: far (> 300 km) from where the program's
- * other stores are, while the swapped position lands among them (< 100 km). Needs at least two
- * other stores to know where "among them" is. Returns a Set of store ids.
+ * Why a store's [lon, lat] looks swapped, or null: {rule: 'stores', km, swappedKm, code} or
+ * {rule: 'timezone', meridian}. `others`: the program's other stores as {c: [lon, lat], code}.
  */
-export function likelySwapped(stores) {
-  const flagged = new Set();
-  if (stores.length < 3) return flagged;
-  const centres = stores.map((s) => ({ id: s.id, c: zoneCenter(s.zone) }));
-  for (const { id, c } of centres) {
-    const others = centres.filter((o) => o.id !== id);
-    const home = [median(others.map((o) => o.c[0])), median(others.map((o) => o.c[1]))];
-    const swapped = [c[1], c[0]];
-    if (Math.abs(swapped[1]) <= 90 && distanceKm(c, home) > 300 && distanceKm(swapped, home) < 100) {
-      flagged.add(id);
+export function swapReason([lon, lat], others, timezone) {
+  if (Math.abs(lon) > 90 || lon === lat) return null;
+  const given = nearest([lon, lat], others);
+  const swapped = nearest([lat, lon], others);
+  if (given && swapped) {
+    if (swapped.km <= NEAR_KM && given.km >= FACTOR * Math.max(swapped.km, 1)) {
+      return { rule: 'stores', km: given.km, swappedKm: swapped.km, code: swapped.code };
     }
+    if (given.km <= NEAR_KM) return null;
+  }
+  const meridian = standardMeridian(timezone);
+  if (circularGap(lon, meridian) > BAND_DEG && circularGap(lat, meridian) <= BAND_DEG) {
+    return { rule: 'timezone', meridian };
+  }
+  return null;
+}
+
+/** The stores whose latitude and longitude look swapped: a Map of store id -> reason. */
+export function likelySwapped(stores, timezone) {
+  const flagged = new Map();
+  const centres = stores.map((s) => ({ id: s.id, code: s.code, c: zoneCenter(s.zone) }));
+  for (const { id, c } of centres) {
+    const reason = swapReason(c, centres.filter((o) => o.id !== id), timezone);
+    if (reason) flagged.set(id, reason);
   }
   return flagged;
+}
+
+/** A likely swap, said for the manager. */
+export function swapText(code, [lon, lat], reason, timezone) {
+  if (reason.rule === 'stores') {
+    return t('stores.swap_reason_stores', { code, km: number(Math.round(reason.km)), swapped_km: number(Math.round(reason.swappedKm * 10) / 10), near: reason.code });
+  }
+  return t('stores.swap_reason_timezone', { code, lon: number(lon), lat: number(lat), tz: timezone, meridian: number(reason.meridian) });
 }
 
 /** Where a validation message points, if it names a position ("Self-intersection[2.35 48.86]"). */
