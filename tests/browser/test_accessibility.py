@@ -8,11 +8,22 @@ or critical violation on each page; the tests save a screenshot of each page at 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from playwright.sync_api import Page, expect
-from support.browser import PASSWORD, Api, OpenTab, axe_violations, make_shop, shoot, sign_in
+from support.browser import (
+    PASSWORD,
+    Api,
+    OpenTab,
+    axe_violations,
+    make_shop,
+    next_frames,
+    shoot,
+    sign_in,
+    wide_elements,
+)
 
 from api.runtime.accounts import create_admin
 from wallet.kernel.hashing import Hasher
@@ -26,14 +37,18 @@ WIDTHS = (1280, 390)
 
 
 def check(page: Page, name: str, failures: dict[str, object]) -> None:
-    """Axe and a screenshot at both widths."""
+    """Axe, the page's width (nothing wider than the screen) and a screenshot, at both
+    widths."""
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900 if width > 500 else 844})
-        page.wait_for_timeout(50)  # one frame for the layout of the new width
+        next_frames(page)  # the layout of the new width
         shoot(page, f"{name}-{width}")
         found = axe_violations(page)
         if found:
             failures[f"{name}@{width}"] = found
+        wider = page.evaluate("() => document.documentElement.scrollWidth")
+        if wider > width:
+            failures[f"{name}@{width} is {wider} px wide"] = wide_elements(page, width)
 
 
 def admin_account(db_url: str) -> str:
@@ -89,7 +104,7 @@ def test_console_pages_have_no_serious_accessibility_violation(
     admin.get_by_role("button", name="Look up").click()
     expect(admin.locator("#member-title")).to_have_text("Camille")
     check(admin, "console-member-lookup", failures)
-    assert failures == {}
+    assert failures == {}, json.dumps(failures, indent=1)
 
 
 def test_till_pages_have_no_serious_accessibility_violation(
@@ -112,4 +127,4 @@ def test_till_pages_have_no_serious_accessibility_violation(
         page.get_by_role("tab", name=tab).click()
         expect(page.get_by_role("heading", name=tab, exact=True)).to_be_visible()
         check(page, f"till-{tab.lower().replace(' ', '-')}", failures)
-    assert failures == {}
+    assert failures == {}, json.dumps(failures, indent=1)

@@ -102,7 +102,7 @@ def test_manager_runs_a_weather_campaign_and_reads_its_results(
     [offer] = answer["offers"]
 
     page.get_by_role("link", name="Results").click()
-    page.get_by_label("Campaign").select_option(label="Hot day gelato")
+    page.get_by_label("Campaign", exact=True).select_option(label="Hot day gelato")
     page.get_by_role("button", name="Show").click()
     expect(page.locator("#figure-issued .value")).to_have_text("1")
     assert figures(page) == {"issued": "1", "opened": "0", "redeemed": "0",
@@ -146,7 +146,7 @@ def test_manager_runs_a_weather_campaign_and_reads_its_results(
     assert (opera["store_name"], opera["visits"]) == ("Opéra", "1")
 
     # The whole program: every campaign together, the same figures here.
-    page.get_by_label("Campaign").select_option(label="The whole program")
+    page.get_by_label("Campaign", exact=True).select_option(label="The whole program")
     page.get_by_role("button", name="Show").click()
     expect(page.locator("#by-campaign-table")).to_contain_text("Hot day gelato")
     assert figures(page) == {"issued": "1", "opened": "1", "redeemed": "1",

@@ -118,9 +118,26 @@ def test_cashier_scans_sells_with_offer_and_stored_value_then_refunds_by_receipt
     expect(page.locator("#refund-total")).to_have_text("€19.60")
     expect(page.locator("#refund-cash")).to_have_text("€9.60")
     expect(page.locator("#refund-stored-value")).to_have_text("€10.00")
+    expect(page.locator("#refund-remaining")).to_have_text("€0.00")
     shoot(page, "till-refund-390")
     me = api.call("GET", "/v1/me", headers=member["headers"])
     assert me["stored_value_balance"] == 3000
+
+    # The member takes €5.00 of their purse back in cash, with their PIN.
+    page.get_by_role("button", name="Done").click()
+    page.get_by_role("tab", name="Pay out").click()
+    page.get_by_label("Amount", exact=True).fill("5")
+    tap_pin(page, "24680")
+    page.get_by_role("button", name="Pay out", exact=True).last.click()
+    expect(page.locator("#result-stored-value-balance")).to_have_text("€25.00")
+    assert api.call("GET", "/v1/me", headers=member["headers"])["stored_value_balance"] == 2500
+    page.get_by_role("button", name="Done").click()
+    page.get_by_role("tab", name="Recent").click()
+    expect(page.locator("#recent-table tbody tr")).to_have_count(4)  # top-up, sale, refund, payout
+    payout = page.locator("#recent-table tbody tr").first
+    expect(payout).to_contain_text("payout")
+    expect(payout).to_contain_text("−€5.00")
+    shoot(page, "till-recent-390")
     assert tab.errors == []
 
 

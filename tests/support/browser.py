@@ -99,6 +99,22 @@ def shoot(page: Page, name: str) -> Path:
     return path
 
 
+def next_frames(page: Page) -> None:
+    """Return once the page has rendered two more frames (a new layout has been painted)."""
+    page.evaluate("() => new Promise(done => requestAnimationFrame("
+                  "() => requestAnimationFrame(done)))")
+
+
+def wide_elements(page: Page, width: int) -> list[str]:
+    """The first elements that reach past `width` px (what makes a page scroll sideways)."""
+    found: list[str] = page.evaluate(
+        "(width) => [...document.body.querySelectorAll('*')]"
+        ".filter(e => e.getBoundingClientRect().right > width"
+        " && !e.closest('.leaflet-container > *')).slice(0, 8)"
+        ".map(e => `${e.tagName.toLowerCase()}#${e.id}.${e.className}`)", width)
+    return found
+
+
 def axe_violations(page: Page) -> list[dict[str, Any]]:
     """Serious and critical accessibility violations on the page, by axe-core (from npm).
     The script is evaluated through the DevTools protocol, which the page's CSP does not

@@ -110,3 +110,9 @@ export function focusFirst(root) {
     target.focus({ preventScroll: false });
   }
 }
+
+/** A box a wide table scrolls in sideways on a narrow screen: focusable, so the keyboard
+ * scrolls it too, and named, so a screen reader says what it holds. */
+export function tableBox(label, ...children) {
+  return h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': label }, ...children);
+}

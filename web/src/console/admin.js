@@ -1,7 +1,7 @@
 // Admins: the access-log search (who read whose data, when, why) and the member support lookup
 // (by e-mail or card number; the read is logged in the member's access log like any other).
 
-import { field, h, replace } from '../common/dom.js';
+import { field, h, replace, tableBox } from '../common/dom.js';
 import { dateTime, money, number, zonedToDate, dateToZoned } from '../common/format.js';
 import { t } from '../common/i18n.js';
 import { problemNotice } from '../common/login.js';
@@ -41,7 +41,7 @@ async function accessLog(main, ctx, query) {
       more.hidden = !cursor;
       if (!append) {
         body = h('tbody', {});
-        replace(out, page.items.length ? h('div', { class: 'table-wrap' }, h('table', { id: 'log-table' },
+        replace(out, page.items.length ? tableBox(t('nav.access_log'), h('table', { id: 'log-table' },
           h('thead', {}, h('tr', {}, ...['at', 'actor', 'role', 'action', 'purpose', 'member', 'store'].map((k) => h('th', { scope: 'col' }, t(`log.col_${k}`))))),
           body)) : h('p', {}, t('log.none')));
       }

@@ -1,6 +1,6 @@
 // Campaigns: the list (activate, pause), the editor and each campaign's revisions.
 
-import { announce, h, replace } from '../common/dom.js';
+import { announce, h, replace, tableBox } from '../common/dom.js';
 import { dateTime, number } from '../common/format.js';
 import { t } from '../common/i18n.js';
 import { problemNotice } from '../common/login.js';
@@ -13,12 +13,12 @@ export async function render(main, ctx, { parts, query }) {
   if (parts[1]) return campaignForm(main, ctx, await ctx.api.get(`${base}/${parts[1]}`));
 
   const status = h('div', { id: 'campaigns-status' });
-  const tableBox = h('div', { class: 'table-wrap' });
+  const box = tableBox(t('campaigns.title'));
   replace(main,
     h('h1', {}, t('campaigns.title')),
     status,
     h('div', { class: 'actions' }, h('a', { class: 'button primary', href: '#/campaigns/new', id: 'new-campaign' }, t('campaigns.new'))),
-    h('section', { class: 'panel', 'aria-labelledby': 'campaigns-list' }, h('h2', { id: 'campaigns-list' }, t('campaigns.list')), tableBox));
+    h('section', { class: 'panel', 'aria-labelledby': 'campaigns-list' }, h('h2', { id: 'campaigns-list' }, t('campaigns.list')), box));
   if (query.get('saved')) replace(status, h('div', { class: 'notice ok', role: 'status' }, t('campaigns.saved_notice')));
 
   async function transition(c, action, button) {
@@ -39,10 +39,10 @@ export async function render(main, ctx, { parts, query }) {
   async function load() {
     const campaigns = await ctx.api.all(base);
     if (!campaigns.length) {
-      replace(tableBox, h('p', {}, t('campaigns.none')));
+      replace(box, h('p', {}, t('campaigns.none')));
       return;
     }
-    replace(tableBox, h('table', { id: 'campaigns-table' },
+    replace(box, h('table', { id: 'campaigns-table' },
       h('thead', {}, h('tr', {}, ...['name', 'status', 'stores', 'schedule', 'issued', 'actions']
         .map((k) => h('th', { scope: 'col', class: k === 'issued' ? 'num' : '' }, t(`campaigns.col_${k}`))))),
       h('tbody', {}, ...campaigns.map((c) => {

@@ -2,7 +2,7 @@
 // redeemed, conversion, visits per store, a daily chart — and the same figures as CSV.
 
 import uPlot from '/static/vendor/uplot/uPlot.esm.js';
-import { announce, downloadBlob, field, h, replace } from '../common/dom.js';
+import { announce, downloadBlob, field, h, replace, tableBox } from '../common/dom.js';
 import { date, number, percent, todayInProgram } from '../common/format.js';
 import { t } from '../common/i18n.js';
 import { problemNotice } from '../common/login.js';
@@ -17,9 +17,9 @@ const COUNTS = ['issued', 'opened', 'redeemed'];
 const ratio = (part, whole) => (whole ? part / whole : 0);
 
 /** A table of figures: a first column of names, then one column per key (numbers aligned). */
-function figureTable(id, first, keys, rows) {
+function figureTable(id, label, first, keys, rows) {
   const cell = (v) => h('td', { class: typeof v === 'number' || /%$/.test(v) ? 'num' : '' }, typeof v === 'number' ? number(v) : v);
-  return h('div', { class: 'table-wrap' }, h('table', { id },
+  return tableBox(label, h('table', { id },
     h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, first),
       ...keys.map((k) => h('th', { scope: 'col', class: k === 'status' ? '' : 'num' }, t(`results.${k}`))))),
     h('tbody', {}, ...rows.map(([name, ...values]) => h('tr', {}, h('th', { scope: 'row' }, name), ...values.map(cell))))));
@@ -29,11 +29,12 @@ function card(label, value, id) {
   return h('div', { class: 'card', id }, h('div', { class: 'label' }, label), h('div', { class: 'value' }, value));
 }
 
+const chartWidth = (el) => Math.max(240, Math.min(el.clientWidth || 800, 1100));
+
 function chart(el, daily) {
   const xs = daily.map((d) => Date.parse(`${d.date}T12:00:00Z`) / 1000);
-  const width = Math.max(320, Math.min(el.clientWidth || 800, 1100));
   const opts = {
-    width, height: 260,
+    width: chartWidth(el), height: 260,
     scales: { x: { time: true } },
     series: [{ label: t('results.date') }, ...SERIES.map((s) => ({ label: t(`results.${s.key}`), stroke: s.color, width: 2, points: { show: daily.length < 60 } }))],
     axes: [{}, { label: t('results.offers') }],
@@ -54,6 +55,11 @@ export async function render(main, ctx, { parts, query }) {
   const csv = h('button', { type: 'button', id: 'results-csv' }, t('results.csv'));
   const out = h('div', { id: 'results-body' });
   let plot = null;
+  // The chart follows its box's width (a phone turned, a window resized).
+  const resized = new ResizeObserver(() => {
+    const el = document.getElementById('results-chart');
+    if (plot && el && chartWidth(el) !== plot.width) plot.setSize({ width: chartWidth(el), height: 260 });
+  });
 
   const form = h('form', { class: 'panel', id: 'results-form' },
     h('div', { class: 'row' },
@@ -68,6 +74,7 @@ export async function render(main, ctx, { parts, query }) {
   const range = () => ({ from: from.value, to: to.value });
 
   async function load() {
+    resized.disconnect();
     if (plot) { plot.destroy(); plot = null; }
     replace(out, h('p', { class: 'loading' }, t('common.loading')));
     let stats;
@@ -90,24 +97,24 @@ export async function render(main, ctx, { parts, query }) {
         h('h2', { id: 'daily-title' }, t('results.daily')),
         chartEl,
         h('details', {}, h('summary', {}, t('results.daily_table')),
-          h('div', { class: 'table-wrap' }, h('table', { id: 'daily-table' },
+          tableBox(t('results.daily_table'), h('table', { id: 'daily-table' },
             h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t('results.date')), ...SERIES.map((s) => h('th', { scope: 'col', class: 'num' }, t(`results.${s.key}`))))),
             h('tbody', {}, ...daily.map((d) => h('tr', {}, h('td', {}, date(`${d.date}T12:00:00Z`)),
               ...SERIES.map((s) => h('td', { class: 'num' }, number(d[s.key] ?? 0)))))))))),
       h('section', { class: 'panel', 'aria-labelledby': 'stores-title' },
         h('h2', { id: 'stores-title' }, t('results.by_store')),
-        byStore.length ? figureTable('by-store-table', t('results.store'), ['visits', ...COUNTS, 'conversion'],
+        byStore.length ? figureTable('by-store-table', t('results.by_store'), t('results.store'), ['visits', ...COUNTS, 'conversion'],
           byStore.map((s) => [s.store_code ? `${s.store_code} — ${s.store_name}` : s.store_id,
             s.visits, s.issued, s.opened, s.redeemed, percent(ratio(s.redeemed, s.issued))]))
           : h('p', {}, t('results.no_stores'))),
       stats.by_campaign ? h('section', { class: 'panel', 'aria-labelledby': 'by-campaign-title' },
         h('h2', { id: 'by-campaign-title' }, t('results.by_campaign')),
-        stats.by_campaign.length ? figureTable('by-campaign-table', t('results.campaign'), ['status', ...COUNTS, 'expired', 'conversion'],
+        stats.by_campaign.length ? figureTable('by-campaign-table', t('results.by_campaign'), t('results.campaign'), ['status', ...COUNTS, 'expired', 'conversion'],
           stats.by_campaign.map((c) => [h('a', { href: `#/results/${c.campaign_id}` }, c.name),
             t(`status.${c.status}`), c.issued, c.opened, c.redeemed, c.expired, percent(c.conversion_rate)]))
           : h('p', {}, t('results.no_campaigns'))) : null,
       h('div', { class: 'actions' }, csv));
-    if (daily.length) plot = chart(chartEl, daily);
+    if (daily.length) { plot = chart(chartEl, daily); resized.observe(chartEl); }
     else chartEl.append(h('p', {}, t('results.no_days')));
     announce(t('results.loaded'));
   }
@@ -129,5 +136,5 @@ export async function render(main, ctx, { parts, query }) {
     load();
   });
   await load();
-  return () => { if (plot) plot.destroy(); };
+  return () => { resized.disconnect(); if (plot) plot.destroy(); };
 }

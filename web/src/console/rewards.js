@@ -3,7 +3,7 @@
 // the field they name.
 
 import { ApiError } from '../common/api.js';
-import { announce, clearFieldErrors, field, h, replace, setFieldError } from '../common/dom.js';
+import { announce, clearFieldErrors, field, h, replace, setFieldError, tableBox } from '../common/dom.js';
 import { currentProgram, dateTime, dateToZoned, money, moneyInput, number, parseMoney, zonedToDate } from '../common/format.js';
 import { t } from '../common/i18n.js';
 import { problemNotice } from '../common/login.js';
@@ -30,7 +30,7 @@ function valueText(r) {
 
 async function list(main, ctx, query) {
   const status = h('div', { id: 'rewards-status' });
-  const tableBox = h('div', { class: 'table-wrap' });
+  const box = tableBox(t('rewards.title'));
   const returns = h('input', { type: 'checkbox', id: 'returns-points', checked: ctx.program.voucher_expiry_returns_points, disabled: ctx.account.role !== 'admin' });
   returns.addEventListener('change', async () => {
     try {
@@ -46,7 +46,7 @@ async function list(main, ctx, query) {
     h('h1', {}, t('rewards.title')),
     status,
     h('div', { class: 'actions' }, h('a', { class: 'button primary', href: '#/rewards/new', id: 'new-reward' }, t('rewards.new'))),
-    h('section', { class: 'panel', 'aria-labelledby': 'rewards-list' }, h('h2', { id: 'rewards-list' }, t('rewards.list')), tableBox),
+    h('section', { class: 'panel', 'aria-labelledby': 'rewards-list' }, h('h2', { id: 'rewards-list' }, t('rewards.list')), box),
     h('section', { class: 'panel', 'aria-labelledby': 'rewards-expiry' }, h('h2', { id: 'rewards-expiry' }, t('rewards.expiry_title')),
       h('label', {}, returns, t('rewards.returns_points')),
       h('p', { class: 'hint' }, ctx.account.role === 'admin' ? t('rewards.returns_hint') : t('rewards.returns_admin_only'))));
@@ -72,10 +72,10 @@ async function list(main, ctx, query) {
   async function load() {
     const rewards = await ctx.api.all(base(ctx));
     if (!rewards.length) {
-      replace(tableBox, h('p', {}, t('rewards.none')));
+      replace(box, h('p', {}, t('rewards.none')));
       return;
     }
-    replace(tableBox, h('table', { id: 'rewards-table' },
+    replace(box, h('table', { id: 'rewards-table' },
       h('thead', {}, h('tr', {}, ...['name', 'kind', 'cost', 'value', 'stock', 'claimed', 'status', 'actions']
         .map((k) => h('th', { scope: 'col', class: ['cost', 'value', 'stock', 'claimed'].includes(k) ? 'num' : '' }, t(`rewards.col_${k}`))))),
       h('tbody', {}, ...rewards.map((r) => {

@@ -4,7 +4,7 @@
 // look swapped are marked too, and the manager swaps them or keeps them as they are.
 
 import { ApiError } from '../common/api.js';
-import { announce, h, replace } from '../common/dom.js';
+import { announce, h, replace, tableBox } from '../common/dom.js';
 import { t } from '../common/i18n.js';
 import { problemNotice } from '../common/login.js';
 import { ERROR, PREVIEW, WARNING, swapZone, zoneToLayer } from './zones.js';
@@ -125,7 +125,7 @@ export class ImportPreview {
     replace(this.root,
       h('h2', { id: 'import-title' }, t('import.title_file', { file: fileName })),
       summary,
-      h('div', { class: 'table-wrap' }, h('table', { id: 'import-table' },
+      tableBox(t('import.title'), h('table', { id: 'import-table' },
         h('thead', {}, h('tr', {}, h('th', { class: 'num', scope: 'col' }, '#'), h('th', { scope: 'col' }, t('stores.code')),
           h('th', { scope: 'col' }, t('stores.name')), h('th', { scope: 'col' }, t('import.geometry')), h('th', { scope: 'col' }, t('import.outcome')))),
         h('tbody', {}, ...rows))),

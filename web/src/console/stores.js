@@ -1,7 +1,7 @@
 // Stores: every zone on a map (draw, edit, move, cut holes, delete) and a table (filter, sort,
 // page). Likely latitude/longitude swaps are flagged on the map. Import/export as GeoJSON.
 
-import { announce, downloadBlob, field, h, replace } from '../common/dom.js';
+import { announce, downloadBlob, field, h, replace, tableBox } from '../common/dom.js';
 import { dateTime } from '../common/format.js';
 import { t } from '../common/i18n.js';
 import { problemNotice } from '../common/login.js';
@@ -32,7 +32,7 @@ export async function render(main, ctx, { query }) {
   const swapBox = h('div', { id: 'swap-notices' });
   const tools = h('div', { class: 'maptools', role: 'toolbar', 'aria-label': t('stores.tools') });
   const editorEl = h('section', { class: 'panel', id: 'store-editor', 'aria-labelledby': 'editor-title' });
-  const tableBox = h('div', { class: 'table-wrap' });
+  const box = tableBox(t('stores.list'));
   const pager = h('div', { class: 'pager' });
   const filter = h('input', { type: 'search', id: 'store-filter', placeholder: t('stores.filter_placeholder') });
   const fileInput = h('input', { type: 'file', id: 'import-file', accept: '.geojson,.json,application/geo+json,application/json' });
@@ -58,7 +58,7 @@ export async function render(main, ctx, { query }) {
         h('div', { class: 'field' },
           h('span', { class: 'label', id: 'export-label' }, t('stores.export')),
           h('button', { type: 'button', id: 'export-button', 'aria-describedby': 'export-label', onclick: exportStores }, t('stores.export_button')))),
-      tableBox, pager),
+      box, pager),
     previewEl);
 
   const view = parseView(query.get('view'));
@@ -159,7 +159,7 @@ export async function render(main, ctx, { query }) {
     const pages = Math.max(1, Math.ceil(rows.length / PAGE_SIZE));
     state.page = Math.min(state.page, pages - 1);
     const shown = rows.slice(state.page * PAGE_SIZE, (state.page + 1) * PAGE_SIZE);
-    replace(tableBox, h('table', { id: 'stores-table' },
+    replace(box, h('table', { id: 'stores-table' },
       h('caption', { class: 'visually-hidden' }, t('stores.list')),
       h('thead', {}, h('tr', {}, sortHeader('code', t('stores.code')), sortHeader('name', t('stores.name')),
         h('th', { scope: 'col' }, t('stores.zone')), sortHeader('updated_at', t('stores.updated')))),
@@ -168,7 +168,7 @@ export async function render(main, ctx, { query }) {
         h('td', {}, s.name, state.flagged.has(s.id) ? h('span', { class: 'badge paused' }, ` ${t('stores.swap_badge')}`) : ''),
         h('td', {}, zoneSummary(s.zone)),
         h('td', {}, dateTime(s.updated_at)))))));
-    if (!rows.length) tableBox.append(h('p', {}, state.stores.length ? t('stores.no_match') : t('stores.none')));
+    if (!rows.length) box.append(h('p', {}, state.stores.length ? t('stores.no_match') : t('stores.none')));
     replace(pager,
       h('button', { type: 'button', disabled: state.page === 0, onclick: () => { state.page -= 1; renderTable(); } }, t('common.previous')),
       h('span', {}, t('common.page_of', { page: state.page + 1, pages, count: rows.length })),

@@ -1,7 +1,7 @@
 // Weather input: the current observation per store, as an integration would send it (PUT
 // /v1/programs/{id}/weather). Campaign weather conditions use the latest observation.
 
-import { announce, h, replace } from '../common/dom.js';
+import { announce, h, replace, tableBox } from '../common/dom.js';
 import { dateToZoned, zonedToDate } from '../common/format.js';
 import { t } from '../common/i18n.js';
 import { problemNotice } from '../common/login.js';
@@ -32,7 +32,7 @@ export async function render(main, ctx) {
     h('p', { class: 'hint' }, t('weather.hint')),
     h('div', { class: 'field' }, h('label', { for: 'weather-at' }, t('weather.observed_at', { tz: ctx.program.timezone })), observed),
     h('div', { class: 'row' }, allTemp, all, apply),
-    h('div', { class: 'table-wrap' }, h('table', { id: 'weather-table' },
+    tableBox(t('nav.weather'), h('table', { id: 'weather-table' },
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t('weather.store')), h('th', { scope: 'col' }, t('weather.temp')), h('th', { scope: 'col' }, t('weather.condition')))),
       h('tbody', {}, ...rows.map((r) => r.tr)))),
     message,

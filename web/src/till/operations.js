@@ -3,7 +3,7 @@
 // double tap or a retried request never counts twice.
 
 import { ActionKey, ApiError, NetworkError } from '../common/api.js';
-import { announce, field, h, replace, setFieldError, clearFieldErrors } from '../common/dom.js';
+import { announce, clearFieldErrors, field, h, replace, setFieldError, tableBox } from '../common/dom.js';
 import { dateTime, money, number, parseMoney } from '../common/format.js';
 import { t } from '../common/i18n.js';
 import { problemNotice } from '../common/login.js';
@@ -138,7 +138,7 @@ export function purchaseForm({ till, rerender, refreshMember }) {
       pin.clear();
       refreshMember({ points_balance: r.points_balance, stored_value_balance: r.stored_value_balance });
       till.member.offers = till.member.offers.filter((o) => !(r.offers_redeemed || []).includes(o.id));
-      const due = r.amount_due ?? Math.max(0, total - r.discount - r.stored_value_spent);
+      const due = r.amount_due;
       announce(t('till.amount_due_is', { amount: money(due) }));
       replace(form.parentElement, resultPanel(t('till.purchase_done'), [
         [t('till.amount_due'), h('span', { class: 'amount-due' }, money(due)), 'amount-due'],
@@ -256,19 +256,36 @@ export function refundForm({ till, rerender, prefill }) {
       }
       const r = await till.api.post('/v1/pos/refunds', body, { idempotencyKey: key.for(body) });
       key.done();
-      const refunded = r.refunded_amount ?? r.amount;
-      announce(t('till.refund_done', { amount: money(refunded) }));
-      replace(form.parentElement, resultPanel(t('till.refund_done', { amount: money(refunded) }), [
-        [t('till.refunded_amount'), money(refunded), 'refund-total'],
-        [t('till.cash_back'), money(r.cash_back ?? refunded - r.stored_value_returned), 'refund-cash'],
-        [t('till.stored_value_back'), money(r.stored_value_back ?? r.stored_value_returned), 'refund-stored-value'],
+      // What goes back, and how: cash_back by card or in cash, stored_value_back to the purse.
+      announce(t('till.refund_done', { amount: money(r.refunded_amount) }));
+      replace(form.parentElement, resultPanel(t('till.refund_done', { amount: money(r.refunded_amount) }), [
+        [t('till.cash_back'), h('span', { class: 'amount-due' }, money(r.cash_back)), 'refund-cash'],
+        [t('till.stored_value_back'), money(r.stored_value_back), 'refund-stored-value'],
+        [t('till.refunded_amount'), money(r.refunded_amount), 'refund-total'],
+        [t('till.remaining_refundable'), money(r.remaining_refundable), 'refund-remaining'],
         [t('till.points_taken_back'), number(r.points_taken_back), 'refund-points-taken'],
+        ...(r.points_shortfall ? [[t('till.points_shortfall'), number(r.points_shortfall), 'refund-points-shortfall']] : []),
         [t('till.points_returned'), number(r.points_returned), 'refund-points-returned'],
+        ...(r.vouchers_restored.length ? [[t('till.vouchers_restored'), number(r.vouchers_restored.length), 'refund-vouchers']] : []),
+        [t('till.new_balances'), `${number(r.points_balance)} ${t('till.points_unit')} · ${money(r.stored_value_balance)}`, 'refund-balances'],
       ], h('div', { class: 'actions' }, h('button', { type: 'button', id: 'new-operation', onclick: rerender }, t('till.done')))));
     });
   });
   return form;
 }
+
+/** What a transaction did to the member's purse (minor units, signed). */
+function storedValueDelta(x) {
+  switch (x.kind) {
+    case 'purchase': return -x.stored_value_spent;
+    case 'refund': return x.stored_value_returned;
+    case 'topup': return x.amount;
+    case 'payout': return -x.amount;
+    default: return x.stored_value_returned - x.stored_value_spent;
+  }
+}
+
+const signed = (n, format) => (n > 0 ? `+${format(n)}` : n < 0 ? `−${format(-n)}` : format(0));
 
 export function recentList({ till, rerender }) {
   const box = h('div', { id: 'recent' }, h('p', { class: 'loading' }, t('common.loading')));
@@ -276,7 +293,7 @@ export function recentList({ till, rerender }) {
     try {
       const page = await till.api.get(`/v1/pos/stores/${till.store.id}/transactions`, { limit: 25 });
       if (!page.items.length) { replace(box, h('p', {}, t('till.no_transactions'))); return; }
-      replace(box, h('div', { class: 'table-wrap' }, h('table', { id: 'recent-table' },
+      replace(box, tableBox(t('till.tab_recent'), h('table', { id: 'recent-table' },
         h('thead', {}, h('tr', {}, ...['at', 'kind', 'receipt', 'amount', 'stored_value', 'points', ''].map((k) =>
           h('th', { scope: 'col', class: ['amount', 'stored_value', 'points'].includes(k) ? 'num' : '' }, k ? t(`till.col_${k}`) : h('span', { class: 'visually-hidden' }, t('till.col_actions')))))),
         h('tbody', {}, ...page.items.map((x) => h('tr', { dataset: { transactionId: x.id } },
@@ -284,8 +301,8 @@ export function recentList({ till, rerender }) {
           h('td', {}, t(`till.kind_${x.kind}`)),
           h('td', {}, x.receipt_id || ''),
           h('td', { class: 'num' }, money(x.amount)),
-          h('td', { class: 'num' }, money(x.stored_value_spent || x.stored_value_returned || 0)),
-          h('td', { class: 'num' }, number(x.points_earned - x.points_taken_back)),
+          h('td', { class: 'num' }, signed(storedValueDelta(x), money)),
+          h('td', { class: 'num' }, signed(x.points_earned - x.points_redeemed + x.points_returned - x.points_taken_back, number)),
           h('td', {}, x.kind === 'purchase' && x.refundable
             ? h('button', { type: 'button', onclick: () => { till.refundReceipt = x.receipt_id; till.tab = 'refund'; rerender(); } }, t('till.refund_this'))
             : '')))))));
