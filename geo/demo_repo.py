@@ -70,8 +70,8 @@ STAFF_STORES = [_id(101), _id(102)]
 
 INSERT_PROGRAM = """
 INSERT INTO programs (id, name, currency, timezone, earn_points, earn_per_amount,
-                      points_expiry_days, tiers, stored_value)
-VALUES ($1, 'Café Lumière', 'EUR', 'Europe/Paris', 1, 100, 365, $2::jsonb, true)
+                      points_expiry_days, tiers, stored_value, locale)
+VALUES ($1, 'Café Lumière', 'EUR', 'Europe/Paris', 1, 100, 365, $2::jsonb, true, 'fr-FR')
 ON CONFLICT DO NOTHING
 """
 INSERT_STORE = """

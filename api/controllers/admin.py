@@ -73,6 +73,12 @@ def _tiers(tiers: list[TierIn]) -> tuple[Tier, ...]:
                  for i, t in enumerate(tiers))
 
 
+ProgramLocale = Annotated[str, Meta(
+    pattern=r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|[0-9]{3}))?$", max_length=20,
+    examples=["fr-FR"], description="BCP 47 language tag (language, optional script and "
+                                    "region): how amounts and numbers are written for people")]
+
+
 class ProgramIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: Name
     currency: Currency
@@ -82,6 +88,7 @@ class ProgramIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     tiers: Tiers = []
     stored_value: bool = False
     voucher_expiry_returns_points: ReturnsPoints = True
+    locale: ProgramLocale = "en"
 
     def to_spec(self) -> programs.ProgramSpec:
         return programs.ProgramSpec(
@@ -89,7 +96,8 @@ class ProgramIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
             earn_points=self.earn_rate.points, earn_per_amount=self.earn_rate.per_amount,
             points_expiry_days=self.points_expiry_days, tiers=_tiers(self.tiers),
             stored_value=self.stored_value,
-            voucher_expiry_returns_points=self.voucher_expiry_returns_points)
+            voucher_expiry_returns_points=self.voucher_expiry_returns_points,
+            locale=self.locale)
 
 
 class ProgramPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -103,6 +111,7 @@ class ProgramPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     tiers: Tiers | UnsetType = UNSET
     stored_value: bool | UnsetType = UNSET
     voucher_expiry_returns_points: ReturnsPoints | UnsetType = UNSET
+    locale: ProgramLocale | UnsetType = UNSET
 
     def to_changes(self) -> programs.ProgramChanges:
         rate = self.earn_rate
@@ -113,7 +122,8 @@ class ProgramPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
             points_expiry_days=self.points_expiry_days,
             tiers=UNSET if isinstance(self.tiers, UnsetType) else _tiers(self.tiers),
             stored_value=self.stored_value,
-            voucher_expiry_returns_points=self.voucher_expiry_returns_points)
+            voucher_expiry_returns_points=self.voucher_expiry_returns_points,
+            locale=self.locale)
 
 
 class TierOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -132,6 +142,7 @@ class ProgramOut(msgspec.Struct, frozen=True, kw_only=True):
     tiers: list[TierOut]  # by threshold, ascending
     stored_value: bool
     voucher_expiry_returns_points: bool
+    locale: str
     created_at: datetime
     updated_at: datetime
 
@@ -141,7 +152,7 @@ class ProgramOut(msgspec.Struct, frozen=True, kw_only=True):
             id=p.id, name=p.name, currency=p.currency, timezone=p.timezone,
             earn_rate=EarnRate(points=p.earn_points, per_amount=p.earn_per_amount),
             points_expiry_days=p.points_expiry_days, stored_value=p.stored_value,
-            voucher_expiry_returns_points=p.voucher_expiry_returns_points,
+            voucher_expiry_returns_points=p.voucher_expiry_returns_points, locale=p.locale,
             tiers=[TierOut(name=t.name, min_points_12m=t.min_points_12m,
                            earn_multiplier=t.multiplier_milli / 1000) for t in p.tiers],
             created_at=p.created_at, updated_at=p.updated_at)

@@ -235,3 +235,21 @@ async def test_the_demo_seed_is_idempotent_and_its_people_can_log_in(
     assert await conn.fetchval("SELECT count(*) FROM rewards") == len(demo.REWARDS)
     seen = (await client.get("/v1/me/rewards", headers=member)).json()["items"]
     assert [x["name"] for x in seen] == [r.name for r in demo.REWARDS if not r.tiers]
+
+
+async def test_a_program_has_a_locale_for_amounts_en_by_default(
+        client: Client, tokens: TokenService) -> None:
+    p = await _create(client, tokens)
+    assert p["locale"] == "en"
+    french = await _create(client, tokens, locale="fr-FR")
+    assert french["locale"] == "fr-FR"
+    r = await client.patch(f"/v1/programs/{p['id']}", headers=_admin(tokens),
+                           json={"locale": "fr-BE"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["locale"], r.json()["currency"]) == ("fr-BE", "EUR")
+    for bad in ("french", "fr_FR", "FR-fr", "", "fr-FR; DROP"):
+        r = await client.patch(f"/v1/programs/{p['id']}", headers=_admin(tokens),
+                               json={"locale": bad})
+        assert r.status_code == 400 and "locale" in r.text, (bad, r.text)
+    r = await client.get(f"/v1/programs/{p['id']}", headers=_as(tokens, "staff", p["id"]))
+    assert r.json()["locale"] == "fr-BE"

@@ -7,6 +7,7 @@ pad; a double-tapped submit records one purchase; a refund by receipt returns th
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,10 +27,11 @@ def iso(at: datetime) -> str:
     return at.isoformat()
 
 
-def shop_with_offer(api: Api) -> tuple[Shop, dict[str, Any], dict[str, Any]]:
+def shop_with_offer(api: Api, *, locale: str | None = None
+                    ) -> tuple[Shop, dict[str, Any], dict[str, Any]]:
     """A program, a 20%-off campaign at the Opéra, and a member holding its offer and 30.00
     of stored value."""
-    shop = make_shop(api, stores=[OPERA])
+    shop = make_shop(api, stores=[OPERA], locale=locale)
     store = shop.store_ids[0]
     now = datetime.now(UTC)
     campaign = api.call("POST", f"/v1/programs/{shop.program_id}/campaigns", expect=201,
@@ -143,13 +145,14 @@ def test_cashier_scans_sells_with_offer_and_stored_value_then_refunds_by_receipt
 
 def test_a_purchase_whose_answer_is_lost_is_retried_with_the_same_key_and_counts_once(
         api: Api, tabs: OpenTab) -> None:
-    shop, member, _ = shop_with_offer(api)
+    shop, member, _ = shop_with_offer(api, locale="fr-FR")  # amounts written the French way
     tab = tabs(width=PHONE["width"], height=PHONE["height"])
     page = tab.page
     sign_in(page, shop.staff_email, "/till")
     page.get_by_label("Or type the card number").fill(member["card_number"])
     page.get_by_role("button", name="Find").click()
     expect(page.locator("#member-name")).to_have_text("Camille")
+    expect(page.locator("#member-stored-value")).to_have_text(re.compile(r"^30,00\s€$"))
 
     keys: list[str] = []
 
@@ -167,6 +170,6 @@ def test_a_purchase_whose_answer_is_lost_is_retried_with_the_same_key_and_counts
     submit.click()
     expect(page.locator("#purchase-message")).to_contain_text("will not count twice")
     submit.click()
-    expect(page.locator("#amount-due")).to_have_text("€12.00")
+    expect(page.locator("#amount-due")).to_have_text(re.compile(r"^12,00\s€$"))
     assert len(keys) == 2 and keys[0] == keys[1]
     assert len([t for t in transactions(api, shop) if t["kind"] == "purchase"]) == 1

@@ -213,14 +213,14 @@ class Shop:
 
 
 def make_shop(api: Api, *, stores: list[dict[str, Any]] | None = None,
-              name: str = "Gelato Uno") -> Shop:
+              name: str = "Gelato Uno", locale: str | None = None) -> Shop:
     admin = api.token("admin")
     program = api.call("POST", "/v1/programs", headers=admin, expect=201, json={
         "name": name, "currency": "EUR", "timezone": "Europe/Paris",
         "earn_rate": {"points": 1, "per_amount": 100}, "points_expiry_days": 365,
         "tiers": [{"name": "Silver", "min_points_12m": 0, "earn_multiplier": 1},
                   {"name": "Gold", "min_points_12m": 1000, "earn_multiplier": 1.5}],
-        "stored_value": True})
+        "stored_value": True, **({"locale": locale} if locale else {})})
     pid = program["id"]
     manager_h = api.token("manager", pid)
     store_ids = [api.call("POST", f"/v1/programs/{pid}/stores", headers=manager_h, expect=201,

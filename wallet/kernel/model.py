@@ -35,6 +35,7 @@ class Program(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
     updated_at: datetime
     voucher_expiry_returns_points: bool = True  # an unused reward voucher's points come back
+    locale: str = "en"  # BCP 47: how amounts and numbers are written for people ("fr-FR")
 
 
 class EntryFields(msgspec.Struct, frozen=True, kw_only=True):

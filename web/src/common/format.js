@@ -1,15 +1,15 @@
-// Money in the program's currency and locale, times in the program's timezone.
+// Money and figures in the program's currency and locale (a French program writes 12,50 €
+// whatever the page's language), times in the program's timezone written the page's way.
 // Money travels as integers in minor units (1250 = 12.50 EUR); never as floats.
 
-let program = { currency: 'EUR', timezone: 'UTC', locale: 'en-GB' };
+let program = { currency: 'EUR', timezone: 'UTC', locale: 'en' };
 
 export function setProgram(p) {
-  program = {
-    currency: p.currency,
-    timezone: p.timezone,
-    locale: p.locale || (document.documentElement.lang === 'fr' ? 'fr-FR' : 'en-GB'),
-  };
+  program = { currency: p.currency, timezone: p.timezone, locale: p.locale || 'en' };
 }
+
+/** The page's language as a locale for dates ('fr' -> fr-FR, else en-GB). */
+const pageLocale = () => (document.documentElement.lang === 'fr' ? 'fr-FR' : 'en-GB');
 
 export function currentProgram() {
   return program;
@@ -50,12 +50,13 @@ export function parseMoney(text, currency = program.currency) {
 export function moneyInput(minor, currency = program.currency) {
   const digits = fractionDigits(currency);
   const text = (Number(minor) / 10 ** digits).toFixed(digits);
-  return program.locale.startsWith('fr') ? text.replace('.', ',') : text;
+  const comma = new Intl.NumberFormat(program.locale).format(1.5).includes(',');
+  return comma ? text.replace('.', ',') : text;
 }
 
 export function dateTime(iso, options = { dateStyle: 'medium', timeStyle: 'short' }) {
   if (!iso) return '';
-  return new Intl.DateTimeFormat(program.locale, { timeZone: program.timezone, ...options })
+  return new Intl.DateTimeFormat(pageLocale(), { timeZone: program.timezone, ...options })
     .format(new Date(iso));
 }
 
