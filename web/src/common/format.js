@@ -94,10 +94,3 @@ export function dateToZoned(iso, tz = program.timezone) {
   const pad = (n) => String(n).padStart(2, '0');
   return `${p.y}-${pad(p.mo)}-${pad(p.d)}T${pad(p.h)}:${pad(p.mi)}`;
 }
-
-/** Today's date in the program's timezone, 'YYYY-MM-DD'. */
-export function todayInProgram(offsetDays = 0) {
-  const p = partsIn(Date.now() + offsetDays * 86_400_000, program.timezone);
-  const pad = (n) => String(n).padStart(2, '0');
-  return `${p.y}-${pad(p.mo)}-${pad(p.d)}`;
-}

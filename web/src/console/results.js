@@ -3,7 +3,7 @@
 
 import uPlot from '/static/vendor/uplot/uPlot.esm.js';
 import { announce, downloadBlob, field, h, replace, tableBox } from '../common/dom.js';
-import { date, number, percent, todayInProgram } from '../common/format.js';
+import { date, number, percent } from '../common/format.js';
 import { t } from '../common/i18n.js';
 import { problemNotice } from '../common/login.js';
 
@@ -14,6 +14,7 @@ const SERIES = [
 ];
 
 const COUNTS = ['issued', 'opened', 'redeemed'];
+const COUNT_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6];
 const ratio = (part, whole) => (whole ? part / whole : 0);
 
 /** A table of figures: a first column of names, then one column per key (numbers aligned). */
@@ -35,9 +36,11 @@ function chart(el, daily) {
   const xs = daily.map((d) => Date.parse(`${d.date}T12:00:00Z`) / 1000);
   const opts = {
     width: chartWidth(el), height: 260,
-    scales: { x: { time: true } },
+    // The period's days (one day alone: a day either side, or uPlot would stretch it to
+    // a thousand days).
+    scales: { x: { time: true, range: () => (xs.length > 1 ? [xs[0], xs[xs.length - 1]] : [xs[0] - 86_400, xs[0] + 86_400]) } },
     series: [{ label: t('results.date') }, ...SERIES.map((s) => ({ label: t(`results.${s.key}`), stroke: s.color, width: 2, points: { show: daily.length < 60 } }))],
-    axes: [{}, { label: t('results.offers') }],
+    axes: [{}, { label: t('results.offers'), incrs: COUNT_STEPS }], // whole offers only
   };
   return new uPlot(opts, [xs, ...SERIES.map((s) => daily.map((d) => d[s.key] ?? 0))], el);
 }
@@ -49,8 +52,13 @@ export async function render(main, ctx, { parts, query }) {
   const picker = h('select', { id: 'results-campaign' },
     h('option', { value: '', selected: !campaignId }, t('results.whole_program')),
     ...campaigns.map((c) => h('option', { value: c.id, selected: c.id === campaignId }, c.name)));
-  const from = h('input', { type: 'date', id: 'results-from', value: query.get('from') || todayInProgram(-29) });
-  const to = h('input', { type: 'date', id: 'results-to', value: query.get('to') || todayInProgram() });
+  // An empty range asks the API for its default period (a campaign: its schedule up to
+  // today; the program: the last 30 days); the inputs then show the period it used.
+  const from = h('input', { type: 'date', id: 'results-from', value: query.get('from') || '' });
+  const to = h('input', { type: 'date', id: 'results-to', value: query.get('to') || '' });
+  // Only the latest request may show its figures (another choice made meanwhile wins).
+  let latest = 0;
+  picker.addEventListener('change', () => { latest += 1; from.value = ''; to.value = ''; });
   const show = h('button', { type: 'submit', class: 'primary' }, t('results.show'));
   const csv = h('button', { type: 'button', id: 'results-csv' }, t('results.csv'));
   const out = h('div', { id: 'results-body' });
@@ -74,6 +82,8 @@ export async function render(main, ctx, { parts, query }) {
   const range = () => ({ from: from.value, to: to.value });
 
   async function load() {
+    latest += 1;
+    const mine = latest;
     resized.disconnect();
     if (plot) { plot.destroy(); plot = null; }
     replace(out, h('p', { class: 'loading' }, t('common.loading')));
@@ -81,9 +91,12 @@ export async function render(main, ctx, { parts, query }) {
     try {
       stats = await ctx.api.get(statsPath(), range());
     } catch (err) {
-      replace(out, problemNotice(err));
+      if (mine === latest) replace(out, problemNotice(err));
       return;
     }
+    if (mine !== latest) return;
+    from.value = stats.from;
+    to.value = stats.to;
     const daily = stats.daily || [];
     const chartEl = h('div', { class: 'chart', id: 'results-chart', role: 'img', 'aria-label': t('results.chart_label') });
     const byStore = stats.by_store || [];
