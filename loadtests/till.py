@@ -8,7 +8,8 @@ members with cards, points and stored value, then starts `uvicorn api.app:create
 --factory` with 1 and then 2 workers and offers `POST /v1/pos/purchases` at fixed arrival
 rates (`loadtests/openloop.py`: Poisson arrivals, latency from the intended send time),
 stepping the rate up until p99 exceeds 50 ms or a request fails: earn-only purchases, 20%
-with a points redemption, 10% paying part with stored value and the PIN; 10% of requests
+with a points redemption (with the PIN: the card is given by number), 10% paying part with
+stored value and the PIN; 10% of requests
 retry an earlier request with the same Idempotency-Key and body; 10% of traffic goes to
 5 hot cards.
 
@@ -137,7 +138,7 @@ def purchases(token: str, store_id: uuid.UUID, cards: list[Card], stats: Stats,
                                 "receipt_id": key, "amount": amount, "currency": "EUR"}
         roll = rng.random()
         if roll < 0.20:
-            body["redeem"] = {"points": rng.randint(1, 50)}
+            body["redeem"] = {"points": rng.randint(1, 50), "pin": PIN}  # by card number
         elif roll < 0.30:
             body["stored_value"] = {"amount": rng.randint(1, amount), "pin": PIN}
         stats.sent[key] = body

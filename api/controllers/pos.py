@@ -77,6 +77,9 @@ class Redeem(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 
     offer_ids: Annotated[list[uuid.UUID], Meta(max_length=20)] = []
     points: Annotated[int, Meta(ge=0, le=10**12)] = 0
+    pin: Annotated[Pin | None, Meta(
+        description="required when the card is given by `card_number` (static: a wallet "
+                    "pass's barcode, a screenshot); not with the app's `qr_payload`")] = None
 
 
 class StoredValuePayment(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -210,7 +213,7 @@ class PosController(Controller):
             state.pool, caller, store_id=data.store_id, card=card, receipt_id=data.receipt_id,
             amount=data.amount, currency=data.currency, redeem_points=redeem.points,
             stored_value=data.stored_value.amount if data.stored_value else 0,
-            pin=data.stored_value.pin if data.stored_value else None,
+            pin=data.stored_value.pin if data.stored_value else redeem.pin,
             idem=request_key(request, principal.sub, idempotency_key, data),
             hasher=state.hasher, offer_ids=redeem.offer_ids, vouchers=data.vouchers,
             pin_policy=pin_policy(settings))

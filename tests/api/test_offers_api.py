@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 from support.campaign_helpers import (
     campaign_body,
     card_number,
+    card_qr,
     create_campaign,
     set_tier,
     set_weather,
@@ -216,7 +217,7 @@ class Shop:
     async def buy(self, member: dict[str, str], amount: int, offer_ids: list[str], *,
                   store: str | None = None, key: str | None = None) -> Any:
         store = store or self.store
-        body = {"store_id": store, "card_number": await card_number(self.client, member),
+        body = {"store_id": store, "qr_payload": await card_qr(self.client, member),
                 "receipt_id": uuid.uuid4().hex, "amount": amount, "currency": "EUR",
                 "redeem": {"offer_ids": offer_ids}}
         headers = {**staff(self.tokens, self.program, store),
@@ -342,8 +343,8 @@ async def test_a_retried_purchase_replays_and_redeems_the_offer_once(
         client: Client, tokens: TokenService, conn: asyncpg.Connection) -> None:
     shop = await _shop(client, tokens, conn)
     me, offer = await _offers(shop, ("bonus_points", 40))
-    card = await card_number(client, me)
-    body = {"store_id": shop.store, "card_number": card, "receipt_id": "r-1", "amount": 1000,
+    qr = await card_qr(client, me)
+    body = {"store_id": shop.store, "qr_payload": qr, "receipt_id": "r-1", "amount": 1000,
             "currency": "EUR", "redeem": {"offer_ids": [offer["bonus_points"]]}}
     headers = {**staff(tokens, shop.program, shop.store), "Idempotency-Key": "k-1"}
     first = await client.post("/v1/pos/purchases", json=body, headers=headers)

@@ -112,7 +112,7 @@ async def test_insufficient_points_is_422_and_nothing_is_written(
         till: Till, app: Litestar) -> None:
     m = await _member(till, app, points=50, value=100)
     before = await fx.snapshot(till.conn, m)
-    r = await till.buy(m, 1000, redeem={"points": 51})
+    r = await till.buy(m, 1000, redeem={"points": 51, "pin": PIN})
     assert r.status_code == 422
     assert r.json()["type"] == "/problems/insufficient-balance"
     assert r.json()["field"] == "redeem.points"
@@ -130,7 +130,7 @@ async def test_another_currency_is_422(till: Till, app: Litestar) -> None:
 
 async def test_unknown_offer_ids_are_refused_naming_the_field(till: Till, app: Litestar) -> None:
     m = await _member(till, app)
-    r = await till.buy(m, 1000, redeem={"offer_ids": [str(uuid.uuid4())]})
+    r = await till.buy(m, 1000, redeem={"offer_ids": [str(uuid.uuid4())], "pin": PIN})
     assert r.status_code == 422
     assert r.json()["type"] == "/problems/rule-violation"
     assert r.json()["field"] == "redeem.offer_ids[0]"
@@ -345,7 +345,7 @@ async def test_a_full_refund_with_nothing_spent_restores_the_balances(
         till: Till, app: Litestar) -> None:
     m = await _member(till, app, points=300, value=2000)
     before = await fx.snapshot(till.conn, m)
-    buy = (await till.buy(m, 4000, redeem={"points": 100},
+    buy = (await till.buy(m, 4000, redeem={"points": 100, "pin": PIN},
                           stored_value={"amount": 1000, "pin": PIN})).json()
     r = await _refund(till, buy["transaction_id"])
     assert r.status_code == 201, r.text
@@ -383,7 +383,7 @@ async def test_a_refund_after_the_earned_points_were_spent_records_a_shortfall(
         till: Till, app: Litestar) -> None:
     m = await _member(till, app)
     buy = (await till.buy(m, 5000)).json()  # earns 50
-    assert (await till.buy(m, 0, redeem={"points": 45})).status_code == 201
+    assert (await till.buy(m, 0, redeem={"points": 45, "pin": PIN})).status_code == 201
     out = (await _refund(till, buy["transaction_id"])).json()
     assert (out["points_taken_back"], out["points_shortfall"]) == (5, 45)
     assert out["points_balance"] == 0
@@ -449,9 +449,9 @@ async def test_points_past_their_expiry_are_expired_before_a_redemption(
     long_ago = datetime.now(UTC) - timedelta(days=400)
     await fx.credit(till.conn, m, points=100, now=long_ago)  # expired 35 days ago
     await fx.credit(till.conn, m, points=10)
-    r = await till.buy(m, 0, redeem={"points": 11})
+    r = await till.buy(m, 0, redeem={"points": 11, "pin": PIN})
     assert r.status_code == 422
-    r = await till.buy(m, 0, redeem={"points": 10})
+    r = await till.buy(m, 0, redeem={"points": 10, "pin": PIN})
     assert r.status_code == 201 and r.json()["points_balance"] == 0
     kinds = await till.conn.fetch(
         "SELECT kind, points FROM ledger_entries WHERE wallet_account_id = $1 ORDER BY seq",

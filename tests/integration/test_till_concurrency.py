@@ -58,7 +58,7 @@ async def test_concurrent_tills_count_each_purchase_once_and_balances_come_out_e
                                 "currency": "EUR"}
         kind = i % 3
         if kind == 1:
-            body["redeem"] = {"points": rng.randint(1, 20)}
+            body["redeem"] = {"points": rng.randint(1, 20), "pin": PIN}
         elif kind == 2:
             body["stored_value"] = {"amount": rng.randint(1, body["amount"]), "pin": PIN}
         requests.append((f"key-{i}", body, m))

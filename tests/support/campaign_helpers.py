@@ -98,3 +98,10 @@ async def card_number(client: Client, headers: dict[str, str]) -> str:
     r = await client.get("/v1/me/card", headers=headers)
     assert r.status_code == 200, r.text
     return str(r.json()["card_number"])
+
+
+async def card_qr(client: Client, headers: dict[str, str]) -> str:
+    """The app's rotating QR payload (spends points and offers without the PIN)."""
+    r = await client.get("/v1/me/card", headers=headers)
+    assert r.status_code == 200, r.text
+    return str(r.json()["qr"]["payload"])

@@ -168,17 +168,19 @@ class PinHolder(Protocol):
 
 async def check_pin(conn: Conn, ctx: PinHolder, pin: str | None, *,
                     hasher: Hasher, policy: PinPolicy, now: datetime,
-                    field: str = "stored_value.pin") -> None:
-    """Verify the member's stored-value PIN (given as `field`): refuse while locked, count a
-    wrong one (the `max_attempts`-th locks it for `lock_s`)."""
+                    field: str = "stored_value.pin",
+                    spending: str = "spending stored value") -> None:
+    """Verify the member's PIN (given as `field`, needed for `spending`): refuse while
+    locked, count a wrong one (the `max_attempts`-th locks it for `lock_s`)."""
     if ctx.pin_locked_until is not None and ctx.pin_locked_until > now:
         retry = max(1, int((ctx.pin_locked_until - now).total_seconds() + 0.999))
         raise errors.PinLocked(_locked(ctx.pin_locked_until), retry_after_s=retry,
                                locked_until=ctx.pin_locked_until, field=field)
     if ctx.pin_hash is None:
-        raise errors.PinRequired("the member has not set a PIN", field=field)
+        raise errors.PinRequired(f"the member has not set a PIN ({spending} needs one)",
+                                 field=field)
     if pin is None:
-        raise errors.PinRequired("spending stored value needs the member's PIN", field=field)
+        raise errors.PinRequired(f"{spending} needs the member's PIN", field=field)
     if await hasher.verify_async(ctx.pin_hash, pin):
         return
     # Autocommitted on its own: the count sticks although the purchase is refused.
@@ -208,19 +210,30 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
     """Record a purchase: earn, redeem points (oldest lots first), offers (see
     `wallet/offers/redemption.py`) and reward vouchers (codes as the till sent them; see
     `wallet/vouchers/redemption.py`), spend stored value. What offers and vouchers take off
-    is one discount, at most the amount."""
+    is one discount, at most the amount.
+
+    The PIN: spending stored value always needs it. A card number is static (printed on a
+    card, the barcode of a wallet pass, a screenshot): it earns points, but spending points or
+    offers with it needs the PIN too; the app's rotating QR code (`card` a card id from a
+    verified, short-lived token) spends points and offers without one. (A voucher code is
+    itself the member's secret, like the QR.)"""
     now = now or datetime.now(UTC)
     qr = isinstance(card, uuid.UUID)
+    needs_pin = bool(stored_value) or (not qr and bool(redeem_points or offer_ids))
+    pin_field = "stored_value.pin" if stored_value else "redeem.pin"
+    spending = ("spending stored value" if stored_value else
+                "spending points or offers with a card number (not the app's QR code)")
     async with pool.acquire() as conn:
         pin_member: uuid.UUID | None = None  # set once the PIN was checked
-        if stored_value and vouchers:  # straight to the lock: hash the PIN before it
+        if needs_pin and vouchers:  # straight to the lock: hash the PIN before it
             if (stored := await lookup(conn, idem)) is not None:
                 return replay(stored, idem, PurchaseResult)  # skip the PIN's hashing
             ctx = await account_repo.card_context(conn, card, program_id=caller.program_id,
                                             store_id=store_id)
             check_card(ctx, qr=qr)
             check_money(ctx, currency, stored_value=stored_value)
-            await check_pin(conn, ctx, pin, hasher=hasher, policy=pin_policy, now=now)
+            await check_pin(conn, ctx, pin, hasher=hasher, policy=pin_policy, now=now,
+                            field=pin_field, spending=spending)
             pin_member = ctx.member_id
 
         async def record(ctx: CardContext, state: account_repo.AccountState,
@@ -231,9 +244,10 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
             check_money(ctx, currency, stored_value=stored_value)
             if state.stored is not None:
                 return replay(state.stored, idem, PurchaseResult)  # no PIN hashing for it
-            if stored_value and pin_member is None:  # in the first optimistic attempt: no
+            if needs_pin and pin_member is None:  # in the first optimistic attempt: no
                 await check_pin(conn, ctx, pin, hasher=hasher,  # lock is held while argon2
-                                policy=pin_policy, now=now)  # runs (milliseconds by design)
+                                policy=pin_policy, now=now,  # runs (milliseconds by design)
+                                field=pin_field, spending=spending)
                 pin_member = ctx.member_id
             lots = await cover_lots(conn, ctx.account_id, state.lots, redeem_points, now)
             lot_id = uuid.uuid4()
