@@ -24,7 +24,7 @@ from api.auth import keys
 from api.auth.browser import csrf_key
 from api.auth.tokens import JWTAuthMiddleware, TokenService, provide_principal
 from api.boundary import BoundaryRequest
-from api.config import Settings
+from api.config import Settings, passes_setup
 from api.controllers.auth import AuthController
 from api.controllers.ops import OpsController
 from api.docs import ExampleJson, OfflineSwagger
@@ -46,6 +46,8 @@ def _routes() -> list[ControllerRouterHandler]:
         locator,
         me_wallet,
         members,
+        passes,
+        passkit,
         pings,
         pos,
         privacy,
@@ -57,7 +59,8 @@ def _routes() -> list[ControllerRouterHandler]:
 
     routes: list[ControllerRouterHandler] = [OpsController, AuthController]
     for area in (admin, stores, members, me_wallet, pings, pos, campaigns, privacy, console,
-                 till_reads, locator, rewards, index, program_stats):
+                 till_reads, locator, rewards, index, program_stats,
+                 passes, passkit):
         routes.extend(area.ROUTES)
     return routes
 
@@ -101,7 +104,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     console_csp = web.content_security_policy(settings.console_tile_url)
     state: dict[str, Any] = {"settings": settings, "tokens": tokens, "hasher": hasher,
                              "console_pages": web.PageTemplates(), "console_csp": console_csp,
-                             "csrf_key": csrf_key(tokens)}
+                             "csrf_key": csrf_key(tokens), "passes": passes_setup(settings)}
     openapi = OpenAPIConfig(
         title="Loyalty wallet and geofencing API", version="1.0.0",
         path="/schema", render_plugins=[OfflineSwagger(), ExampleJson()],
@@ -116,7 +119,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies={"principal": Provide(provide_principal)},
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[MetricsMiddleware, *_credential_rate_limit(settings), DefineMiddleware(
-            JWTAuthMiddleware, exclude=["^/schema", "^/health", "^/ready", "^/metrics"]),
+            JWTAuthMiddleware,  # PassKit calls carry their own `ApplePass` token
+            exclude=["^/schema", "^/health", "^/ready", "^/metrics", "^/v1/passkit/"]),
             StrictQueryMiddleware],
         openapi_config=openapi,
         request_max_body_size=settings.max_body_bytes,

@@ -24,8 +24,14 @@ from msgspec import Meta
 from geo.issuance import IssueSettings
 from geo.outbox import WebhookConfig
 from geo.pings import PingRules
+from wallet.kernel.errors import PassesNotConfigured
 from wallet.ledger.till import PinPolicy
 from wallet.privacy.notice import Notice, NoticeContext, ProgramRef, notice
+from wallet.passes import credentials, google_jwt
+from wallet.passes.apns import ApnsConfig
+from wallet.passes.delivery import DeliveryConfig
+from wallet.passes.google_api import GoogleApiConfig
+from wallet.passes.passes_service import ApplePasses, GooglePasses
 from wallet.privacy.retention import RetentionPolicy
 
 PositiveInt = Annotated[int, Meta(gt=0)]
@@ -92,6 +98,31 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # --- privacy notice (GET /v1/privacy/notice) ---------------------------------------------
     privacy_controller: str = "the program operator"
     privacy_contact: str = ""  # e.g. the DPO's e-mail address
+    # --- wallet passes (README "Wallet passes"); unset: the pass routes answer 404 ------------
+    pass_type_id: str = ""  # Apple Pass Type ID, e.g. pass.com.example.loyalty (APNs topic)
+    apple_team_id: str = ""
+    apple_pass_cert_file: str = ""  # PEM (or DER): the Pass Type ID certificate
+    apple_pass_key_file: str = ""  # PEM: its private key
+    apple_pass_key_password: str = ""
+    apple_wwdr_cert_file: str = ""  # PEM (or DER): Apple's WWDR intermediate certificate
+    apple_pass_images_dir: str = ""  # icon.png, logo.png...; default: plain program colour
+    pass_web_service_url: str = ""  # public URL of /v1/passkit (https for real devices)
+    apns_key_file: str = ""  # the .p8 key of token-based APNs auth; empty: no pushes
+    apns_key_id: str = ""
+    apns_url: str = "https://api.push.apple.com"
+    google_wallet_issuer_id: str = ""
+    google_wallet_service_account_file: str = ""  # the service account's JSON key
+    google_wallet_origins: str = ""  # comma-separated origins that show the save button
+    google_wallet_issuer_name: str = ""  # default: the program's name
+    google_wallet_logo_url: str = ""  # set: the save link also defines the program's class
+    google_wallet_api_url: str = "https://walletobjects.googleapis.com"  # empty: no updates
+    google_wallet_token_url: str = ""  # default: the key file's token_uri
+    pass_push_poll_s: Annotated[float, Meta(ge=0)] = 1.0  # 0 disables the delivery loop
+    pass_push_batch: PositiveInt = 200
+    pass_push_timeout_s: Annotated[float, Meta(gt=0)] = 10.0
+    pass_push_backoff_s: Annotated[float, Meta(gt=0)] = 1.0  # first retry; doubles
+    pass_push_max_backoff_s: Annotated[float, Meta(gt=0)] = 300.0
+    pass_farewell_days: PositiveInt = 30  # an erased member's devices may learn the void
 
     @property
     def keys_file(self) -> str:
@@ -159,4 +190,99 @@ def privacy_notice(settings: Settings, program: ProgramRef | None = None) -> Not
     push webhook if any), for a program or the operator's."""
     return notice(retention_policy(settings), NoticeContext(
         controller=settings.privacy_controller, contact=settings.privacy_contact,
-        push_webhook=bool(settings.webhook_url), program=program))
+        push_webhook=bool(settings.webhook_url), program=program,
+        apple_passes=bool(settings.pass_type_id),
+        google_passes=bool(settings.google_wallet_issuer_id),
+        google_updates=bool(settings.google_wallet_issuer_id and settings.google_wallet_api_url),
+        pass_farewell_days=settings.pass_farewell_days))
+
+
+# --- settings -> wallet passes --------------------------------------------------------------
+# The operator's credentials are loaded once, when the app is created: a half-configured kind
+# of pass (a Pass Type ID without its certificate, say) stops the start with a message naming
+# the missing variables; a kind with nothing set is off, its routes answer 404
+# `/problems/passes-not-configured`.
+
+
+class PassesSetup:
+    """What the app holds about passes: each part None when not configured."""
+
+    def __init__(self, *, apple: ApplePasses | None, google: GooglePasses | None,
+                 apns: ApnsConfig | None, google_api: GoogleApiConfig | None,
+                 delivery: DeliveryConfig) -> None:
+        self.apple = apple
+        self.google = google
+        self.apns = apns
+        self.google_api = google_api
+        self.delivery = delivery
+
+    def require_apple(self) -> ApplePasses:
+        if self.apple is None:
+            raise PassesNotConfigured("Apple Wallet passes are not configured on this server "
+                                      "(see the README, \"Wallet passes\")")
+        return self.apple
+
+    def require_google(self) -> GooglePasses:
+        if self.google is None:
+            raise PassesNotConfigured("Google Wallet passes are not configured on this "
+                                      "server (see the README, \"Wallet passes\")")
+        return self.google
+
+
+def _require(settings: Settings, kind: str, names: tuple[str, ...]) -> None:
+    missing = [f"LOYALTY_{n.upper()}" for n in names if not getattr(settings, n)]
+    if missing:
+        raise RuntimeError(f"{kind} passes are half configured: set {', '.join(missing)}")
+
+
+def _apple_passes(s: Settings) -> ApplePasses | None:
+    names = ("pass_type_id", "apple_team_id", "apple_pass_cert_file", "apple_pass_key_file",
+             "apple_wwdr_cert_file", "pass_web_service_url")
+    if not any(getattr(s, n) for n in names):
+        return None
+    _require(s, "Apple Wallet", names)
+    return ApplePasses(
+        pass_type_id=s.pass_type_id, team_id=s.apple_team_id,
+        web_service_url=s.pass_web_service_url.rstrip("/"),
+        signer=credentials.signer(s.apple_pass_cert_file, s.apple_pass_key_file,
+                                  s.apple_wwdr_cert_file, s.apple_pass_key_password),
+        images=credentials.images(s.apple_pass_images_dir) if s.apple_pass_images_dir
+        else None)
+
+
+def _google_passes(s: Settings) -> GooglePasses | None:
+    names = ("google_wallet_issuer_id", "google_wallet_service_account_file")
+    if not any(getattr(s, n) for n in names):
+        return None
+    _require(s, "Google Wallet", names)
+    account, key = google_jwt.service_account(credentials.file_bytes(
+        s.google_wallet_service_account_file, "Google service-account key"))
+    return GooglePasses(
+        issuer_id=s.google_wallet_issuer_id, account=account, key=key,
+        origins=[o.strip() for o in s.google_wallet_origins.split(",") if o.strip()],
+        issuer_name=s.google_wallet_issuer_name, logo_url=s.google_wallet_logo_url)
+
+
+def passes_setup(s: Settings) -> PassesSetup:
+    """Load what is configured (see above). Raises RuntimeError or
+    `credentials.CredentialError` (a ValueError) naming what is wrong."""
+    apple, google = _apple_passes(s), _google_passes(s)
+    apns = None
+    if s.apns_key_file or s.apns_key_id:
+        _require(s, "APNs", ("apns_key_file", "apns_key_id", "pass_type_id", "apple_team_id"))
+        apns = ApnsConfig(base_url=s.apns_url, team_id=s.apple_team_id, key_id=s.apns_key_id,
+                          key_pem=credentials.file_bytes(s.apns_key_file, "APNs key"),
+                          topic=s.pass_type_id, timeout_s=s.pass_push_timeout_s)
+    google_api = None
+    if google is not None and s.google_wallet_api_url:
+        google_api = GoogleApiConfig(
+            api_url=s.google_wallet_api_url, token_url=s.google_wallet_token_url,
+            service_account_json=credentials.file_bytes(
+                s.google_wallet_service_account_file, "Google service-account key"),
+            timeout_s=s.pass_push_timeout_s)
+    return PassesSetup(apple=apple, google=google, apns=apns, google_api=google_api,
+                       delivery=DeliveryConfig(
+                           batch=s.pass_push_batch, backoff_s=s.pass_push_backoff_s,
+                           max_backoff_s=s.pass_push_max_backoff_s,
+                           farewell_s=s.pass_farewell_days * 86400,
+                           google_issuer_id=s.google_wallet_issuer_id))

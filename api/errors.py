@@ -80,6 +80,8 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
         422, "/problems/voucher-not-valid-at-store", "Voucher not valid at this store"),
     wallet_errors.VoucherOfAnotherMember: (
         422, "/problems/voucher-of-another-member", "Voucher of another member"),
+    wallet_errors.PassesNotConfigured: (
+        404, "/problems/passes-not-configured", "Wallet passes are not configured"),
 }
 
 class FieldError(msgspec.Struct, frozen=True, kw_only=True):

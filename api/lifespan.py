@@ -24,13 +24,16 @@ from litestar import Litestar
 from prometheus_client import multiprocess
 
 from api import metrics
-from api.config import Settings, privacy_notice, webhook_config
+from api.config import PassesSetup, Settings, privacy_notice, webhook_config
 from api.jobs import PERIODIC, run_periodic
 from geo import outbox
 from geo.issuance import CampaignCache
 from geo.locator_service import LocatorCache
 from geo.registry import ZoneRegistry
 from wallet.privacy import notice_service
+from wallet.passes import delivery
+from wallet.passes.apns import ApnsSender
+from wallet.passes.google_api import GoogleWalletApi
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +155,63 @@ async def start_pool_sampler(app: Litestar) -> Stop | None:
     return stop
 
 
+async def deliver_passes_once(pool: asyncpg.Pool, setup: PassesSetup, *,
+                              apns: ApnsSender | None, google: GoogleWalletApi | None,
+                              now: datetime | None = None,
+                              purge: bool = False) -> delivery.RoundReport:
+    """One round of pass updates (see `wallet/passes/delivery.py`), counted in the metrics:
+    pushes sent, failed (retried later), gone; updates pending."""
+    report = await delivery.run_round(pool, apns=apns, google=google, cfg=setup.delivery,
+                                      now=now or datetime.now(UTC), purge=purge)
+    if report.skipped:  # another worker delivers this round
+        return report
+    for outcome in ("sent", "failed", "gone"):
+        if n := getattr(report, outcome):
+            metrics.PASS_PUSHES.labels(outcome).inc(n)
+    backlog = await delivery.backlog(pool)
+    metrics.PASS_PUSHES_PENDING.set(backlog.changes + backlog.pushes)
+    return report
+
+
+_PASS_PURGE_EVERY_S = 3600.0
+
+
+async def start_pass_delivery(app: Litestar) -> Stop | None:
+    """Deliver pass updates every `pass_push_poll_s` seconds (one worker at a time does; none
+    when no kind of pass is configured, or with a poll interval of 0). APNs is HTTP/2 only."""
+    settings: Settings = app.state.settings
+    setup: PassesSetup = app.state.passes
+    if (setup.apple is None and setup.google is None) or settings.pass_push_poll_s == 0:
+        return None
+    clients: list[httpx.AsyncClient] = []
+    apns = google = None
+    if setup.apns is not None:
+        clients.append(httpx.AsyncClient(http1=False, http2=True))
+        apns = ApnsSender(setup.apns, clients[-1])
+    if setup.google_api is not None:
+        clients.append(httpx.AsyncClient(http2=True))
+        google = GoogleWalletApi(setup.google_api, clients[-1])
+    last_purge = [0.0]
+
+    async def round_() -> float:
+        loop = asyncio.get_running_loop()
+        purge = loop.time() - last_purge[0] >= _PASS_PURGE_EVERY_S
+        report = await deliver_passes_once(app.state.pool, setup, apns=apns, google=google,
+                                           purge=purge)
+        if purge and not report.skipped:
+            last_purge[0] = loop.time()
+        return 0.0 if report.due >= setup.delivery.batch else settings.pass_push_poll_s
+
+    stop_loop = _every("pass-delivery", round_)
+
+    async def stop() -> None:
+        await stop_loop()
+        for client in clients:
+            await client.aclose()
+
+    return stop
+
+
 POOL_SAMPLE_S = 5.0
 
 
@@ -163,4 +223,4 @@ async def publish_privacy_notice(app: Litestar) -> None:
 
 HOOKS: tuple[Hook, ...] = (publish_privacy_notice, start_zone_registry, start_campaign_cache,
                            start_store_locator, start_periodic_jobs, start_offer_delivery,
-                           start_pool_sampler)
+                           start_pool_sampler, start_pass_delivery)

@@ -37,6 +37,15 @@ PURCHASES = Counter("pos_purchases_total", "Till purchases recorded (a replayed 
 PIN_LOCKOUTS = Counter("pin_lockouts_total",
                        "Stored-value PINs locked by one wrong PIN too many")
 
+# Wallet passes (wallet/passes): issued, devices registered, pushes by outcome and pending.
+PASSES_ISSUED = Counter("passes_issued_total", "Wallet passes issued (first download)", ["kind"])
+PASS_DEVICES = Counter("pass_devices_registered_total",
+                       "Apple devices registered for pass updates (new registrations)")
+PASS_PUSHES = Counter("pass_pushes_total", "Pass update pushes, by outcome", ["outcome"])
+PASS_PUSHES_PENDING = Gauge("pass_pushes_pending",
+                            "Pass updates waiting to be published or sent (as of the last "
+                            "delivery round)", multiprocess_mode="livemostrecent")
+
 # The database pool of each worker (summed over live workers in multi-process mode).
 DB_POOL = Gauge("db_pool_connections", "Database pool connections of the workers, by state",
                 ["state"], multiprocess_mode="livesum")

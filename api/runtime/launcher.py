@@ -158,9 +158,23 @@ def _sweep_leftovers() -> None:
         print(f"removed {len(removed)} directories left by killed runs", flush=True)
 
 
-def _banner(host: str, port: int, *, demo: bool = False) -> str:
+def _demo_passes(data_dir: Path, host: str, port: int) -> None:
+    """Development pass credentials for the demo, unless passes are configured already."""
+    from api.runtime.demo_passes import configure_demo_passes
+
+    if configure_demo_passes(data_dir, _base_url(host, port)):
+        print(f"demo: wallet passes signed with development credentials in "
+              f"{data_dir / 'dev-passes'} (real phones need the operator's own: README, "
+              "\"Wallet passes\")", flush=True)
+
+
+def _base_url(host: str, port: int) -> str:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - display only
-    base = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
+def _banner(host: str, port: int, *, demo: bool = False) -> str:
+    base = _base_url(host, port)
     console, till = f"{base}/console", f"{base}/till"
     if demo:  # the demo's logins beside the pages they open
         from geo.demo_repo import MANAGER_EMAIL, MANAGER_PASSWORD, STAFF_EMAIL, STAFF_PASSWORD
@@ -198,6 +212,7 @@ def serve(*, host: str, port: int, workers: int, throwaway_db: bool, data_dir: P
                   else "migrations: schema is current", flush=True)
             if seed_demo:
                 _seed_demo(dsn)
+                _demo_passes(data_dir, host, port)
             os.environ["DATABASE_URL"] = dsn  # uvicorn's workers inherit the environment
             os.environ[_SUPERVISOR] = str(os.getpid())
             os.environ[_FACTORY] = app_factory

@@ -11,6 +11,7 @@ import asyncpg
 import msgspec
 import pytest
 from support.helpers import Client, admin, create_program, signup
+from support.pass_fixtures import Pki, make_pki
 from support.privacy_scenario import FIRST_NAME, rich_member
 
 from api.auth.tokens import TokenService
@@ -21,9 +22,15 @@ from wallet.privacy.rights import EXPORTED_TABLES
 WITHOUT_FK = {"refresh_tokens": "subject_id"}
 
 
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
 @pytest.fixture
-def settings(settings: Settings) -> Settings:
-    return msgspec.structs.replace(settings, raw_ping_retention_s=3600)  # raw pings kept
+def settings(settings: Settings, pki: Pki) -> Settings:
+    # raw pings kept; wallet passes configured (the scenario adds a pass and a device)
+    return msgspec.structs.replace(settings, raw_ping_retention_s=3600, **pki.settings())
 
 
 async def member_tables(conn: asyncpg.Connection) -> dict[str, tuple[str, str]]:

@@ -11,15 +11,22 @@ import asyncpg
 import msgspec
 import pytest
 from support.helpers import INSIDE, Client, ago, ping
+from support.pass_fixtures import Pki, make_pki
 from support.privacy_scenario import FIRST_NAME, PASSWORD, Rich, rich_member, routes_by_role
 
 from api.auth.tokens import TokenService
 from api.config import Settings
 
 
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
 @pytest.fixture
-def settings(settings: Settings) -> Settings:
-    return msgspec.structs.replace(settings, raw_ping_retention_s=3600)  # raw pings kept
+def settings(settings: Settings, pki: Pki) -> Settings:
+    # raw pings kept; wallet passes configured (the scenario adds a pass and a device)
+    return msgspec.structs.replace(settings, raw_ping_retention_s=3600, **pki.settings())
 
 
 async def dump(conn: asyncpg.Connection) -> str:
@@ -152,6 +159,7 @@ async def test_every_member_route_answers_401_to_an_erased_members_token(
         ("POST", "/v1/me/offers/{offer_id}/opened"): None, ("GET", "/v1/me/stores"): None,
         ("GET", "/v1/me/rewards"): None,
         ("POST", "/v1/me/rewards/{reward_id}/claims"): None, ("GET", "/v1/me/vouchers"): None,
+        ("GET", "/v1/me/card/apple-pass"): None, ("GET", "/v1/me/card/google-wallet"): None,
     }
     assert (await erase_me(client, r)).status_code == 204
     for method, path in member_routes(app):

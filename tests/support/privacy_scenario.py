@@ -2,11 +2,15 @@
 API as the app, the till, a manager and an admin would: consents, preferences, PIN, top-up,
 purchase (redeeming an offer), refund, a reward claimed and its voucher used at the till,
 payout of what is left in the purse, scan, pings (visit, last position, raw pings when the
-settings keep them), an offer, access-log entries, sessions."""
+settings keep them), an offer, access-log entries, sessions, and wallet passes with a
+registered device when the settings configure passes."""
 
 from __future__ import annotations
 
+import io
+import json
 import uuid
+import zipfile
 from datetime import timedelta
 from typing import Any, NamedTuple
 
@@ -141,6 +145,26 @@ async def rich_member(client: Client, tokens: TokenService) -> Rich:
     await pos(client, till, "stored-value/payouts", {
         "store_id": sid, "card_number": card_number, "amount": left, "currency": "EUR",
         "pin": "24680"})
+    await wallet_passes(client, me)
     return Rich(program_id=pid, store_id=sid, campaign_id=campaign_id, member_id=member_id,
                 email=email, card_number=card_number, qr=qr, headers=me, staff=till,
                 manager=manager(tokens, pid), admin=admin(tokens))
+
+
+async def wallet_passes(client: Client, me: dict[str, str]) -> None:
+    """The member's Apple pass (showing their name) with a registered phone, and their
+    Google Wallet object, when the app has passes configured."""
+    setup = client.app.state.passes
+    if setup.apple is not None:
+        r = await client.get("/v1/me/card/apple-pass?show_name=true", headers=me)
+        assert r.status_code == 200, r.text
+        with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+            pass_json = json.loads(z.read("pass.json"))
+        r = await client.post(
+            f"/v1/passkit/devices/phone-1/registrations/{pass_json['passTypeIdentifier']}/"
+            f"{pass_json['serialNumber']}", json={"pushToken": "feedface0123"},
+            headers={"Authorization": f"ApplePass {pass_json['authenticationToken']}"})
+        assert r.status_code == 201, r.text
+    if setup.google is not None:
+        r = await client.get("/v1/me/card/google-wallet", headers=me)
+        assert r.status_code == 200, r.text

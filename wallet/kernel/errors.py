@@ -154,3 +154,11 @@ class ProgramRequired(DomainError):
 
 class Unauthenticated(DomainError):
     """Credentials are missing, wrong, expired, revoked or belong to an erased member (401)."""
+
+
+class PassesNotConfigured(NotFound):
+    """The operator has not configured this kind of wallet pass (HTTP 404, its own type)."""
+
+
+class PassAuthFailed(Unauthenticated):
+    """A PassKit request whose `ApplePass` token does not match the pass (HTTP 401)."""

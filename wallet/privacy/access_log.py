@@ -1,4 +1,6 @@
-"""The access log: every read of a member's personal data by staff, managers or admins.
+"""The access log: every read of a member's personal data by staff, managers or admins, and
+every disclosure of it by the service itself to a third party (role `service`: the member's
+balances sent to Google Wallet, `wallet/passes/outbox_repo.RECORD`).
 
 An entry says who (actor id and role), what (`action`), why (`purpose`), when, and whose data
 (the member) — never the data itself. Entries are written in the transaction that reads the
@@ -19,14 +21,15 @@ import msgspec
 from wallet.kernel import errors
 from wallet.kernel.db import Conn
 
-ActorRole = Literal["staff", "manager", "admin"]
+ActorRole = Literal["staff", "manager", "admin", "service"]
 # What was done with the member's data. Add a value when a new route reads it.
 Action = Literal["till.scan", "till.purchase", "till.refund", "till.top_up", "till.payout",
                  "till.voucher", "support.view", "admin.export", "admin.erasure",
-                 "admin.payout"]
+                 "admin.payout", "pass.google_update"]
 # Why: serving the member at the till, answering the member's own request (support, a
-# data-subject request received by the operator).
-AccessPurpose = Literal["till_service", "member_support", "data_subject_request"]
+# data-subject request received by the operator), keeping the member's wallet pass current.
+AccessPurpose = Literal["till_service", "member_support", "data_subject_request",
+                        "wallet_pass"]
 
 
 class Actor(msgspec.Struct, frozen=True, kw_only=True):

@@ -129,6 +129,10 @@ class NoticeContext(msgspec.Struct, frozen=True, kw_only=True):
     contact: str
     push_webhook: bool  # offers are delivered to a push service
     program: ProgramRef | None = None
+    apple_passes: bool = False  # Apple Wallet passes are offered (and APNs pushes)
+    google_passes: bool = False  # Google Wallet passes are offered
+    google_updates: bool = False  # saved Google objects are kept current through Google's API
+    pass_farewell_days: int = 30
 
 
 class Notice(msgspec.Struct, frozen=True, kw_only=True):
@@ -169,8 +173,18 @@ def retention_of(policy: RetentionPolicy) -> list[Retention]:
     return out
 
 
-def _categories(policy: RetentionPolicy) -> list[Category]:
+def _categories(policy: RetentionPolicy, context: NoticeContext) -> list[Category]:
     h = _human
+    passes = [Category(
+        category="wallet passes",
+        fields=["pass serial number and its update token",
+                "for Apple Wallet: the identifiers and push tokens of the devices that "
+                "registered the pass", "whether your first name is shown on it"],
+        why="your card in your phone's wallet, kept current (at your request: you add it)",
+        kept=f"until you remove the pass or erasure; at erasure the pass is voided and the "
+             f"devices may fetch the void pass for {context.pass_farewell_days} days, without "
+             "anything that leads to you")] if context.apple_passes or context.google_passes \
+        else []
     return [
         Category(category="identity", fields=["e-mail", "first name", "language",
                                               "password (hashed)"],
@@ -205,6 +219,7 @@ def _categories(policy: RetentionPolicy) -> list[Category]:
                  why="security; not counting a retried request twice",
                  kept=f"sessions until they expire; retried requests "
                       f"{h(policy.idempotency_keys)}"),
+        *passes,
     ]
 
 
@@ -224,6 +239,20 @@ def _recipients(context: NoticeContext) -> list[Recipient]:
         out.append(Recipient(recipient="the app's push-notification service",
                              receives="offers to show you (title, text, expiry)",
                              logged=False))
+    if context.apple_passes:
+        out.append(Recipient(
+            recipient="Apple (push notification service)",
+            receives="a content-free notification to your device's push token when your pass "
+                     "changed; your phone then fetches the pass from us. The store locations on "
+                     "the pass are used by the phone itself: no location is sent to anyone",
+            logged=False))
+    if context.google_passes:
+        out.append(Recipient(
+            recipient="Google (Google Wallet), if you save your card there",
+            receives="card number, points and stored-value balance, tier, offer titles, and "
+                     "your first name only if you chose to show it"
+                     + ("; updated whenever they change" if context.google_updates else ""),
+            logged=context.google_updates))
     out.append(Recipient(recipient="partners", receives="nothing: no partner sharing exists",
                          logged=False))
     return out
@@ -260,8 +289,11 @@ def notice(policy: RetentionPolicy, context: NoticeContext) -> Notice:
         other_purposes=[
             "your membership (contract): account, card, points, stored value, tier, till",
             "accounting (legal obligation): transactions and ledger",
-            "security and accountability (legitimate interest): access log, sessions"],
-        data_categories=_categories(policy),
+            "security and accountability (legitimate interest): access log, sessions",
+            *(["your card in your phone's wallet (at your request): Apple Wallet or Google "
+               "Wallet passes kept current"]
+              if context.apple_passes or context.google_passes else [])],
+        data_categories=_categories(policy, context),
         sensitive_data="none: no health, religion, political opinion, ethnic origin, sex "
                        "life or orientation, criminal conviction, biometric or genetic data "
                        "is collected, and the database has no place for it",

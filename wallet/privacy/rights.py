@@ -3,9 +3,10 @@
 Export (`export`): everything held about the member, read by one statement (one consistent
 snapshot): profile, cards, consents with history, preferences, the wallet account with its
 ledger, transactions, points lots and tier points, visits, the last accepted ping, raw pings,
-offers, reward vouchers, the access log and sessions. `EXPORTED_TABLES` names, for every
-table that holds a member's data, the export section it lands in; a test compares it with the
-foreign keys of the schema, so a table added later cannot be forgotten.
+offers, reward vouchers, the access log, sessions, and wallet passes with their registered
+devices. `EXPORTED_TABLES` names, for every table that holds a member's data, the export
+section it lands in; a test compares it with the foreign keys of the schema, so a table added
+later cannot be forgotten.
 
 Erasure is in `erasure.py`; the access-log services in `access_service.py`.
 """
@@ -47,6 +48,7 @@ EXPORTED_TABLES: dict[str, str] = {
     "vouchers": "vouchers",
     "access_log": "access_log",
     "refresh_tokens": "sessions",
+    "passes": "passes",  # with their device registrations (pass_registrations)
 }
 
 
@@ -189,6 +191,25 @@ class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
     revoked_at: datetime | None
 
 
+class PassDeviceRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """An Apple device registered for a pass's updates."""
+
+    device_library_id: str
+    push_token: str
+    registered_at: datetime
+
+
+class PassRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A wallet pass (its content is never stored: it shows the rest of this export)."""
+
+    kind: str  # apple | google
+    serial: str
+    show_name: bool
+    created_at: datetime
+    modified_at: datetime
+    devices: list[PassDeviceRecord]
+
+
 class _Sections(msgspec.Struct, frozen=True, kw_only=True):
     exported_at: datetime
     member: MemberRecord
@@ -206,6 +227,7 @@ class _Sections(msgspec.Struct, frozen=True, kw_only=True):
     vouchers: list[VoucherRecord]
     access_log: list[MemberView]
     sessions: list[SessionRecord]
+    passes: list[PassRecord]
 
 
 class Export(_Sections, frozen=True, kw_only=True):
@@ -264,7 +286,13 @@ SELECT json_build_object(
   'access_log', {_list("SELECT id, at, actor_role, action, purpose, store_id FROM access_log "
                        "WHERE member_id = m.id", "x.at, x.id")},
   'sessions', {_list("SELECT created_at, expires_at, used_at, revoked_at FROM refresh_tokens "
-                     "WHERE subject_id = m.id AND role = 'member'", "x.created_at")}
+                     "WHERE subject_id = m.id AND role = 'member'", "x.created_at")},
+  'passes', {_list("SELECT s.kind, s.serial, s.show_name, s.created_at, s.modified_at, "
+                   "(SELECT coalesce(json_agg(json_build_object("
+                   "'device_library_id', r.device_library_id, 'push_token', r.push_token, "
+                   "'registered_at', r.registered_at) ORDER BY r.registered_at), '[]') "
+                   "FROM pass_registrations r WHERE r.pass_id = s.id) AS devices "
+                   "FROM passes s WHERE s.member_id = m.id", "x.created_at, x.kind")}
 )::text
 FROM members m
 JOIN wallet_accounts w ON w.id = m.wallet_account_id
