@@ -173,3 +173,29 @@ def test_a_purchase_whose_answer_is_lost_is_retried_with_the_same_key_and_counts
     expect(page.locator("#amount-due")).to_have_text(re.compile(r"^12,00\s€$"))
     assert len(keys) == 2 and keys[0] == keys[1]
     assert len([t for t in transactions(api, shop) if t["kind"] == "purchase"]) == 1
+
+
+def test_a_typed_card_number_spends_the_offer_only_with_the_pin(
+        browser: Browser, api: Api, web_server: str) -> None:
+    """A card number is static (a wallet pass's barcode, a screenshot): the till asks for
+    the member's PIN before spending an offer with it."""
+    shop, member, offer = shop_with_offer(api)
+    tab = open_tab(browser, web_server, width=PHONE["width"], height=PHONE["height"])
+    page = tab.page
+    sign_in(page, shop.staff_email, "/till")
+    page.get_by_label("Or type the card number").fill(member["card_number"])
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#member-name")).to_have_text("Camille")
+    page.get_by_label("Amount", exact=True).fill("10.00")
+    pad = page.get_by_role("group", name="PIN pad")
+    expect(pad).to_be_hidden()
+    page.get_by_label("20% off today").check()
+    expect(pad).to_be_visible()
+    page.get_by_role("button", name="Record the purchase").click()
+    expect(page.locator("#purchase-form")).to_contain_text("The PIN has 5 digits.")
+    tap_pin(page, "24680")
+    page.get_by_role("button", name="Record the purchase").click()
+    expect(page.locator("#amount-due")).to_have_text("€8.00")
+    offers = api.call("GET", "/v1/me/offers", headers=member["headers"])["items"]
+    assert [o["status"] for o in offers if o["id"] == offer["id"]] == ["redeemed"]
+    assert tab.errors == []

@@ -98,10 +98,19 @@ export function purchaseForm({ till, rerender, refreshMember }) {
   const sv = moneyField(t('till.pay_stored_value'), 'stored_value.amount', t('till.stored_value_hint', { balance: money(m.stored_value_balance) }));
   const pin = pinPad();
   pin.input.dataset.field = 'stored_value.pin';
-  const pinBox = h('div', { hidden: true }, pin.wrap);
+  // A typed card number is static (a wallet pass's barcode, a screenshot): spending points or
+  // offers with it needs the member's PIN too; the app's QR code does not.
+  const byNumber = Boolean(till.card && till.card.card_number);
+  const pinBox = h('div', { hidden: true },
+    byNumber ? h('p', { class: 'hint' }, t('till.pin_for_card_number')) : null, pin.wrap);
+  const spendsByNumber = () => byNumber
+    && (offers.some(({ box }) => box.checked) || Number(points.value || 0) > 0);
   const voucherCodes = h('input', { type: 'text', name: 'vouchers', autocomplete: 'off', autocapitalize: 'characters' });
   const vouchersField = field(t('till.vouchers'), voucherCodes, { name: 'vouchers', hint: t('till.vouchers_hint') });
-  sv.input.addEventListener('input', () => { pinBox.hidden = !(parseMoney(sv.input.value) > 0); });
+  const showPin = () => { pinBox.hidden = !(parseMoney(sv.input.value) > 0 || spendsByNumber()); };
+  sv.input.addEventListener('input', showPin);
+  points.addEventListener('input', showPin);
+  offers.forEach(({ box }) => box.addEventListener('change', showPin));
   const message = h('div', { id: 'purchase-message' });
   const { button, row } = submitRow(t('till.record_purchase'), 'record-purchase');
   const form = h('form', { novalidate: true, id: 'purchase-form' },
@@ -130,8 +139,13 @@ export function purchaseForm({ till, rerender, refreshMember }) {
       if (codes.length) body.vouchers = codes;
       const svAmount = parseMoney(sv.input.value || '0');
       if (svAmount) {
+        pin.input.dataset.field = 'stored_value.pin';
         if (!/^\d{5}$/.test(pin.value())) { setFieldError(pin.input, t('till.need_pin')); throw new Invalid(); }
         body.stored_value = { amount: svAmount, pin: pin.value() };
+      } else if (byNumber && body.redeem) {
+        pin.input.dataset.field = 'redeem.pin';
+        if (!/^\d{5}$/.test(pin.value())) { setFieldError(pin.input, t('till.need_pin')); throw new Invalid(); }
+        body.redeem.pin = pin.value();
       }
       const r = await till.api.post('/v1/pos/purchases', body, { idempotencyKey: key.for(body) });
       key.done();
