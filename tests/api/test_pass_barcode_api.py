@@ -47,7 +47,7 @@ async def purchase(client: Client, s: Scene, card: dict[str, str], amount: int,
 
 async def member_with_points(client: Client, tokens: TokenService) -> Scene:
     s = await scene(client, tokens)
-    r = await client.put("/v1/me/pin", json={"pin": PIN},
+    r = await client.put("/v1/me/pin", json={"pin": PIN, "password": "a long enough password"},
                          headers=s.headers)
     assert r.status_code in (200, 204), r.text
     await buy(client, s, 50_00)  # 50 points

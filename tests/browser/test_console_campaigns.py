@@ -116,7 +116,7 @@ def test_manager_runs_a_weather_campaign_and_reads_its_results(
              headers={**staff, "Idempotency-Key": str(uuid.uuid4())},
              json={"store_id": opera_id, "card_number": member["card_number"],
                    "receipt_id": "R-1", "amount": 500, "currency": "EUR",
-                   "redeem": {"offer_ids": [offer["id"]]}})
+                   "redeem": {"offer_ids": [offer["id"]], "pin": "24680"}})
 
     page.get_by_role("button", name="Show").click()
     expect(page.locator("#figure-redeemed .value")).to_have_text("1")

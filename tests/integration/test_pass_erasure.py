@@ -89,7 +89,9 @@ async def test_erasure_voids_the_passes_and_leaves_no_device_or_serial_linked_to
     (apple_export,) = [x for x in export["passes"] if x["kind"] == "apple"]
     assert [d["device_library_id"] for d in apple_export["devices"]] == ["phone"]
 
-    assert (await client.delete("/v1/me", headers=s.headers)).status_code == 204
+    erased = await client.request("DELETE", "/v1/me", headers=s.headers,
+                                  json={"password": "a long enough password"})
+    assert erased.status_code == 204, erased.text
 
     assert await conn.fetchval("SELECT count(*) FROM pass_registrations") == 0
     rows = await conn.fetch("SELECT member_id, wallet_account_id, voided_at FROM passes")
