@@ -26,12 +26,12 @@ from geo.outbox import WebhookConfig
 from geo.pings import PingRules
 from wallet.kernel.errors import PassesNotConfigured
 from wallet.ledger.till import PinPolicy
-from wallet.privacy.notice import Notice, NoticeContext, ProgramRef, notice
 from wallet.passes import credentials, google_jwt
 from wallet.passes.apns import ApnsConfig
 from wallet.passes.delivery import DeliveryConfig
 from wallet.passes.google_api import GoogleApiConfig
 from wallet.passes.passes_service import ApplePasses, GooglePasses
+from wallet.privacy.notice import Notice, NoticeContext, ProgramRef, notice
 from wallet.privacy.retention import RetentionPolicy
 
 PositiveInt = Annotated[int, Meta(gt=0)]

@@ -30,10 +30,10 @@ from geo import outbox
 from geo.issuance import CampaignCache
 from geo.locator_service import LocatorCache
 from geo.registry import ZoneRegistry
-from wallet.privacy import notice_service
 from wallet.passes import delivery
 from wallet.passes.apns import ApnsSender
 from wallet.passes.google_api import GoogleWalletApi
+from wallet.privacy import notice_service
 
 log = logging.getLogger(__name__)
 

@@ -176,11 +176,11 @@ def test_a_purchase_whose_answer_is_lost_is_retried_with_the_same_key_and_counts
 
 
 def test_a_typed_card_number_spends_the_offer_only_with_the_pin(
-        browser: Browser, api: Api, web_server: str) -> None:
+        api: Api, tabs: OpenTab) -> None:
     """A card number is static (a wallet pass's barcode, a screenshot): the till asks for
     the member's PIN before spending an offer with it."""
     shop, member, offer = shop_with_offer(api)
-    tab = open_tab(browser, web_server, width=PHONE["width"], height=PHONE["height"])
+    tab = tabs(width=PHONE["width"], height=PHONE["height"])
     page = tab.page
     sign_in(page, shop.staff_email, "/till")
     page.get_by_label("Or type the card number").fill(member["card_number"])
