@@ -35,7 +35,7 @@ def _routes(request: Request[Any, Any, Any]) -> dict[str, list[RouteLink]]:
         if not path.startswith("/v1/"):
             continue
         for handler in getattr(route, "route_handlers", []):
-            if handler.include_in_schema is False:
+            if not handler.resolve_include_in_schema():
                 continue
             tag = (list(handler.resolve_tags()) or ["other"])[0]
             methods = sorted(m for m in handler.http_methods if m not in {"HEAD", "OPTIONS"})

@@ -46,6 +46,14 @@ class RegistrationIn(msgspec.Struct, frozen=True, kw_only=True):
                                    examples=["a1b2c3d4e5f6"], description="the APNs token")]
 
 
+class RegistrationOut(msgspec.Struct, frozen=True, kw_only=True):
+    """What was registered (Apple's devices read only the status: 201 new, 200 again)."""
+
+    device_library_identifier: str
+    serial_number: str
+    new: bool
+
+
 class SerialsOut(msgspec.Struct, frozen=True, kw_only=True):
     serialNumbers: list[str]
     lastUpdated: Annotated[str, Meta(
@@ -91,13 +99,13 @@ class PassKitController(Controller):
 
     @post(_REGISTRATION, status_code=201,
           summary="PassKit: register a device for a pass's updates",
-          responses={200: ResponseSpec(data_container=None,
+          responses={200: ResponseSpec(data_container=RegistrationOut,
                                        description="Already registered (push token updated)"),
                      **responses(404, 422)})
     async def register(self, request: Request[Any, Any, Any], state: State, *,
                        device: FromPath[str], pass_type: FromPath[str],
                        serial: FromPath[str], data: JSONBody[RegistrationIn]
-                       ) -> Response[None]:
+                       ) -> Response[RegistrationOut]:
         """The phone registers `device` (its device library identifier) to be pushed when the
         pass changes, with its APNs `pushToken`. 201 when new, 200 when it was registered
         already, 401 for a wrong `ApplePass` token."""
@@ -107,7 +115,9 @@ class PassKitController(Controller):
             serial=serial, token=_token(request), push_token=data.pushToken)
         if created:
             metrics.PASS_DEVICES.inc()
-        return Response(content=None, status_code=201 if created else 200)
+        return Response(content=RegistrationOut(device_library_identifier=device,
+                                                serial_number=serial, new=created),
+                        status_code=201 if created else 200)
 
     @delete(_REGISTRATION, status_code=200,
             summary="PassKit: unregister a device from a pass's updates",

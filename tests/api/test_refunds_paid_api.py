@@ -148,7 +148,7 @@ async def test_a_purchase_nothing_was_paid_for_is_refunded_whole_once(shop: Shop
     me, card, offer = await shop.member_with_offer(("amount_off", 500), points=30)
     r = await shop.till("purchases", {
         "card_number": card, "receipt_id": "FREE", "amount": 500, "currency": "EUR",
-        "redeem": {"offer_ids": [offer], "points": 20}})
+        "redeem": {"offer_ids": [offer], "points": 20, "pin": PIN}})
     assert r.status_code == 201, r.text
     assert (r.json()["discount"], r.json()["amount_due"]) == (500, 0)
     r = await shop.till("refunds", {"receipt_id": "FREE", "amount": 1})

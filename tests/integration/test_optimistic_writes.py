@@ -125,7 +125,7 @@ async def test_a_purchase_that_keeps_losing_the_race_goes_through_under_the_lock
     monkeypatch.setattr(account_repo, "read_card_state", always_stale)
     out = await till.purchase(
         pool, till.Caller(account_id=uuid.uuid4(), program_id=pid), store_id=sid,
-        card=m.card_number, receipt_id="r1", amount=2_500, currency="EUR", redeem_points=30,
+        card=m.card_id, receipt_id="r1", amount=2_500, currency="EUR", redeem_points=30,
         idem=_key("r1"), hasher=Hasher(memory_kib=8, time_cost=1),
         pin_policy=till.PinPolicy(max_attempts=5, lock_s=60), now=NOW)
 
