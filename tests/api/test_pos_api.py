@@ -311,6 +311,36 @@ async def test_the_right_pin_resets_the_failure_count(till: Till, app: Litestar)
                                     m.id) == 0
 
 
+async def test_a_right_pin_restarts_the_count_even_when_the_purchase_is_refused(
+        till: Till, app: Litestar) -> None:
+    """Each attempt is counted before its PIN is verified; a right one restarts the count, so
+    a member whose purse is short is not locked out by trying again."""
+    m = await _member(till, app, value=100)
+    limit = app.state.settings.pin_max_attempts
+    for _ in range(limit - 1):
+        r = await till.buy(m, 100, stored_value={"amount": 100, "pin": "00000"})
+        assert r.json()["type"] == "/problems/wrong-pin"
+    r = await till.buy(m, 500, stored_value={"amount": 500, "pin": PIN})  # more than the purse
+    assert r.status_code == 422 and r.json()["type"] == "/problems/insufficient-balance"
+    assert await till.conn.fetchval("SELECT pin_failures FROM members WHERE id = $1",
+                                    m.id) == 0
+    r = await till.buy(m, 100, stored_value={"amount": 100, "pin": "00000"})
+    assert r.json()["attempts_left"] == limit - 1
+    assert (await fx.snapshot(till.conn, m)).stored_value == 100
+
+
+async def test_the_right_pin_taking_the_last_place_does_not_lock(
+        till: Till, app: Litestar) -> None:
+    m = await _member(till, app, value=1000)
+    limit = app.state.settings.pin_max_attempts
+    for _ in range(limit - 1):
+        await till.buy(m, 100, stored_value={"amount": 100, "pin": "00000"})
+    assert (await till.buy(m, 100, stored_value={"amount": 100, "pin": PIN})).status_code == 201
+    row = await till.conn.fetchrow(
+        "SELECT pin_failures, pin_locked_until FROM members WHERE id = $1", m.id)
+    assert (row["pin_failures"], row["pin_locked_until"]) == (0, None)
+
+
 async def test_stored_value_without_a_pin_set_is_pin_required(
         till: Till, app: Litestar) -> None:
     m = await _member(till, app, value=1000, pin=None)

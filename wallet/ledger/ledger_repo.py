@@ -85,7 +85,6 @@ class Write(msgspec.Struct, frozen=True, kw_only=True):
     tier_points: int = 0
     refund_of: uuid.UUID | None = None
     refund_amount: int = 0
-    reset_pin_of: uuid.UUID | None = None
     idem: IdemKey | None = None
     status_code: int = 0
     response: bytes = b""
@@ -94,7 +93,7 @@ class Write(msgspec.Struct, frozen=True, kw_only=True):
 
 
 # `account` comes first and the rows that other writers of the account also lock (its open
-# lots) or check against its last entry (the balance chain) wait for it: with `$28` (the
+# lots) or check against its last entry (the balance chain) wait for it: with `$27` (the
 # version read, optimistic writes) a concurrent writer is met on the account row, first,
 # and the statement refuses as a whole (`write_guard`, migration 0013) instead of failing
 # half-way on a chain check or deadlocking on a lot. The main SELECT reads `account` first.
@@ -103,7 +102,7 @@ WITH
 account AS (
   UPDATE wallet_accounts SET points_balance = $6::bigint, stored_value_balance = $7::bigint,
          tier = CASE WHEN $8::boolean THEN $11::text ELSE tier END
-   WHERE id = $5::uuid AND ($28::text IS NULL OR xmin::text = $28::text) RETURNING id),
+   WHERE id = $5::uuid AND ($27::text IS NULL OR xmin::text = $27::text) RETURNING id),
 tx AS (
   INSERT INTO transactions
   SELECT * FROM jsonb_populate_recordset(NULL::transactions, $1::jsonb) RETURNING id),
@@ -133,30 +132,27 @@ tier_days AS (
   SELECT $5::uuid, $12::date, $13::bigint WHERE $13::bigint <> 0
   ON CONFLICT (wallet_account_id, day)
   DO UPDATE SET points = tier_points_daily.points + EXCLUDED.points RETURNING 1),
-pin AS (
-  UPDATE members SET pin_failures = 0, pin_locked_until = NULL
-   WHERE id = $14::uuid AND (pin_failures > 0 OR pin_locked_until IS NOT NULL) RETURNING 1),
 idem AS (
   INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response_body)
-  SELECT $15::text, $16::text, $17::bytea, $18::integer, $19::bytea
-   WHERE $15::text IS NOT NULL RETURNING 1),
+  SELECT $14::text, $15::text, $16::bytea, $17::integer, $18::bytea
+   WHERE $14::text IS NOT NULL RETURNING 1),
 offers_used AS (
-  UPDATE offers SET redeemed_at = $21::timestamptz, redeemed_store_id = $22::uuid,
-         redeemed_transaction_id = $23::uuid
-   WHERE id = ANY($20::uuid[]) AND redeemed_at IS NULL RETURNING 1),
+  UPDATE offers SET redeemed_at = $20::timestamptz, redeemed_store_id = $21::uuid,
+         redeemed_transaction_id = $22::uuid
+   WHERE id = ANY($19::uuid[]) AND redeemed_at IS NULL RETURNING 1),
 access AS (
   INSERT INTO access_log (member_id, program_id, actor_id, actor_role, action, purpose,
                           store_id, at)
-  SELECT m.id, m.program_id, $24::uuid, $25::text, $26::text, $27::text, $22::uuid,
-         $21::timestamptz
-    FROM members m WHERE m.wallet_account_id = $5::uuid AND $24::uuid IS NOT NULL RETURNING 1)
+  SELECT m.id, m.program_id, $23::uuid, $24::text, $25::text, $26::text, $21::uuid,
+         $20::timestamptz
+    FROM members m WHERE m.wallet_account_id = $5::uuid AND $23::uuid IS NOT NULL RETURNING 1)
 SELECT (SELECT count(*) FROM account) AS accounts, (SELECT count(*) FROM entries) AS entries,
        (SELECT count(*) FROM lot_updates) AS lots_updated, (SELECT count(*) FROM orig) AS refunded,
        (SELECT count(*) FROM offers_used) AS offers_redeemed,
-       CASE WHEN $28::text IS NULL THEN true  -- locked: the caller checks the counts
+       CASE WHEN $27::text IS NULL THEN true  -- locked: the caller checks the counts
             ELSE write_guard((SELECT count(*) FROM account) = 1
-                             AND (SELECT count(*) FROM lot_updates) = $29::bigint
-                             AND (SELECT count(*) FROM offers_used) = $30::bigint,
+                             AND (SELECT count(*) FROM lot_updates) = $28::bigint
+                             AND (SELECT count(*) FROM offers_used) = $29::bigint,
                              'wallet account') END AS checked
 """
 
@@ -187,7 +183,7 @@ def _rows(w: Write) -> tuple[str, str, str, str]:
 
 async def apply(conn: Conn, w: Write, *, version: str | None = None) -> None:
     """Append the operation: transaction row, ledger entries, lots, cached balances, tier
-    points, PIN counter reset, redeemed offers, the Idempotency-Key's response and the
+    points, redeemed offers, the Idempotency-Key's response and the
     access-log entry of the staff read (of the account's member, if any), in one statement.
 
     `version`: None when the caller holds the account's row lock (in its transaction).
@@ -211,7 +207,7 @@ async def apply(conn: Conn, w: Write, *, version: str | None = None) -> None:
         row = await conn.fetchrow(
             APPLY, txs, entries, lots, updates, w.account_id, w.effect.balances.points,
             w.effect.balances.stored_value, w.set_tier, w.refund_of, w.refund_amount, w.tier,
-            w.tier_day, w.tier_points, w.reset_pin_of,
+            w.tier_day, w.tier_points,
             idem.scope if idem else None, idem.key if idem else None,
             idem.request_hash if idem else None, w.status_code, w.response,
             list(w.redeem_offers), w.at, w.store_id, w.tx.id if w.tx else None,

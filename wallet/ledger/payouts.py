@@ -92,7 +92,7 @@ async def till_payout(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID
                                       points_balance=effect.balances.points)
                 await ledger.apply(conn, ledger.Write(
                     account_id=ctx.account_id, program_id=ctx.program_id, effect=effect,
-                    at=now, store_id=store_id, tx=tx, reset_pin_of=ctx.member_id, idem=idem,
+                    at=now, store_id=store_id, tx=tx, idem=idem,
                     status_code=201, response=encode(result),
                     access=till_access(caller, "till.payout", store_id)))
                 return Outcome(status=201, result=result)

@@ -27,8 +27,9 @@ another card blocks on the key's unique index, gets `IdempotencyRace` and replay
 
 PIN checks run between the optimistic read and the write, or before the lock when there is no
 optimistic attempt (argon2 takes milliseconds by design: it must not hold the account lock),
-and a wrong PIN is counted by its own autocommitted statement, so the count sticks although
-the purchase is refused.
+and each attempt is counted *before* its PIN is verified, by its own autocommitted statement
+(`check_pin`): the count sticks although the purchase is refused, and parallel purchases on one
+card never check more PINs than the limit.
 """
 
 from __future__ import annotations
@@ -171,29 +172,42 @@ async def check_pin(conn: Conn, ctx: PinHolder, pin: str | None, *,
                     field: str = "stored_value.pin",
                     spending: str = "spending stored value") -> None:
     """Verify the member's PIN (given as `field`, needed for `spending`): refuse while
-    locked, count a wrong one (the `max_attempts`-th locks it for `lock_s`)."""
+    locked; count the attempt *before* verifying it, so parallel requests never check more
+    than `max_attempts` PINs (the one taking the last place locks it for `lock_s` unless it
+    is right); a right PIN restarts the count.
+
+    Call it outside a transaction: the count is autocommitted by its own statement (it
+    sticks although the request is refused), and no row lock is held while argon2 runs."""
     if ctx.pin_locked_until is not None and ctx.pin_locked_until > now:
-        retry = max(1, int((ctx.pin_locked_until - now).total_seconds() + 0.999))
-        raise errors.PinLocked(_locked(ctx.pin_locked_until), retry_after_s=retry,
-                               locked_until=ctx.pin_locked_until, field=field)
+        raise _pin_locked(ctx.pin_locked_until, now, field)
     if ctx.pin_hash is None:
         raise errors.PinRequired(f"the member has not set a PIN ({spending} needs one)",
                                  field=field)
     if pin is None:
         raise errors.PinRequired(f"{spending} needs the member's PIN", field=field)
-    if await hasher.verify_async(ctx.pin_hash, pin):
-        return
-    # Autocommitted on its own: the count sticks although the purchase is refused.
     until = now + timedelta(seconds=policy.lock_s)
-    failure = await account_repo.record_pin_failure(
-        conn, ctx.member_id, max_attempts=policy.max_attempts, lock_until=until)
-    if failure.locked_until is not None:
-        raise errors.PinLocked(_locked(failure.locked_until), retry_after_s=policy.lock_s,
-                               locked_until=failure.locked_until, new_lock=True,
-                               field=field)
-    left = max(0, policy.max_attempts - failure.failures)
+    attempt = await account_repo.claim_pin_attempt(
+        conn, ctx.member_id, max_attempts=policy.max_attempts, lock_until=until, now=now)
+    if attempt.pin_hash is None:  # locked by a concurrent attempt, or the PIN was removed
+        if attempt.locked_until is None:
+            raise errors.PinRequired(f"the member has not set a PIN ({spending} needs one)",
+                                     field=field)
+        raise _pin_locked(attempt.locked_until, now, field)
+    if await hasher.verify_async(attempt.pin_hash, pin):
+        await account_repo.pin_verified(conn, ctx.member_id, attempt)
+        return
+    if attempt.locks:
+        raise errors.PinLocked(_locked(until), retry_after_s=policy.lock_s,
+                               locked_until=until, new_lock=True, field=field)
+    left = max(0, policy.max_attempts - attempt.number)
     raise errors.WrongPin(f"wrong PIN: {left} attempt{'s' if left != 1 else ''} left before "
                           "stored value is locked", attempts_left=left, field=field)
+
+
+def _pin_locked(until: datetime, now: datetime, field: str) -> errors.PinLocked:
+    retry = max(1, int((until - now).total_seconds() + 0.999))
+    return errors.PinLocked(_locked(until), retry_after_s=retry, locked_until=until,
+                            field=field)
 
 
 def _locked(until: datetime) -> str:
@@ -288,7 +302,7 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
                 account_id=ctx.account_id, program_id=ctx.program_id, effect=done.effect,
                 at=now, store_id=store_id, tx=tx, tier=done.tier,
                 set_tier=bool(ctx.rules.tiers), tier_day=now.date(),
-                tier_points=done.points_earned, reset_pin_of=pin_member, idem=idem,
+                tier_points=done.points_earned, idem=idem,
                 status_code=201, response=encode(result),
                 redeem_offers=tuple(offer_ids),
                 access=till_access(caller, "till.purchase", store_id)), version=version)
