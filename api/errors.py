@@ -38,7 +38,8 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     wallet_errors.NotFound: (404, "/problems/not-found", "Not found"),
     wallet_errors.Conflict: (409, "/problems/conflict", "Conflict"),
     wallet_errors.IdempotencyConflict: (
-        409, "/problems/idempotency-key-reused", "Idempotency-Key reused with another body"),
+        409, "/problems/idempotency-key-reused",
+        "Idempotency-Key reused for another request"),
     wallet_errors.StoredValueRemaining: (
         409, "/problems/stored-value-remaining", "Stored value must be paid out first"),
     wallet_errors.RuleViolation: (422, "/problems/rule-violation", "Refused by a business rule"),
@@ -126,7 +127,7 @@ _DESCRIPTIONS = {
     401: "Missing, invalid or expired token",
     403: "Wrong role or scope, or missing consent",
     404: "Not found (or not yours)",
-    409: "Conflict, e.g. an Idempotency-Key reused with another body",
+    409: "Conflict, e.g. an Idempotency-Key reused for another request (route or body)",
     413: "Request body too large",
     422: "Refused by a business rule",
     429: "Too many requests",
@@ -145,8 +146,9 @@ _EXAMPLES: dict[int, dict[str, Any]] = {
     404: {"type": "/problems/not-found", "title": "Not found", "status": 404,
           "detail": "no such store", "field": "store_id"},
     409: {"type": "/problems/idempotency-key-reused",
-          "title": "Idempotency-Key reused with another body", "status": 409,
-          "detail": "this Idempotency-Key was used with another request body"},
+          "title": "Idempotency-Key reused for another request", "status": 409,
+          "detail": "this Idempotency-Key was already used for another request (another "
+                    "route or body): a key names one request of its sender"},
     413: {"type": "/problems/body-too-large", "title": "Request body too large", "status": 413,
           "detail": "Request Entity Too Large"},
     422: {"type": "/problems/rule-violation", "title": "Refused by a business rule",

@@ -182,3 +182,36 @@ async def test_the_shipped_migrations_are_well_named_and_apply_cleanly_once(
     shipped = [m.name for m in discover(DEFAULT_DIR)]
     assert await migrate(empty_db) == shipped
     assert await migrate(empty_db) == []
+
+
+async def test_idempotency_keys_move_to_a_scope_per_caller_keeping_the_latest(
+        empty_db: str, tmp_path: Path) -> None:
+    """0014: "<sub>:<route>" scopes become "<sub>"; a caller's key used on two routes keeps
+    its latest record (an older retry then gets a 409, never a second run)."""
+    d = tmp_path / "before"
+    d.mkdir()
+    for m in discover():
+        if m.name < "0014":
+            (d / m.name).write_text(m.sql, encoding="utf-8")
+    await migrate(empty_db, d)
+    staff, other = uuid.uuid4(), uuid.uuid4()
+    conn = await asyncpg.connect(empty_db)
+    try:
+        for scope, key, digest, age in (
+                (f"{staff}:POST /v1/pos/purchases", "k", b"purchase", "2 hours"),
+                (f"{staff}:POST /v1/pos/stored-value/top-ups", "k", b"top-up", "1 hour"),
+                (f"{other}:POST /v1/pos/purchases", "k", b"other", "3 hours"),
+                (f"{staff}:POST /v1/pos/scan", "only", b"scan", "1 hour")):
+            await conn.execute(
+                "INSERT INTO idempotency_keys (scope, key, request_hash, status_code, "
+                "response_body, created_at) VALUES ($1, $2, $3, 201, '{}', "
+                "now() - $4::text::interval)", scope, key, digest, age)
+        d.joinpath("0014_idempotency_scope.sql").write_bytes(
+            (DEFAULT_DIR / "0014_idempotency_scope.sql").read_bytes())
+        assert await migrate(empty_db, d) == ["0014_idempotency_scope.sql"]
+        kept = {(r["scope"], r["key"]): bytes(r["request_hash"]) for r in await conn.fetch(
+            "SELECT scope, key, request_hash FROM idempotency_keys")}
+    finally:
+        await conn.close()
+    assert kept == {(str(staff), "k"): b"top-up", (str(other), "k"): b"other",
+                    (str(staff), "only"): b"scan"}

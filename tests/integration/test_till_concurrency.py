@@ -98,3 +98,35 @@ async def test_concurrent_tills_count_each_purchase_once_and_balances_come_out_e
         assert (snap.points, snap.stored_value) == (5_000 + earned - redeemed, 100_000 - spent)
         assert await fx.ledger_sums(conn, m.account_id) == (snap.points, snap.stored_value,
                                                             snap.points)
+
+
+async def test_one_key_sent_to_two_routes_at_once_runs_one_of_them(
+        server: str, conn: asyncpg.Connection, keys_file: Path) -> None:
+    """Keys are scoped per caller across routes (issue 14, bug 6): a purchase and a top-up
+    sent at the same moment with one key, on two workers, run exactly one; the other is a
+    409, whichever wins."""
+    settings = Settings()
+    tokens = TokenService(load_or_create(keys_file), issuer=settings.jwt_issuer,
+                          access_ttl_s=600, refresh_ttl_s=600, card_ttl_s=600)
+    pid = await fx.program(conn)
+    sid = await fx.store(conn, pid)
+    members = [await fx.member(conn, pid) for _ in range(20)]
+    staff = tokens.mint_access(sub=uuid.uuid4(), role="staff", program_id=pid, store_ids=[sid])
+    async with httpx.AsyncClient(base_url=server, timeout=30.0,
+                                 headers={"Authorization": f"Bearer {staff}"}) as client:
+        async def pair(n: int, m: fx.Member) -> list[int]:
+            key = {"Idempotency-Key": f"both-{n}"}
+            card = {"store_id": str(sid), "card_number": m.card_number, "currency": "EUR"}
+            answers = await asyncio.gather(
+                client.post("/v1/pos/purchases", headers=key,
+                            json={**card, "receipt_id": f"r{n}", "amount": 1000}),
+                client.post("/v1/pos/stored-value/top-ups", headers=key,
+                            json={**card, "amount": 5000}))
+            return sorted(r.status_code for r in answers)
+
+        statuses = await asyncio.gather(*(pair(n, m) for n, m in enumerate(members)))
+    assert all(s == [201, 409] for s in statuses), statuses
+    for m in members:
+        snap = await fx.snapshot(conn, m)
+        assert snap.transactions == 1
+        assert (snap.points, snap.stored_value) in ((10, 0), (0, 5000))

@@ -7,9 +7,11 @@ response (the retry would count twice) nor the response without the writes (the 
 replay a lie). So every retried write path is a service that owns its transaction and goes
 through this module:
 
-* `key_for(...)` builds the key (pure): scope = (caller's `sub`, route), request hash = sha256
+* `key_for(...)` builds the key (pure): scope = the caller's `sub`, across routes (Stripe's
+  rule: a key names one request of that caller, wherever it was sent), request hash = sha256
   of method, path and the canonical body (the decoded Struct re-encoded by msgspec: field
-  order, whitespace and omitted defaults do not change it).
+  order, whitespace and omitted defaults do not change it). The same key sent by the same
+  caller to another route, or with another body, is the same key with another request: 409.
 * `run_idempotent(pool, key, work, type_)` serves any write: look the key up (a committed
   response → replay, or 409 if the request differs); otherwise run `work(conn)` inside a
   transaction and record the response there. Used by the scan, the ping batch and every
@@ -63,13 +65,16 @@ class Outcome(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
 
 
 def key_for(sub: uuid.UUID, key: str, *, method: str, path: str, body: Any) -> IdemKey:
-    """The key of one request. `body` is the decoded request Struct (or None)."""
+    """The key of one request. `body` is the decoded request Struct (or None). Scoped per
+    caller only: the route is part of the request, so a key reused on another route by the
+    same caller conflicts (409) instead of running a second operation (a purchase's key
+    reused for a top-up ran both)."""
     route = f"{method.upper()} {path}"
     digest = hashlib.sha256()
     digest.update(route.encode())
     digest.update(b"\n")
     digest.update(_encoder.encode(body))
-    return IdemKey(scope=f"{sub}:{route}", key=key, request_hash=digest.digest())
+    return IdemKey(scope=str(sub), key=key, request_hash=digest.digest())
 
 
 def encode(result: Any) -> bytes:
@@ -81,7 +86,8 @@ def replay(stored: StoredResponse, key: IdemKey, type_: type[T]) -> Outcome[T]:
     """The stored response for `key`, or IdempotencyConflict if its request was another."""
     if stored.request_hash != key.request_hash:
         raise errors.IdempotencyConflict(
-            "this Idempotency-Key was already used with another request body")
+            "this Idempotency-Key was already used for another request (another route or "
+            "body): a key names one request of its sender")
     return Outcome(status=stored.status_code, replayed=True,
                    result=msgspec.json.decode(stored.body, type=type_))
 

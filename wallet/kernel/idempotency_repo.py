@@ -18,8 +18,9 @@ class IdempotencyRace(Exception):
 
 
 class IdemKey(msgspec.Struct, frozen=True, kw_only=True):
-    """Who sent which key for which request: `scope` is (caller, route), `request_hash` the
-    sha256 of method, path and canonical body (see `api/idempotency.py`)."""
+    """Who sent which key for which request: `scope` is the caller (its `sub`, across routes),
+    `request_hash` the sha256 of method, path and canonical body (see
+    `wallet.kernel.idempotency.key_for`)."""
 
     scope: str
     key: str

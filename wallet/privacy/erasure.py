@@ -61,7 +61,7 @@ WITH outbox AS (
      WHERE o.offer_id = f.id AND f.member_id = $1 RETURNING 1),
 idem AS (
     DELETE FROM idempotency_keys
-     WHERE starts_with(scope, $2::text)
+     WHERE scope = $2::text
         OR position(convert_to($3::text, 'UTF8') IN response_body) > 0 RETURNING 1),
 tokens AS (DELETE FROM refresh_tokens WHERE subject_id = $1 RETURNING 1),
 member AS (DELETE FROM members WHERE id = $1 RETURNING 1)
@@ -100,7 +100,7 @@ async def erase(conn: Conn, member_id: uuid.UUID, *, logged: Access | None = Non
                 "by the operator); nothing was erased", balance=balance, currency=currency)
         if logged is not None:
             await access_log.record(conn, member_id, logged)
-        await conn.fetchval(ERASE, member_id, f"{member_id}:", str(row["wallet_account_id"]))
+        await conn.fetchval(ERASE, member_id, str(member_id), str(row["wallet_account_id"]))
     return Erased(member_id=member_id, wallet_account_id=row["wallet_account_id"])
 
 
