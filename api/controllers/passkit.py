@@ -174,7 +174,7 @@ class PassKitController(Controller):
         return pkpass_response(issued.data, issued.modified_at)
 
     @post("/log", status_code=200, summary="PassKit: messages logged by devices",
-          responses=responses())
+          responses=responses(404))
     async def log(self, state: State, data: JSONBody[LogsIn]) -> None:
         """Phones report problems with our passes here; they are written to the server log
         (at most 20 per request, 500 characters each)."""

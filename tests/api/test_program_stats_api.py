@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
-from support.campaign_helpers import campaign_body, card_number, create_campaign
+from support.campaign_helpers import campaign_body, card_qr, create_campaign
 from support.helpers import (
     INSIDE,
     Client,
@@ -63,7 +63,7 @@ async def _scenario(client: Client, tokens: TokenService, conn: asyncpg.Connecti
     assert r.status_code == 204, r.text
     r = await client.post("/v1/pos/purchases", headers={
         **staff(tokens, program, opera), "Idempotency-Key": str(uuid.uuid4())}, json={
-        "store_id": opera, "card_number": await card_number(client, me), "receipt_id": "R-1",
+        "store_id": opera, "qr_payload": await card_qr(client, me), "receipt_id": "R-1",
         "amount": 1000, "currency": "EUR", "redeem": {"offer_ids": [redeemed]}})
     assert r.status_code == 201, r.text
     await conn.execute("UPDATE offers SET issued_at = issued_at - interval '3 days', "
