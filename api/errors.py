@@ -49,6 +49,9 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
         422, "/problems/insufficient-balance", "Insufficient balance"),
     wallet_errors.InvalidCardToken: (422, "/problems/invalid-card-token", "Invalid card token"),
     wallet_errors.WrongPin: (422, "/problems/wrong-pin", "Wrong PIN"),
+    wallet_errors.CrossStoreRefundDisabled: (
+        422, "/problems/cross-store-refund-disabled",
+        "Refunds only at the store of the purchase"),
     wallet_errors.PinLocked: (422, "/problems/pin-locked", "PIN locked"),
     wallet_errors.PinRequired: (422, "/problems/pin-required", "PIN required"),
     wallet_errors.CurrencyMismatch: (422, "/problems/currency-mismatch", "Currency mismatch"),

@@ -79,6 +79,13 @@ ProgramLocale = Annotated[str, Meta(
                                     "region): how amounts and numbers are written for people")]
 
 
+CrossStoreRefunds = Annotated[bool, Meta(
+    description="a purchase may be refunded at another store of the program than the one "
+                "that rang it up (recorded at the refunding store, the read of the other "
+                "store's purchase logged in the member's access log); false: only where it "
+                "was bought")]
+
+
 class ProgramIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: Name
     currency: Currency
@@ -89,6 +96,7 @@ class ProgramIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     stored_value: bool = False
     voucher_expiry_returns_points: ReturnsPoints = True
     locale: ProgramLocale = "en"
+    cross_store_refunds: CrossStoreRefunds = True
 
     def to_spec(self) -> programs.ProgramSpec:
         return programs.ProgramSpec(
@@ -97,7 +105,7 @@ class ProgramIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
             points_expiry_days=self.points_expiry_days, tiers=_tiers(self.tiers),
             stored_value=self.stored_value,
             voucher_expiry_returns_points=self.voucher_expiry_returns_points,
-            locale=self.locale)
+            locale=self.locale, cross_store_refunds=self.cross_store_refunds)
 
 
 class ProgramPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -112,6 +120,7 @@ class ProgramPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     stored_value: bool | UnsetType = UNSET
     voucher_expiry_returns_points: ReturnsPoints | UnsetType = UNSET
     locale: ProgramLocale | UnsetType = UNSET
+    cross_store_refunds: CrossStoreRefunds | UnsetType = UNSET
 
     def to_changes(self) -> programs.ProgramChanges:
         rate = self.earn_rate
@@ -123,7 +132,7 @@ class ProgramPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
             tiers=UNSET if isinstance(self.tiers, UnsetType) else _tiers(self.tiers),
             stored_value=self.stored_value,
             voucher_expiry_returns_points=self.voucher_expiry_returns_points,
-            locale=self.locale)
+            locale=self.locale, cross_store_refunds=self.cross_store_refunds)
 
 
 class TierOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -143,6 +152,7 @@ class ProgramOut(msgspec.Struct, frozen=True, kw_only=True):
     stored_value: bool
     voucher_expiry_returns_points: bool
     locale: str
+    cross_store_refunds: bool
     created_at: datetime
     updated_at: datetime
 
@@ -153,6 +163,7 @@ class ProgramOut(msgspec.Struct, frozen=True, kw_only=True):
             earn_rate=EarnRate(points=p.earn_points, per_amount=p.earn_per_amount),
             points_expiry_days=p.points_expiry_days, stored_value=p.stored_value,
             voucher_expiry_returns_points=p.voucher_expiry_returns_points, locale=p.locale,
+            cross_store_refunds=p.cross_store_refunds,
             tiers=[TierOut(name=t.name, min_points_12m=t.min_points_12m,
                            earn_multiplier=t.multiplier_milli / 1000) for t in p.tiers],
             created_at=p.created_at, updated_at=p.updated_at)

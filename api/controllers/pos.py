@@ -99,17 +99,23 @@ class PurchaseRequest(_CardInput, frozen=True, kw_only=True, forbid_unknown_fiel
 
 
 class RefundRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The purchase by `transaction_id`, or by `receipt_id` rung up in `store_id`; `amount`
-    in what was paid (default: all that is left to refund)."""
+    """The purchase by `transaction_id`, or by `receipt_id` rung up in `receipt_store_id`
+    (default: `store_id`, the refunding till's store); `amount` in what was paid (default:
+    all that is left to refund)."""
 
     store_id: uuid.UUID
     transaction_id: uuid.UUID | None = None
     receipt_id: ReceiptId | None = None
+    receipt_store_id: Annotated[uuid.UUID, Meta(
+        description="the store that rang up `receipt_id`, for a return at another store "
+                    "(default: `store_id`)")] | None = None
     amount: PositiveMoney | None = None
 
     def __post_init__(self) -> None:
         if (self.transaction_id is None) == (self.receipt_id is None):
             raise ValueError("give exactly one of `transaction_id` and `receipt_id`")
+        if self.receipt_store_id is not None and self.receipt_id is None:
+            raise ValueError("`receipt_store_id` goes with `receipt_id`")
 
 
 class TopUpRequest(_CardInput, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -225,7 +231,13 @@ class PosController(Controller):
           summary="Refund a purchase, in full or in part, in what was paid (by transaction "
                   "or receipt id)",
           description="The purchase is named by `transaction_id`, or by `receipt_id` (a "
-                      "receipt rung up in `store_id`). Refunds are in what the member paid: "
+                      "receipt rung up in `store_id`, or in `receipt_store_id` for a return "
+                      "at another store). A purchase of another store of the program is "
+                      "refunded here unless the program's `cross_store_refunds` is off (422 "
+                      "/problems/cross-store-refund-disabled); the refund is recorded at "
+                      "`store_id`, and the member's access log says the till read another "
+                      "store's purchase (`till.refund_other_store`). Refunds are in what the "
+                      "member paid: "
                       "the purchase's amount less its discount (offers, vouchers), so a "
                       "2,450 purchase with 490 off gives back at most 1,960 over all its "
                       "refunds (more → 422 naming `amount`). The answer says what goes back "
@@ -249,7 +261,7 @@ class PosController(Controller):
         assert purchase is not None  # one of the two, by RefundRequest's check
         outcome = await refunds.refund(
             state.pool, caller, store_id=data.store_id, purchase=purchase,
-            amount=data.amount,
+            amount=data.amount, receipt_store_id=data.receipt_store_id,
             idem=request_key(request, principal.sub, idempotency_key, data))
         return respond(outcome)
 

@@ -47,6 +47,11 @@ class RuleViolation(DomainError):
     """Well-formed, but refused by a business rule (HTTP 422)."""
 
 
+class CrossStoreRefundDisabled(RuleViolation):
+    """The program refunds a purchase only at the store that rang it up (its setting
+    `cross_store_refunds` is off)."""
+
+
 class UnknownPolicyVersion(RuleViolation):
     """A consent's `policy_version` names no privacy notice that was ever published."""
 

@@ -36,6 +36,7 @@ class Program(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
     voucher_expiry_returns_points: bool = True  # an unused reward voucher's points come back
     locale: str = "en"  # BCP 47: how amounts and numbers are written for people ("fr-FR")
+    cross_store_refunds: bool = True  # a purchase may be refunded at another of its stores
 
 
 class EntryFields(msgspec.Struct, frozen=True, kw_only=True):

@@ -250,7 +250,9 @@ class Purchase(msgspec.Struct, frozen=True, kw_only=True):
     stored_value_spent: int
     at: datetime
     earn_lot_id: uuid.UUID | None
-    store_ok: bool
+    store_ok: bool  # the refunding store is a live store of the program
+    store_id: uuid.UUID  # where it was rung up
+    cross_store_refunds: bool  # the program's setting: refunds at its other stores allowed
 
     @property
     def paid(self) -> int:
@@ -265,22 +267,26 @@ SELECT t.id, t.wallet_account_id, t.program_id, t.currency, t.amount, t.discount
        (SELECT l.id FROM points_lots l WHERE l.transaction_id = t.id AND l.source = 'earn')
          AS earn_lot_id,
        EXISTS (SELECT 1 FROM stores s WHERE s.id = $3 AND s.program_id = t.program_id
-                                        AND s.deleted_at IS NULL) AS store_ok
-FROM transactions t
+                                        AND s.deleted_at IS NULL) AS store_ok,
+       t.store_id, p.cross_store_refunds
+FROM transactions t JOIN programs p ON p.id = t.program_id
 WHERE t.program_id = $2 AND t.kind = 'purchase' AND """
 PURCHASE = _PURCHASE + "t.id = $1::uuid"
-# A receipt is unique per store (the `transactions_receipt` index): looked up in the till's.
-PURCHASE_BY_RECEIPT = _PURCHASE + "t.store_id = $3 AND t.receipt_id = $1::text"
+# A receipt is unique per store (the `transactions_receipt` index): looked up in the store
+# that rang it up, `$4` (the till's own, unless the refund names another).
+PURCHASE_BY_RECEIPT = _PURCHASE + "t.store_id = $4 AND t.receipt_id = $1::text"
 
 
 async def purchase(conn: Conn, tx: uuid.UUID | str, *, program_id: uuid.UUID,
-                   store_id: uuid.UUID) -> Purchase:
-    """A purchase of `program_id` by transaction id, or by receipt id (`str`) in `store_id`
-    (NotFound naming `transaction_id` or `receipt_id` otherwise), re-read fresh: call it
-    after locking the account to see the refunds committed so far."""
+                   store_id: uuid.UUID, receipt_store_id: uuid.UUID | None = None) -> Purchase:
+    """A purchase of `program_id` by transaction id, or by receipt id (`str`) rung up in
+    `receipt_store_id` (default: `store_id`, the till's), NotFound naming `transaction_id` or
+    `receipt_id` otherwise; re-read fresh: call it after locking the account to see the
+    refunds committed so far. `store_ok` says whether `store_id` is a live store of it."""
     by_id = isinstance(tx, uuid.UUID)
-    row = await conn.fetchrow(PURCHASE if by_id else PURCHASE_BY_RECEIPT, tx, program_id,
-                              store_id)
+    row = await (conn.fetchrow(PURCHASE, tx, program_id, store_id) if by_id else
+                 conn.fetchrow(PURCHASE_BY_RECEIPT, tx, program_id, store_id,
+                               receipt_store_id or store_id))
     if row is None:
         if by_id:
             raise errors.NotFound("no such purchase in this program", field="transaction_id")

@@ -3,10 +3,15 @@ gives back at most 1,960, split into what goes back by card or in cash and what 
 the purse (stored value), in the proportions the purchase was paid; the points it earned are
 taken back and the points it redeemed returned in the same proportion (`rules.refund`).
 
-A purchase is named by its transaction id or by its receipt id in the till's store. Like
-every till operation: one transaction that locks the wallet account, reads the purchase again
-under the lock (refunds committed so far), writes with one statement, and stores the answer
-under the request's Idempotency-Key (`wallet.kernel.idempotency`).
+A purchase is named by its transaction id or by its receipt id in the store that rang it up
+(the till's, unless the refund names another). Refunds across the program's stores are allowed
+unless its `cross_store_refunds` setting is off (CrossStoreRefundDisabled): most chains take
+returns anywhere. The refund is recorded at the refunding store (its transaction and ledger
+entries), and its access-log entry says that the till read another store's purchase
+(`till.refund_other_store`). Like every till operation: one transaction that locks the
+wallet account, reads the purchase again under the lock (refunds committed so far), writes
+with one statement, and stores the answer under the request's Idempotency-Key
+(`wallet.kernel.idempotency`).
 """
 
 from __future__ import annotations
@@ -49,10 +54,12 @@ class RefundResult(msgspec.Struct, frozen=True, kw_only=True):
 
 async def refund(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID,
                  purchase: uuid.UUID | str, amount: int | None, idem: IdemKey,
+                 receipt_store_id: uuid.UUID | None = None,
                  now: datetime | None = None) -> Outcome[RefundResult]:
-    """Refund `amount` (default: all that is left) of what was paid for a purchase, named by
-    its transaction id or by its receipt id (`str`) in `store_id`; see `rules.refund`. The
-    refund that completes it makes the reward vouchers the purchase used usable again."""
+    """Refund `amount` (default: all that is left) of what was paid for a purchase, at
+    `store_id`; the purchase is named by its transaction id or by its receipt id (`str`) in
+    `receipt_store_id` (default `store_id`); see `rules.refund`. The refund that completes it
+    makes the reward vouchers the purchase used usable again."""
     now = now or datetime.now(UTC)
     field = "transaction_id" if isinstance(purchase, uuid.UUID) else "receipt_id"
     async with pool.acquire() as conn:
@@ -60,9 +67,15 @@ async def refund(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID,
         async def work() -> Outcome[RefundResult]:
             async with conn.transaction():
                 found = await ledger.purchase(conn, purchase,
-                                              program_id=caller.program_id, store_id=store_id)
+                                              program_id=caller.program_id, store_id=store_id,
+                                              receipt_store_id=receipt_store_id)
                 if not found.store_ok:
                     raise errors.NotFound("no such store in this program", field="store_id")
+                elsewhere = found.store_id != store_id
+                if elsewhere and not found.cross_store_refunds:
+                    raise errors.CrossStoreRefundDisabled(
+                        "this program refunds a purchase only at the store that rang it up",
+                        field=field)
                 locked = await account_repo.lock_account(conn, found.wallet_account_id)
                 p = await ledger.purchase(conn, found.id, program_id=caller.program_id,
                                           store_id=store_id)  # fresh: refunds so far
@@ -115,7 +128,8 @@ async def refund(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID,
                     tier_day=p.at.date(), tier_points=done.tier_points_delta,
                     refund_of=p.id, refund_amount=how_much, idem=idem, status_code=201,
                     response=encode(result),
-                    access=till_access(caller, "till.refund", store_id)))
+                    access=till_access(caller, "till.refund_other_store" if elsewhere
+                                       else "till.refund", store_id)))
                 return Outcome(status=201, result=result)
 
         return await retrying(conn, idem, RefundResult, work)

@@ -23,9 +23,11 @@ from wallet.kernel.db import Conn
 
 ActorRole = Literal["staff", "manager", "admin", "service"]
 # What was done with the member's data. Add a value when a new route reads it.
-Action = Literal["till.scan", "till.purchase", "till.refund", "till.top_up", "till.payout",
-                 "till.voucher", "support.view", "admin.export", "admin.erasure",
-                 "admin.payout", "pass.google_update"]
+# `till.refund_other_store`: a refund at one store of a purchase rung up at another (the till
+# read that store's transaction; the refund names it as its original).
+Action = Literal["till.scan", "till.purchase", "till.refund", "till.refund_other_store",
+                 "till.top_up", "till.payout", "till.voucher", "support.view", "admin.export",
+                 "admin.erasure", "admin.payout", "pass.google_update"]
 # Why: serving the member at the till, answering the member's own request (support, a
 # data-subject request received by the operator), keeping the member's wallet pass current.
 AccessPurpose = Literal["till_service", "member_support", "data_subject_request",

@@ -36,6 +36,7 @@ class ProgramSpec(msgspec.Struct, frozen=True, kw_only=True):
     stored_value: bool
     voucher_expiry_returns_points: bool = True
     locale: str = "en"
+    cross_store_refunds: bool = True
 
 
 class ProgramChanges(msgspec.Struct, frozen=True, kw_only=True):
@@ -51,6 +52,7 @@ class ProgramChanges(msgspec.Struct, frozen=True, kw_only=True):
     stored_value: bool | msgspec.UnsetType = msgspec.UNSET
     voucher_expiry_returns_points: bool | msgspec.UnsetType = msgspec.UNSET
     locale: str | msgspec.UnsetType = msgspec.UNSET
+    cross_store_refunds: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 def multiplier_milli(multiplier: float, *, field: str) -> int:
@@ -123,14 +125,14 @@ def program_from_row(row: asyncpg.Record) -> Program:
         stored_value=row["stored_value"], created_at=row["created_at"],
         updated_at=row["updated_at"],
         voucher_expiry_returns_points=row["voucher_expiry_returns_points"],
-        locale=row["locale"])
+        locale=row["locale"], cross_store_refunds=row["cross_store_refunds"])
 
 
 INSERT_PROGRAM = """
 INSERT INTO programs (id, name, currency, timezone, earn_points, earn_per_amount,
                       points_expiry_days, tiers, stored_value, voucher_expiry_returns_points,
-                      locale)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11)
+                      locale, cross_store_refunds)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12)
 RETURNING *
 """
 
@@ -139,7 +141,8 @@ async def insert_program(conn: Conn, spec: ProgramSpec) -> Program:
     row = await conn.fetchrow(
         INSERT_PROGRAM, uuid.uuid4(), spec.name, spec.currency, spec.timezone, spec.earn_points,
         spec.earn_per_amount, spec.points_expiry_days, msgspec.json.encode(spec.tiers).decode(),
-        spec.stored_value, spec.voucher_expiry_returns_points, spec.locale)
+        spec.stored_value, spec.voucher_expiry_returns_points, spec.locale,
+        spec.cross_store_refunds)
     assert row is not None
     return program_from_row(row)
 
@@ -161,7 +164,8 @@ async def fetch_program(conn: Conn, program_id: uuid.UUID, *,
 UPDATE_PROGRAM = """
 UPDATE programs SET name = $2, currency = $3, timezone = $4, earn_points = $5,
        earn_per_amount = $6, points_expiry_days = $7, tiers = $8::jsonb, stored_value = $9,
-       voucher_expiry_returns_points = $10, locale = $11, updated_at = now()
+       voucher_expiry_returns_points = $10, locale = $11, cross_store_refunds = $12,
+       updated_at = now()
 WHERE id = $1
 RETURNING *
 """
@@ -172,7 +176,8 @@ async def update_program_row(conn: Conn, program_id: uuid.UUID,
     row = await conn.fetchrow(
         UPDATE_PROGRAM, program_id, spec.name, spec.currency, spec.timezone, spec.earn_points,
         spec.earn_per_amount, spec.points_expiry_days, msgspec.json.encode(spec.tiers).decode(),
-        spec.stored_value, spec.voucher_expiry_returns_points, spec.locale)
+        spec.stored_value, spec.voucher_expiry_returns_points, spec.locale,
+        spec.cross_store_refunds)
     if row is None:
         raise NotFound("no such program", field="program_id")
     return program_from_row(row)
