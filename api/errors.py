@@ -315,8 +315,12 @@ RETRY_AFTER_S = 1
 def _unavailable(exc: BaseException) -> bool:
     if isinstance(exc, UNAVAILABLE):
         return True
-    # asyncpg signals "used a connection the server already closed" as an InterfaceError
-    return isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc)
+    # asyncpg signals "used a connection the server already closed" as an InterfaceError; a
+    # pooled one that the server closed while a request awaited something else (argon2 between
+    # a till's read and its write) is handed back to its pool at once, and the next statement
+    # says "released back to the pool" (tests/integration/test_lost_pool_connection.py)
+    return isinstance(exc, asyncpg.InterfaceError) and (
+        "connection is closed" in str(exc) or "released back to the pool" in str(exc))
 
 
 def unavailable_handler(request: Request[Any, Any, Any], exc: Exception
