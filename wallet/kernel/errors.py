@@ -64,6 +64,17 @@ class InsufficientBalance(RuleViolation):
     """Points or stored value would go below zero."""
 
 
+class LimitExceeded(RuleViolation):
+    """An amount over one of the program's limits (`wallet.kernel.model.Limits`): `limit`
+    names it, `maximum` is its value and `allowed` the most this operation could be now
+    (for the purse: what it can still take)."""
+
+    def __init__(self, detail: str, *, limit: str, maximum: int, allowed: int,
+                 field: str | None = "amount") -> None:
+        super().__init__(detail, field=field)
+        self.members = {"limit": limit, "maximum": maximum, "allowed": allowed}
+
+
 class InvalidCardToken(RuleViolation):
     """A QR payload that is expired, tampered with, or of another program."""
 

@@ -22,6 +22,18 @@ class Tier(msgspec.Struct, frozen=True, kw_only=True):
     multiplier_milli: int  # 1000 = ×1
 
 
+class Limits(msgspec.Struct, frozen=True, kw_only=True):
+    """A program's ceilings on money at the till, in minor units of its currency. The
+    defaults suit a retailer in euros: a purchase of at most 10,000.00 (the EU's ceiling on
+    cash payments), a top-up of at most 500.00, and a purse (stored value, e-money in EU
+    law, which caps purses) holding at most 1,500.00. A lower ceiling never takes money
+    away: a purse above it keeps its balance, it only cannot grow."""
+
+    max_purchase_amount: int = 1_000_000
+    max_top_up_amount: int = 50_000
+    max_stored_value_balance: int = 150_000
+
+
 class Program(msgspec.Struct, frozen=True, kw_only=True):
     id: uuid.UUID
     name: str
@@ -37,6 +49,7 @@ class Program(msgspec.Struct, frozen=True, kw_only=True):
     voucher_expiry_returns_points: bool = True  # an unused reward voucher's points come back
     locale: str = "en"  # BCP 47: how amounts and numbers are written for people ("fr-FR")
     cross_store_refunds: bool = True  # a purchase may be refunded at another of its stores
+    limits: Limits = Limits()
 
 
 class EntryFields(msgspec.Struct, frozen=True, kw_only=True):

@@ -17,7 +17,7 @@ import msgspec
 from wallet.kernel import errors
 from wallet.kernel.db import Conn
 from wallet.kernel.idempotency_repo import IdemKey, StoredResponse
-from wallet.kernel.model import Tier
+from wallet.kernel.model import Limits, Tier
 from wallet.ledger.rules import Balances, EarnRules, Lot
 
 
@@ -38,6 +38,7 @@ class CardContext(msgspec.Struct, frozen=True, kw_only=True):
     currency: str
     stored_value_enabled: bool
     rules: EarnRules
+    limits: Limits
     store_ok: bool  # the store exists, is not deleted and belongs to the card's program
 
 
@@ -51,13 +52,23 @@ def _rules(row: asyncpg.Record) -> EarnRules:
                      points_expiry_days=row["points_expiry_days"], tiers=tuple(tiers))
 
 
+def _limits(row: asyncpg.Record) -> Limits:
+    return Limits(max_purchase_amount=row["max_purchase_amount"],
+                  max_top_up_amount=row["max_top_up_amount"],
+                  max_stored_value_balance=row["max_stored_value_balance"])
+
+
+# The program's limits (`_limits`), for every query that reads a program as `p`.
+_LIMIT_COLUMNS = "p.max_purchase_amount, p.max_top_up_amount, p.max_stored_value_balance"
+
+
 # What a till needs of a card, its member, wallet account and program ($2: the till's store).
 _CARD_COLUMNS = """
 SELECT c.id AS card_id, c.status AS card_status, m.id AS member_id, m.first_name,
        m.pin_hash, m.pin_failures, m.pin_locked_until,
        w.id AS account_id, w.points_balance, w.stored_value_balance, w.tier,
        p.id AS program_id, p.currency, p.stored_value, p.earn_points, p.earn_per_amount,
-       p.points_expiry_days, p.tiers::text AS tiers,
+       p.points_expiry_days, p.tiers::text AS tiers, """ + _LIMIT_COLUMNS + """,
        EXISTS (SELECT 1 FROM stores s WHERE s.id = $2 AND s.program_id = c.program_id
                                         AND s.deleted_at IS NULL) AS store_ok"""
 _CARD_JOINS = """
@@ -108,7 +119,8 @@ def _context(row: asyncpg.Record) -> CardContext:
         balances=Balances(points=row["points_balance"],
                           stored_value=row["stored_value_balance"]),
         tier=row["tier"], program_id=row["program_id"], currency=row["currency"].strip(),
-        stored_value_enabled=row["stored_value"], rules=_rules(row), store_ok=row["store_ok"])
+        stored_value_enabled=row["stored_value"], rules=_rules(row), limits=_limits(row),
+        store_ok=row["store_ok"])
 
 
 class AccountState(msgspec.Struct, frozen=True, kw_only=True):
@@ -261,11 +273,12 @@ class LockedAccount(msgspec.Struct, frozen=True, kw_only=True):
     program_id: uuid.UUID
     balances: Balances
     rules: EarnRules
+    limits: Limits
 
 
 LOCK_ACCOUNT = """
 SELECT w.program_id, w.points_balance, w.stored_value_balance, p.earn_points,
-       p.earn_per_amount, p.points_expiry_days, p.tiers::text AS tiers
+       p.earn_per_amount, p.points_expiry_days, p.tiers::text AS tiers, """ + _LIMIT_COLUMNS + """
 FROM wallet_accounts w JOIN programs p ON p.id = w.program_id
 WHERE w.id = $1
 FOR UPDATE OF w
@@ -278,7 +291,7 @@ async def lock_account(conn: Conn, account_id: uuid.UUID) -> LockedAccount:
     if row is None:
         raise errors.NotFound("no such wallet account")
     return LockedAccount(
-        program_id=row["program_id"], rules=_rules(row),
+        program_id=row["program_id"], rules=_rules(row), limits=_limits(row),
         balances=Balances(points=row["points_balance"], stored_value=row["stored_value_balance"]))
 
 

@@ -98,7 +98,8 @@ async def refund(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID,
                     p.refunded_amount + min(how_much, left))
                 lots = await cover_lots(conn, p.wallet_account_id, state.lots, owed, now)
                 done = rules.refund(locked.balances, lots, original, amount=how_much,
-                                    rules=locked.rules, now=now, return_lot_id=uuid.uuid4())
+                                    rules=locked.rules, now=now, return_lot_id=uuid.uuid4(),
+                                    limits=locked.limits)
                 restored = await voucher_redemption.restore(conn, p.id) if (
                     how_much == left or p.paid == 0) else []
                 tx = ledger.TxRow(

@@ -27,8 +27,10 @@ Rounding (all integer arithmetic, never floats; every division floors):
   each X the purchase earned, redeemed or spent. A refund moves the difference between that
   figure after and before it, so partial refunds that sum to the whole move exactly X, never
   more, and the same refunds give the same figures in any split; what is not stored value is
-  cash or card back. A purchase nothing was paid for (A = 0: a free product voucher, a 100%
-  offer) is refunded whole, once, with an amount of 0 (the caller knows whether it was).
+  cash or card back, and so is stored value the purse cannot take under its ceiling
+  (`Limits.max_stored_value_balance`, see `wallet/ledger/limits.py`). A purchase nothing
+  was paid for (A = 0: a free product voucher, a 100% offer) is refunded whole, once, with
+  an amount of 0 (the caller knows whether it was).
 
 Refund after the earned points were spent: the refund first returns the redeemed points (a new
 lot with the program's full expiry period) and stored value, then takes back the earned
@@ -47,8 +49,9 @@ from typing import Literal
 import msgspec
 
 from wallet.kernel.errors import InsufficientBalance, RuleViolation
+from wallet.kernel.model import Limits, Tier
 from wallet.kernel.model import Lot as Lot  # noqa: PLC0414 - the rules take lots: re-exported
-from wallet.kernel.model import Tier
+from wallet.ledger.limits import purse_room
 
 EntryKind = Literal[
     "earn", "redeem", "expire", "refund_earn", "refund_redeem", "stored_value_topup",
@@ -298,7 +301,8 @@ def purchase(balances: Balances, lots: Sequence[Lot], rules: EarnRules, *, amoun
 
 
 def top_up(balances: Balances, amount: int) -> Effect:
-    """Add `amount` (> 0) of stored value: one `stored_value_topup` entry."""
+    """Add `amount` (> 0) of stored value: one `stored_value_topup` entry (the program's
+    limits are checked first: `wallet.ledger.limits.check_top_up`)."""
     if amount <= 0:
         raise RuleViolation("a top-up amount must be positive", field="amount")
     book = _Book(balances)
@@ -355,8 +359,13 @@ def share(total: int, amount: int, before: int, after: int) -> int:
 
 
 def refund(balances: Balances, lots: Sequence[Lot], original: Original, *, amount: int,
-           rules: EarnRules, now: datetime, return_lot_id: uuid.UUID) -> RefundEffect:
+           rules: EarnRules, now: datetime, return_lot_id: uuid.UUID,
+           limits: Limits | None = None) -> RefundEffect:
     """Refund `amount` of what was paid for `original` (see the module docstring).
+
+    With `limits`, the stored value going back never takes the purse above
+    `max_stored_value_balance`: what the purse cannot take goes back by card or in cash
+    (`cash_back`), so the member gets all of it and the ceiling holds.
 
     `original.amount` is what was paid (amount - discount). `lots` must hold every due lot,
     the purchase's own earn lot if still open, and enough open lots oldest first to cover the
@@ -379,6 +388,8 @@ def refund(balances: Balances, lots: Sequence[Lot], original: Original, *, amoun
     owed = share(original.points_earned, base, before, after)
     returned = share(original.points_redeemed, base, before, after)
     value_back = share(original.stored_value_spent, base, before, after)
+    if limits is not None:
+        value_back = min(value_back, purse_room(balances.stored_value, limits))
     book = _Book(balances)
     open_ = _expire_due(book, lots, now)
     if returned:

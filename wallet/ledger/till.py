@@ -54,7 +54,7 @@ from wallet.kernel.idempotency import (
     retrying,
     run_idempotent,
 )
-from wallet.ledger import account_repo, rules
+from wallet.ledger import account_repo, limits, rules
 from wallet.ledger import ledger_repo as ledger
 from wallet.ledger.account_repo import CardContext
 from wallet.ledger.rules import Lot
@@ -246,6 +246,7 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
                                             store_id=store_id)
             check_card(ctx, qr=qr)
             check_money(ctx, currency, stored_value=stored_value)
+            limits.check_purchase(ctx.limits, amount)  # before a PIN attempt is counted
             await check_pin(conn, ctx, pin, hasher=hasher, policy=pin_policy, now=now,
                             field=pin_field, spending=spending)
             pin_member = ctx.member_id
@@ -258,6 +259,7 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
             check_money(ctx, currency, stored_value=stored_value)
             if state.stored is not None:
                 return replay(state.stored, idem, PurchaseResult)  # no PIN hashing for it
+            limits.check_purchase(ctx.limits, amount)  # before a PIN attempt is counted
             if needs_pin and pin_member is None:  # in the first optimistic attempt: no
                 await check_pin(conn, ctx, pin, hasher=hasher,  # lock is held while argon2
                                 policy=pin_policy, now=now,  # runs (milliseconds by design)
@@ -349,6 +351,7 @@ async def top_up(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, car
                 check_money(ctx, currency, stored_value=amount)
                 if state.stored is not None:
                     return replay(state.stored, idem, TopUpResult)
+                limits.check_top_up(ctx.balances.stored_value, ctx.limits, amount)
                 effect = rules.top_up(ctx.balances, amount)
                 tx = ledger.TxRow(
                     id=uuid.uuid4(), program_id=ctx.program_id, wallet_account_id=ctx.account_id,

@@ -18,7 +18,7 @@ import msgspec
 
 from wallet.kernel.db import Conn
 from wallet.kernel.errors import Conflict, NotFound, RuleViolation
-from wallet.kernel.model import Program, Tier
+from wallet.kernel.model import Limits, Program, Tier
 
 # --- the pure core ------------------------------------------------------------------------
 
@@ -37,6 +37,15 @@ class ProgramSpec(msgspec.Struct, frozen=True, kw_only=True):
     voucher_expiry_returns_points: bool = True
     locale: str = "en"
     cross_store_refunds: bool = True
+    limits: Limits = Limits()
+
+
+class LimitChanges(msgspec.Struct, frozen=True, kw_only=True):
+    """Some of a program's limits; UNSET ones stay as they are."""
+
+    max_purchase_amount: int | msgspec.UnsetType = msgspec.UNSET
+    max_top_up_amount: int | msgspec.UnsetType = msgspec.UNSET
+    max_stored_value_balance: int | msgspec.UnsetType = msgspec.UNSET
 
 
 class ProgramChanges(msgspec.Struct, frozen=True, kw_only=True):
@@ -53,6 +62,7 @@ class ProgramChanges(msgspec.Struct, frozen=True, kw_only=True):
     voucher_expiry_returns_points: bool | msgspec.UnsetType = msgspec.UNSET
     locale: str | msgspec.UnsetType = msgspec.UNSET
     cross_store_refunds: bool | msgspec.UnsetType = msgspec.UNSET
+    limits: LimitChanges | msgspec.UnsetType = msgspec.UNSET
 
 
 def multiplier_milli(multiplier: float, *, field: str) -> int:
@@ -97,9 +107,28 @@ def entry_tier(tiers: Sequence[Tier]) -> Tier | None:
     return next((t for t in tiers if t.min_points_12m == 0), None)
 
 
+# With the earn rate, the purchase ceiling bounds the points one purchase can earn.
+MAX_POINTS_PER_PURCHASE = 10**9
+MAX_MULTIPLIER_MILLI = 10_000  # tiers multiply by x10 at most (the API's bound)
+
+
+def check_limits(spec: ProgramSpec) -> None:
+    """Limits that keep a purchase's points bounded: at the purchase ceiling and the highest
+    tier multiplier, one purchase earns at most `MAX_POINTS_PER_PURCHASE` points (offer
+    multipliers and bonuses aside), so no amount the till accepts makes points explode."""
+    most = (spec.limits.max_purchase_amount * spec.earn_points * MAX_MULTIPLIER_MILLI
+            // (spec.earn_per_amount * 1000))
+    if most > MAX_POINTS_PER_PURCHASE:
+        raise RuleViolation(
+            f"with this earn rate, one purchase of {spec.limits.max_purchase_amount} could earn "
+            f"{most} points (at most {MAX_POINTS_PER_PURCHASE}): lower "
+            "limits.max_purchase_amount or the earn rate", field="limits.max_purchase_amount")
+
+
 def check_spec(spec: ProgramSpec) -> ProgramSpec:
     """The spec with its tiers sorted, or a RuleViolation naming the field."""
     check_timezone(spec.timezone)
+    check_limits(spec)
     return msgspec.structs.replace(spec, tiers=check_tiers(spec.tiers))
 
 
@@ -108,6 +137,10 @@ def apply_changes(current: Program, changes: ProgramChanges) -> ProgramSpec:
     fields = {f: getattr(current, f) for f in ProgramSpec.__struct_fields__}
     fields.update({f: v for f in ProgramChanges.__struct_fields__
                    if (v := getattr(changes, f)) is not msgspec.UNSET})
+    if isinstance(changes.limits, LimitChanges):
+        fields["limits"] = msgspec.structs.replace(current.limits, **{
+            f: v for f in LimitChanges.__struct_fields__
+            if (v := getattr(changes.limits, f)) is not msgspec.UNSET})
     return check_spec(ProgramSpec(**fields))
 
 
@@ -125,14 +158,23 @@ def program_from_row(row: asyncpg.Record) -> Program:
         stored_value=row["stored_value"], created_at=row["created_at"],
         updated_at=row["updated_at"],
         voucher_expiry_returns_points=row["voucher_expiry_returns_points"],
-        locale=row["locale"], cross_store_refunds=row["cross_store_refunds"])
+        locale=row["locale"], cross_store_refunds=row["cross_store_refunds"],
+        limits=limits_from_row(row))
+
+
+def limits_from_row(row: asyncpg.Record) -> Limits:
+    """The `max_*` columns of a row (of `programs`, or a query that selects them)."""
+    return Limits(max_purchase_amount=row["max_purchase_amount"],
+                  max_top_up_amount=row["max_top_up_amount"],
+                  max_stored_value_balance=row["max_stored_value_balance"])
 
 
 INSERT_PROGRAM = """
 INSERT INTO programs (id, name, currency, timezone, earn_points, earn_per_amount,
                       points_expiry_days, tiers, stored_value, voucher_expiry_returns_points,
-                      locale, cross_store_refunds)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12)
+                      locale, cross_store_refunds, max_purchase_amount, max_top_up_amount,
+                      max_stored_value_balance)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14, $15)
 RETURNING *
 """
 
@@ -142,9 +184,14 @@ async def insert_program(conn: Conn, spec: ProgramSpec) -> Program:
         INSERT_PROGRAM, uuid.uuid4(), spec.name, spec.currency, spec.timezone, spec.earn_points,
         spec.earn_per_amount, spec.points_expiry_days, msgspec.json.encode(spec.tiers).decode(),
         spec.stored_value, spec.voucher_expiry_returns_points, spec.locale,
-        spec.cross_store_refunds)
+        spec.cross_store_refunds, *_limit_args(spec.limits))
     assert row is not None
     return program_from_row(row)
+
+
+def _limit_args(limits: Limits) -> tuple[int, int, int]:
+    return (limits.max_purchase_amount, limits.max_top_up_amount,
+            limits.max_stored_value_balance)
 
 
 SELECT_PROGRAM = "SELECT * FROM programs WHERE id = $1"
@@ -165,6 +212,7 @@ UPDATE_PROGRAM = """
 UPDATE programs SET name = $2, currency = $3, timezone = $4, earn_points = $5,
        earn_per_amount = $6, points_expiry_days = $7, tiers = $8::jsonb, stored_value = $9,
        voucher_expiry_returns_points = $10, locale = $11, cross_store_refunds = $12,
+       max_purchase_amount = $13, max_top_up_amount = $14, max_stored_value_balance = $15,
        updated_at = now()
 WHERE id = $1
 RETURNING *
@@ -177,7 +225,7 @@ async def update_program_row(conn: Conn, program_id: uuid.UUID,
         UPDATE_PROGRAM, program_id, spec.name, spec.currency, spec.timezone, spec.earn_points,
         spec.earn_per_amount, spec.points_expiry_days, msgspec.json.encode(spec.tiers).decode(),
         spec.stored_value, spec.voucher_expiry_returns_points, spec.locale,
-        spec.cross_store_refunds)
+        spec.cross_store_refunds, *_limit_args(spec.limits))
     if row is None:
         raise NotFound("no such program", field="program_id")
     return program_from_row(row)

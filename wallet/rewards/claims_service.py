@@ -39,6 +39,7 @@ from wallet.kernel.errors import ClaimLimitReached, OutOfStock, StoredValueDisab
 from wallet.kernel.idempotency import RETRIES, IdemKey, Outcome, encode, replay, retrying
 from wallet.ledger import account_repo
 from wallet.ledger import ledger_repo as ledger
+from wallet.ledger import limits as ledger_limits
 from wallet.rewards import rewards_repo, rules, vouchers_repo
 from wallet.rewards.vouchers_repo import ClaimRace, MemberVoucher, NewVoucher
 from wallet.vouchers.model import VoucherStatus, code_from, qr_payload
@@ -75,7 +76,8 @@ async def claim(pool: asyncpg.Pool, *, member_id: uuid.UUID, program_id: uuid.UU
     """The member claims the reward: see the module docstring. Refusals: NotFound (unknown,
     of another program, or not visible to the member's tier), RewardNotClaimable,
     OutOfStock, ClaimLimitReached, InsufficientBalance, StoredValueDisabled (a stored-value
-    reward while the program's stored value is off)."""
+    reward while the program's stored value is off), LimitExceeded (a stored-value reward the
+    purse cannot take under the program's `max_stored_value_balance`)."""
     now = now or datetime.now(UTC)
     async with pool.acquire() as conn:
 
@@ -98,6 +100,8 @@ async def claim(pool: asyncpg.Pool, *, member_id: uuid.UUID, program_id: uuid.UU
                         raise StoredValueDisabled("this program has no stored value any more",
                                                   field="reward_id")
                     credit = spec.value or 0
+                    ledger_limits.check_credit(locked.balances.stored_value, locked.limits,
+                                               credit, field="reward_id")
                 lots = [*state.lots, *await account_repo.lots_covering(
                     conn, who.account_id, now=now, points=spec.points_cost)]
                 effect = rules.claim_effect(locked.balances, lots, points=spec.points_cost,
