@@ -31,6 +31,7 @@ from api.docs import ExampleJson, OfflineSwagger
 from api.errors import EXCEPTION_HANDLERS
 from api.lifespan import HOOKS
 from api.metrics import MetricsMiddleware
+from api.schema_plugin import StrictStructSchema
 from api.strict_query import StrictQueryMiddleware, accepted_query_names
 from wallet.kernel.db import keep_session
 from wallet.kernel.hashing import Hasher
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             exclude=["^/schema", "^/health", "^/ready", "^/metrics", "^/v1/passkit/"]),
             StrictQueryMiddleware],
         openapi_config=openapi,
+        plugins=[StrictStructSchema()],
         request_max_body_size=settings.max_body_bytes,
         request_class=BoundaryRequest,
         debug=False,

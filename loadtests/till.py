@@ -77,6 +77,10 @@ async def seed(dsn: str, members: int) -> tuple[uuid.UUID, uuid.UUID, list[Card]
         tiers = [{"name": "blue", "min_points_12m": 0, "multiplier_milli": 1000},
                  {"name": "gold", "min_points_12m": 20_000, "multiplier_milli": 1500}]
         pid = await insert_program(conn, tiers_json=json.dumps(tiers), stored_value=True)
+        # Every card opens with a purse far above the default ceiling (1,500.00), so a long
+        # run never runs dry: the program's ceiling is raised to match.
+        await conn.execute("UPDATE programs SET max_stored_value_balance = $2 WHERE id = $1",
+                           pid, 10**12)
         sid = uuid.uuid4()
         await conn.execute(
             "INSERT INTO stores (id, program_id, code, name, zone) VALUES ($1, $2, 'L1',"

@@ -1,0 +1,79 @@
+"""The OpenAPI schema of a msgspec Struct, saying what the decoder enforces.
+
+Litestar's own Struct plugin leaves two things out of the document (issue 14, bug 9):
+
+* **Unknown fields.** A Struct declared with `forbid_unknown_fields=True` refuses a field it
+  does not know (400), so its schema says `additionalProperties: false`; a client generated
+  from the document then cannot send one either.
+* **Constraints of optional fields.** For a field whose type is a union (`X | None`,
+  `X | UnsetType`), Litestar copies a constraint only when its value is truthy, so `gt=0`
+  and `ge=0` vanished (`points_expiry_days` in a PATCH, the campaign `caps.*`). Every
+  bound msgspec checks is put back, from msgspec's own view of the type
+  (`msgspec.inspect`), never overriding what Litestar wrote.
+
+Registered before Litestar's plugins (`create_app(plugins=...)`), so it handles every Struct.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
+from litestar.openapi.spec import Schema
+
+if TYPE_CHECKING:
+    from litestar._openapi.schema_generation import SchemaCreator
+    from litestar.typing import FieldDefinition
+
+_NUMBER = {"gt": "exclusive_minimum", "ge": "minimum", "lt": "exclusive_maximum",
+           "le": "maximum", "multiple_of": "multiple_of"}
+_TEXT = {"min_length": "min_length", "max_length": "max_length", "pattern": "pattern"}
+_ARRAY = {"min_length": "min_items", "max_length": "max_items"}
+_OBJECT = {"min_length": "min_properties", "max_length": "max_properties"}
+_ABSENT = msgspec.inspect.NoneType  # UNSET is not a type to msgspec.inspect: it is dropped
+
+
+def _constraints(t: msgspec.inspect.Type) -> dict[str, object]:
+    """The OpenAPI keywords (Litestar's Schema attribute names) of `t`'s constraints; for a
+    union, those of its one member that is not None."""
+    if isinstance(t, msgspec.inspect.Metadata):  # a description or examples around it
+        return _constraints(t.type)
+    if isinstance(t, msgspec.inspect.UnionType):
+        present = [m for m in t.types if not isinstance(m, _ABSENT)]
+        return _constraints(present[0]) if len(present) == 1 else {}
+    match t:
+        case msgspec.inspect.IntType() | msgspec.inspect.FloatType():
+            names = _NUMBER
+        case msgspec.inspect.StrType():
+            names = _TEXT
+        case (msgspec.inspect.ListType() | msgspec.inspect.SetType()
+              | msgspec.inspect.FrozenSetType() | msgspec.inspect.VarTupleType()):
+            names = _ARRAY
+        case msgspec.inspect.DictType():
+            names = _OBJECT
+        case _:
+            return {}
+    return {key: value for attr, key in names.items()
+            if (value := getattr(t, attr, None)) is not None}
+
+
+class StrictStructSchema(StructSchemaPlugin):
+    """Litestar's Struct schema plus `additionalProperties: false` and every constraint."""
+
+    def to_openapi_schema(self, field_definition: FieldDefinition,
+                          schema_creator: SchemaCreator) -> Schema:
+        schema = super().to_openapi_schema(field_definition, schema_creator)
+        info = msgspec.inspect.type_info(field_definition.type_)
+        if not isinstance(info, msgspec.inspect.StructType):  # pragma: no cover - a Struct
+            return schema
+        if info.forbid_unknown_fields:
+            schema.additional_properties = False
+        for field in info.fields:
+            prop = (schema.properties or {}).get(field.encode_name)
+            if not isinstance(prop, Schema):  # a reference to another Struct: its own schema
+                continue
+            for key, value in _constraints(field.type).items():
+                if getattr(prop, key, None) is None:
+                    setattr(prop, key, float(value) if key in _NUMBER.values() else value)
+        return schema

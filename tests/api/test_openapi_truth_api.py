@@ -1,0 +1,192 @@
+"""The OpenAPI document says what the API answers (issue 14, bug 9): bodies that refuse
+unknown fields say `additionalProperties: false`, optional fields keep their constraints,
+404 and 429 are documented where they happen, every number a client sends is bounded, and a 405 names the allowed methods in
+`Allow`. The schema fuzzing suite (`test_schema_fuzz.py`) keeps the rest of it true."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from support.helpers import PROGRAM, Client, admin, create_program, manager, signup, staff
+
+from api.app import create_app
+from api.auth.tokens import TokenService
+from api.config import Settings
+
+METHODS = ("get", "put", "post", "delete", "patch")
+
+
+@pytest.fixture
+async def doc(client: Client) -> dict[str, Any]:
+    r = await client.get("/schema/openapi.json")
+    assert r.status_code == 200
+    return dict(r.json())
+
+
+def _resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def _objects(doc: dict[str, Any], schema: dict[str, Any], path: str,
+             seen: set[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every object schema a request body can hold, with where it is."""
+    ref = schema.get("$ref")
+    if ref is not None:
+        if ref in seen:
+            return
+        seen.add(ref)
+        yield from _objects(doc, _resolve(doc, schema), f"{path}<{ref.rsplit('/', 1)[1]}>",
+                            seen)
+        return
+    for key in ("oneOf", "anyOf", "allOf"):
+        for i, sub in enumerate(schema.get(key, [])):
+            yield from _objects(doc, sub, f"{path}.{key}[{i}]", seen)
+    if "items" in schema:
+        yield from _objects(doc, schema["items"], f"{path}[]", seen)
+    if "properties" in schema:
+        yield path, schema
+        for name, sub in schema["properties"].items():
+            yield from _objects(doc, sub, f"{path}.{name}", seen)
+
+
+def _operations(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if method in METHODS:
+                yield path, method, op
+
+
+async def test_every_request_body_refuses_unknown_fields_and_says_so(
+        doc: dict[str, Any], client: Client, tokens: TokenService) -> None:
+    open_ = [f"{method.upper()} {path} {where}"
+             for path, method, op in _operations(doc)
+             for media, content in op.get("requestBody", {}).get("content", {}).items()
+             if media == "application/json"
+             for where, obj in _objects(doc, content["schema"], "body", set())
+             if obj.get("additionalProperties") is not False]
+    assert open_ == []
+    # and the server does refuse them, as documented
+    r = await client.post("/v1/programs", json={**PROGRAM, "bonus": 1}, headers=admin(tokens))
+    assert r.status_code == 400
+    assert [e["field"] for e in r.json()["errors"]] == ["bonus"]
+
+
+def _property(doc: dict[str, Any], component: str, name: str) -> dict[str, Any]:
+    return dict(doc["components"]["schemas"][component]["properties"][name])
+
+
+async def test_optional_fields_keep_their_constraints_in_the_document_and_in_fact(
+        doc: dict[str, Any], client: Client, tokens: TokenService) -> None:
+    expiry = _property(doc, "ProgramPatch", "points_expiry_days")
+    assert expiry.get("exclusiveMinimum") == 0 or expiry.get("minimum") == 1
+    assert expiry["maximum"] == 36_500
+    for cap in ("per_member_per_day", "per_member_total", "member_cooldown_s", "max_issued"):
+        assert _property(doc, "Caps", cap).get("exclusiveMinimum") == 0, cap
+    pid = await create_program(client, tokens)
+    r = await client.patch(f"/v1/programs/{pid}", json={"points_expiry_days": 0},
+                           headers=admin(tokens))
+    assert r.status_code == 400
+    assert [e["field"] for e in r.json()["errors"]] == ["points_expiry_days"]
+
+
+# A circle's radius is judged by the zone rules, as API.md says: a radius <= 0 or a zone wider
+# than the configured maximum is a 422 naming the problem, not a decoding error.
+JUDGED_BY_RULES = {"Circle.radius_m"}
+
+
+async def test_every_integer_and_number_a_client_sends_is_bounded_on_both_sides(
+        doc: dict[str, Any]) -> None:
+    unbounded = []
+    for path, method, op in _operations(doc):
+        for content in op.get("requestBody", {}).get("content", {}).values():
+            for where, obj in _objects(doc, content["schema"], "body", set()):
+                for name, prop in obj["properties"].items():
+                    types = {prop.get("type"), *(s.get("type") for s in prop.get("oneOf", []))}
+                    if not types & {"integer", "number"} or "enum" in prop or "const" in prop:
+                        continue
+                    if f"{obj.get('title')}.{name}" in JUDGED_BY_RULES:
+                        continue
+                    low = {"minimum", "exclusiveMinimum"} & prop.keys()
+                    high = {"maximum", "exclusiveMaximum"} & prop.keys()
+                    if not (low and high):
+                        unbounded.append(f"{method.upper()} {path} {where}.{name}")
+    assert unbounded == [], unbounded
+
+
+async def test_an_unknown_id_in_any_path_answers_a_documented_status(
+        doc: dict[str, Any], client: Client, tokens: TokenService) -> None:
+    """Every read with ids in its path, with ids that do not exist, by the first role the
+    route lets through: the answer (mostly 404) is one the document lists."""
+    pid = await create_program(client, tokens)
+    _, member = await signup(client, pid)
+    roles = [admin(tokens), manager(tokens, pid), staff(tokens, pid, str(uuid.uuid4())), member]
+    undocumented, not_found = [], 0
+    for path, method, op in _operations(doc):
+        if method != "get" or "{" not in path:
+            continue
+        url = re.sub(r"\{[a-z_]+\}", lambda m: pid if m[0] == "{program_id}" else str(
+            uuid.uuid4()), path)
+        for headers in roles:
+            r = await client.get(url, headers=headers)
+            if r.status_code != 403:
+                break
+        not_found += r.status_code == 404
+        if str(r.status_code) not in op["responses"]:
+            undocumented.append(f"GET {path} -> {r.status_code}")
+    assert undocumented == []
+    assert not_found >= 10
+
+
+CREDENTIAL_ROUTES = [("post", "/v1/auth/token"), ("post", "/v1/programs/{program_id}/members"),
+                     ("delete", "/v1/me"), ("put", "/v1/me/pin"),
+                     ("post", "/console/session"), ("post", "/till/session")]
+
+
+async def test_the_rate_limited_routes_document_their_429_which_does_happen(
+        doc: dict[str, Any], settings: Settings) -> None:
+    for method, path in CREDENTIAL_ROUTES:
+        assert "429" in doc["paths"][path][method]["responses"], f"{method} {path}"
+    limited = create_app(Settings(**{**{f: getattr(settings, f)
+                                        for f in Settings.__struct_fields__},
+                                     "credential_attempts_per_minute": 2}))
+    login = {"grant_type": "password", "email": "nobody@example.com", "password": "wrong one!"}
+    async with AsyncTestClient(app=limited) as c:
+        answers = [(await c.post("/v1/auth/token", json=login)).status_code for _ in range(3)]
+        assert answers == [401, 401, 429]
+        last = await c.post("/v1/auth/token", json=login)
+        assert last.json()["type"] == "/problems/rate-limited"
+        assert int(last.headers["Retry-After"]) >= 1
+
+
+def _wrong_method(item: dict[str, Any]) -> str | None:
+    documented = {m for m in item if m in METHODS}
+    return next((m for m in ("delete", "put", "patch", "post") if m not in documented), None)
+
+
+async def test_a_405_names_the_allowed_methods_in_allow(
+        doc: dict[str, Any], client: Client, tokens: TokenService) -> None:
+    pid = await create_program(client, tokens)
+    checked = 0
+    for path, item in doc["paths"].items():
+        method = _wrong_method(item)
+        if method is None or not path.startswith("/v1/") or "{" in path.replace(
+                "{program_id}", ""):
+            continue
+        r = await client.request(method.upper(), path.replace("{program_id}", pid),
+                                 headers=admin(tokens))
+        assert r.status_code == 405, f"{method} {path}: {r.status_code}"
+        allowed = {m.strip().lower() for m in r.headers["Allow"].split(",")}
+        documented = {m for m in item if m in METHODS}
+        assert documented <= allowed <= documented | {"head", "options"}, path
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["status"] == 405
+        checked += 1
+    assert checked >= 20
