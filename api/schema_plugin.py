@@ -75,5 +75,5 @@ class StrictStructSchema(StructSchemaPlugin):
                 continue
             for key, value in _constraints(field.type).items():
                 if getattr(prop, key, None) is None:
-                    setattr(prop, key, float(value) if key in _NUMBER.values() else value)
+                    setattr(prop, key, value)
         return schema

@@ -1,7 +1,8 @@
 """The OpenAPI document says what the API answers (issue 14, bug 9): bodies that refuse
 unknown fields say `additionalProperties: false`, optional fields keep their constraints,
-404 and 429 are documented where they happen, every number a client sends is bounded, and a 405 names the allowed methods in
-`Allow`. The schema fuzzing suite (`test_schema_fuzz.py`) keeps the rest of it true."""
+every number a client sends is bounded, 404 and 429 are documented where they happen, and a
+405 names the allowed methods in `Allow`. The schema fuzzing suite (`test_schema_fuzz.py`)
+keeps the rest of it true."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from support.helpers import PROGRAM, Client, admin, create_program, manager, signup, staff
 
