@@ -132,3 +132,10 @@ def instant(value: str | None, field: str) -> datetime | None:
             "key": field, "source": "query"}])
     return at
 
+
+
+def invalid(field: str, message: str, *, source: str = "body") -> ValidationException:
+    """The 400 `/problems/validation` naming `field`, for a check the decoder cannot make
+    (raise it)."""
+    return ValidationException(detail="Validation failed", extra=[{
+        "message": message, "key": field, "source": source}])

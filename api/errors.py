@@ -47,6 +47,7 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
         422, "/problems/unknown-policy-version", "No privacy notice has this version"),
     wallet_errors.InsufficientBalance: (
         422, "/problems/insufficient-balance", "Insufficient balance"),
+    wallet_errors.LimitExceeded: (422, "/problems/limit-exceeded", "Over a program limit"),
     wallet_errors.InvalidCardToken: (422, "/problems/invalid-card-token", "Invalid card token"),
     wallet_errors.WrongPin: (422, "/problems/wrong-pin", "Wrong PIN"),
     wallet_errors.CrossStoreRefundDisabled: (
@@ -272,6 +273,13 @@ def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Respons
         return problem(404, "/problems/not-found", "Not found", exc.detail)
     if status == 413:
         return problem(413, "/problems/body-too-large", "Request body too large", exc.detail)
+    if status == 405:  # RFC 9110: a 405 says which methods the resource has
+        allow = {k.lower(): v for k, v in (exc.headers or {}).items()}.get("allow", "")
+        answer = problem(405, "/problems/method-not-allowed", "Method not allowed",
+                         f"{_.method} is not a method of this resource; it has {allow}")
+        if allow:
+            answer.headers["Allow"] = allow
+        return answer
     if status == 429:
         limits = exc.headers or {}
         retry = limits.get("Retry-After") or limits.get("RateLimit-Reset") or "60"

@@ -7,20 +7,23 @@ Litestar's own Struct plugin leaves two things out of the document (issue 14, bu
   from the document then cannot send one either.
 * **Constraints of optional fields.** For a field whose type is a union (`X | None`,
   `X | UnsetType`), Litestar copies a constraint only when its value is truthy, so `gt=0`
-  and `ge=0` vanished (`points_expiry_days` in a PATCH, the campaign `caps.*`). Every
-  bound msgspec checks is put back, from msgspec's own view of the type
-  (`msgspec.inspect`), never overriding what Litestar wrote.
+  and `ge=0` vanished (`points_expiry_days` in a PATCH, the campaign `caps.*`), and writes
+  the others beside `oneOf`, where validators apply them but generators (schemathesis) do
+  not look. Every bound msgspec checks is put back, from msgspec's own view of the type
+  (`msgspec.inspect`), on the union's one non-null member; a union of one member (`X |
+  UnsetType`: a field that may be left out) is that member.
 
 Registered before Litestar's plugins (`create_app(plugins=...)`), so it handles every Struct.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import msgspec
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
-from litestar.openapi.spec import Schema
+from litestar.openapi.spec import OpenAPIType, Schema
 
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
@@ -31,6 +34,7 @@ _NUMBER = {"gt": "exclusive_minimum", "ge": "minimum", "lt": "exclusive_maximum"
 _TEXT = {"min_length": "min_length", "max_length": "max_length", "pattern": "pattern"}
 _ARRAY = {"min_length": "min_items", "max_length": "max_items"}
 _OBJECT = {"min_length": "min_properties", "max_length": "max_properties"}
+_KEYWORDS = {*_NUMBER.values(), *_TEXT.values(), *_ARRAY.values(), *_OBJECT.values()}
 _ABSENT = msgspec.inspect.NoneType  # UNSET is not a type to msgspec.inspect: it is dropped
 
 
@@ -76,4 +80,30 @@ class StrictStructSchema(StructSchemaPlugin):
             for key, value in _constraints(field.type).items():
                 if getattr(prop, key, None) is None:
                     setattr(prop, key, value)
+            assert schema.properties is not None
+            schema.properties[field.encode_name] = _on_the_member(prop)
         return schema
+
+
+def _on_the_member(prop: Schema) -> Schema:
+    """`prop` with the constraints written beside its `oneOf` moved onto the one member that
+    is not null (a copy: Litestar may share member schemas); a one-member union becomes that
+    member, with the union's description and examples."""
+    members = prop.one_of or []
+    values = [m for m in members if not (isinstance(m, Schema) and m.type == OpenAPIType.NULL)]
+    if len(values) != 1 or not isinstance(values[0], Schema):
+        return prop
+    member = dataclasses.replace(values[0])
+    for key in _KEYWORDS:
+        if (value := getattr(prop, key, None)) is not None:
+            if getattr(member, key, None) is None:
+                setattr(member, key, value)
+            setattr(prop, key, None)
+    if len(members) > 1:
+        prop.one_of = [member if m is values[0] else m for m in members]
+        return prop
+    for f in dataclasses.fields(Schema):  # the union's own keywords: description, examples
+        if f.name != "one_of" and (value := getattr(prop, f.name)) is not None and getattr(
+                member, f.name) is None:
+            setattr(member, f.name, value)
+    return member

@@ -24,7 +24,7 @@ from api.auth.tokens import Caller, Principal, live_member, roles
 from api.controllers.auth import Email
 from api.errors import responses
 from api.paging import Cursor, Limit, Page, decode_cursor, page_of
-from wallet.kernel.model import Program, Tier
+from wallet.kernel.model import Limits, Program, Tier
 from wallet.kernel.text import Text
 from wallet.programs import accounts_repo, programs
 from wallet.programs.accounts_repo import Account
@@ -86,6 +86,49 @@ CrossStoreRefunds = Annotated[bool, Meta(
                 "was bought")]
 
 
+_DEFAULT = Limits()
+Ceiling = Annotated[int, Meta(gt=0, le=10**12, description="minor units of the currency")]
+MaxPurchase = Annotated[Ceiling, Meta(description=(
+    "the largest purchase amount a till may ring up (a larger one: 422 limit-exceeded)"))]
+MaxTopUp = Annotated[Ceiling, Meta(description="the largest stored-value top-up")]
+MaxPurse = Annotated[Ceiling, Meta(description=(
+    "the most a member's purse (stored value) may hold: a top-up or reward beyond it is "
+    "refused, a refund pays the rest in cash; lowering it takes no money away"))]
+
+
+class LimitsIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The program's limits on money at the till, in minor units (defaults: 10,000.00,
+    500.00 and 1,500.00 in a currency with cents)."""
+
+    max_purchase_amount: MaxPurchase = _DEFAULT.max_purchase_amount
+    max_top_up_amount: MaxTopUp = _DEFAULT.max_top_up_amount
+    max_stored_value_balance: MaxPurse = _DEFAULT.max_stored_value_balance
+
+    def to_limits(self) -> Limits:
+        return Limits(max_purchase_amount=self.max_purchase_amount,
+                      max_top_up_amount=self.max_top_up_amount,
+                      max_stored_value_balance=self.max_stored_value_balance)
+
+
+class LimitsPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Some of the program's limits; the others stay as they are."""
+
+    max_purchase_amount: MaxPurchase | UnsetType = UNSET
+    max_top_up_amount: MaxTopUp | UnsetType = UNSET
+    max_stored_value_balance: MaxPurse | UnsetType = UNSET
+
+    def to_changes(self) -> programs.LimitChanges:
+        return programs.LimitChanges(max_purchase_amount=self.max_purchase_amount,
+                                     max_top_up_amount=self.max_top_up_amount,
+                                     max_stored_value_balance=self.max_stored_value_balance)
+
+
+class LimitsOut(msgspec.Struct, frozen=True, kw_only=True):
+    max_purchase_amount: int
+    max_top_up_amount: int
+    max_stored_value_balance: int
+
+
 class ProgramIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: Name
     currency: Currency
@@ -97,6 +140,7 @@ class ProgramIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     voucher_expiry_returns_points: ReturnsPoints = True
     locale: ProgramLocale = "en"
     cross_store_refunds: CrossStoreRefunds = True
+    limits: LimitsIn = LimitsIn()
 
     def to_spec(self) -> programs.ProgramSpec:
         return programs.ProgramSpec(
@@ -105,7 +149,8 @@ class ProgramIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
             points_expiry_days=self.points_expiry_days, tiers=_tiers(self.tiers),
             stored_value=self.stored_value,
             voucher_expiry_returns_points=self.voucher_expiry_returns_points,
-            locale=self.locale, cross_store_refunds=self.cross_store_refunds)
+            locale=self.locale, cross_store_refunds=self.cross_store_refunds,
+            limits=self.limits.to_limits())
 
 
 class ProgramPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -121,6 +166,7 @@ class ProgramPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     voucher_expiry_returns_points: ReturnsPoints | UnsetType = UNSET
     locale: ProgramLocale | UnsetType = UNSET
     cross_store_refunds: CrossStoreRefunds | UnsetType = UNSET
+    limits: LimitsPatch | UnsetType = UNSET
 
     def to_changes(self) -> programs.ProgramChanges:
         rate = self.earn_rate
@@ -132,7 +178,8 @@ class ProgramPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
             tiers=UNSET if isinstance(self.tiers, UnsetType) else _tiers(self.tiers),
             stored_value=self.stored_value,
             voucher_expiry_returns_points=self.voucher_expiry_returns_points,
-            locale=self.locale, cross_store_refunds=self.cross_store_refunds)
+            locale=self.locale, cross_store_refunds=self.cross_store_refunds,
+            limits=UNSET if isinstance(self.limits, UnsetType) else self.limits.to_changes())
 
 
 class TierOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -153,6 +200,7 @@ class ProgramOut(msgspec.Struct, frozen=True, kw_only=True):
     voucher_expiry_returns_points: bool
     locale: str
     cross_store_refunds: bool
+    limits: LimitsOut
     created_at: datetime
     updated_at: datetime
 
@@ -166,6 +214,9 @@ class ProgramOut(msgspec.Struct, frozen=True, kw_only=True):
             cross_store_refunds=p.cross_store_refunds,
             tiers=[TierOut(name=t.name, min_points_12m=t.min_points_12m,
                            earn_multiplier=t.multiplier_milli / 1000) for t in p.tiers],
+            limits=LimitsOut(max_purchase_amount=p.limits.max_purchase_amount,
+                             max_top_up_amount=p.limits.max_top_up_amount,
+                             max_stored_value_balance=p.limits.max_stored_value_balance),
             created_at=p.created_at, updated_at=p.updated_at)
 
 

@@ -201,8 +201,9 @@ class SignupController(Controller):
     security = [{}]
 
     @post("/", status_code=201, summary="Join a program (no token needed)",
-          description="No consent is granted unless listed in `consents`.",
-          responses=responses(404, 409, 422))
+          description="No consent is granted unless listed in `consents`. Sign-ups are "
+                      "rate-limited per client address like logins (429 with Retry-After).",
+          responses=responses(404, 409, 422, 429))
     async def signup(self, state: State, program_id: FromPath[uuid.UUID],
                      data: JSONBody[SignupIn]) -> SignupOut:
         member_id = uuid.uuid4()

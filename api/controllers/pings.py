@@ -8,7 +8,8 @@ batch earns (`geo/issuance.py`) are issued in the same transaction and returned.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -20,6 +21,7 @@ from msgspec import Meta
 
 from api import metrics
 from api.auth.tokens import Caller, roles
+from api.boundary import invalid
 from api.config import Settings, issue_settings, ping_rules
 from api.errors import responses
 from api.idempotency import OptionalIdempotencyKey, request_key
@@ -27,15 +29,24 @@ from geo.pings import IngestResult, Ping
 from geo.pings_service import ingest_batch
 from wallet.offers.model import Offer
 
+# A fix no phone can have taken: before 2000 (a clock reset to its epoch) or more than a day
+# ahead (further than any time zone mistake). A 400 naming `pings[i].at`. Fixes a little
+# ahead or too old are possible and answer 200, counted in `ignored` ("future", "too_old").
+EARLIEST_PING = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_PING_AHEAD = timedelta(days=1)
+
 
 class PingIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """One GPS fix. Out-of-range coordinates are not refused but ignored (and counted), like
-    every other unusable ping, so one bad fix does not lose the rest of the batch."""
+    """One GPS fix. Coordinates off the Earth and impossible times are a 400 naming the
+    field (nothing of the batch is kept); a fix that is possible but unusable (inaccurate,
+    stale, too old, a little early, too fast) is ignored and counted by reason, so one bad
+    fix does not lose the rest of the batch."""
 
-    lat: Annotated[float, Meta(description="degrees, WGS 84")]
-    lon: Annotated[float, Meta(description="degrees, WGS 84")]
+    lat: Annotated[float, Meta(ge=-90, le=90, description="degrees, WGS 84")]
+    lon: Annotated[float, Meta(ge=-180, le=180, description="degrees, WGS 84")]
     accuracy_m: Annotated[float, Meta(ge=0, le=100_000, description="1-sigma radius, metres")]
-    at: Annotated[datetime, Meta(tz=True, description="RFC 3339 with offset")]
+    at: Annotated[datetime, Meta(tz=True, description=(
+        "RFC 3339 with offset; from 2000-01-01 to a day ahead of the server's clock"))]
 
 
 class PingBatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -53,6 +64,14 @@ class PingsOut(msgspec.Struct, frozen=True, kw_only=True):
     offers: list[Offer]
     accepted: int
     ignored: dict[str, int]  # reason -> count of pings not used
+
+
+def _refuse_impossible_times(pings: Sequence[PingIn], now: datetime) -> None:
+    """A 400 naming the first ping whose time no phone can have: see `EARLIEST_PING`."""
+    for i, p in enumerate(pings):
+        if not EARLIEST_PING <= p.at <= now + LATEST_PING_AHEAD:
+            raise invalid(f"pings[{i}].at", "a fix taken from 2000-01-01 to a day ahead of "
+                          f"the server's clock ({now.isoformat(timespec='seconds')}) is expected")
 
 
 def _out(result: IngestResult, offers: list[Offer]) -> PingsOut:
@@ -82,12 +101,13 @@ class PingsController(Controller):
                     data: JSONBody[PingBatch],
                     idempotency_key: OptionalIdempotencyKey = None) -> Response[PingsOut]:
         settings: Settings = state.settings
+        now = datetime.now(UTC)
+        _refuse_impossible_times(data.pings, now)
         batch = [Ping(lat=p.lat, lon=p.lon, accuracy_m=p.accuracy_m, at=p.at)
                  for p in data.pings]
         outcome = await ingest_batch(
             state.pool, principal.sub, batch, registry=state.zones, campaigns=state.campaigns,
-            rules=ping_rules(settings), issuing=issue_settings(settings),
-            now=datetime.now(UTC),
+            rules=ping_rules(settings), issuing=issue_settings(settings), now=now,
             idem=None if idempotency_key is None
             else request_key(request, principal.sub, idempotency_key, data))
         done = outcome.result
