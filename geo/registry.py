@@ -11,6 +11,12 @@ channel `zones_changed` (every worker, as soon as the change commits), and the p
 reads the program's current version in its first query and refreshes before matching when the
 snapshot is behind. The second makes "the next ping sees the change" hold even when the
 notification is still in flight.
+
+The LISTEN connection is the worker's own (application_name `loyalty zone listener`). When it
+is lost (a database restart, a proxy's idle timeout, pg_terminate_backend) the registry
+connects again, retrying with a growing delay while the database is away, then refreshes every
+program it holds: the changes made while nobody listened are caught up without waiting for a
+ping to find them (which would rebuild the snapshot while a member waits).
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from typing import Any
 
 import asyncpg
 import msgspec
@@ -30,6 +37,9 @@ from wallet.kernel.db import Conn
 
 log = logging.getLogger(__name__)
 CHANNEL = "zones_changed"
+LISTENER_NAME = "loyalty zone listener"
+RETRY_MAX_S = 5.0  # the longest wait between two attempts to listen again
+Connect = Callable[..., Awaitable[asyncpg.Connection]]
 _NO_LIMIT = float("inf")  # stored zones were validated against the extent limit on write
 
 
@@ -95,12 +105,16 @@ def _apply(current: ProgramZones | None, rows: Iterable[asyncpg.Record], version
 class ZoneRegistry:
     """The worker's snapshots, one per program, loaded lazily and refreshed on change."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, connect: Connect = asyncpg.connect,
+                 retry_s: float = 0.1) -> None:
         self._pool = pool
         self._programs: dict[uuid.UUID, ProgramZones] = {}
         self._locks: dict[uuid.UUID, asyncio.Lock] = {}
         self._listener: asyncpg.Connection | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._connect, self._retry_s = connect, retry_s
+        self._dsn = ""
+        self._stopping = False
 
     def peek(self, program_id: uuid.UUID) -> ProgramZones | None:
         return self._programs.get(program_id)
@@ -143,8 +157,50 @@ class ZoneRegistry:
 
     async def start(self, dsn: str) -> None:
         """LISTEN for zone changes; each notification refreshes its program if loaded."""
-        self._listener = await asyncpg.connect(dsn)
-        await self._listener.add_listener(CHANNEL, self._on_notify)
+        self._dsn = dsn
+        await self._listen()
+
+    async def _listen(self) -> None:
+        conn = await self._connect(self._dsn,
+                                   server_settings={"application_name": LISTENER_NAME})
+        try:
+            await conn.add_listener(CHANNEL, self._on_notify)
+        except BaseException:
+            await conn.close()
+            raise
+        conn.add_termination_listener(self._on_lost)
+        self._listener = conn
+
+    def _on_lost(self, _conn: object) -> None:
+        if self._stopping:
+            return
+        log.warning("zone listener lost its connection; listening again")
+        self._listener = None
+        self._spawn(self._listen_again())
+
+    async def _listen_again(self) -> None:
+        """Listen again (retrying while the database is away), then catch up: a change
+        committed while nobody listened sent its notification to no one."""
+        delay = self._retry_s
+        while True:
+            try:
+                await self._listen()
+                break
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.info("zone listener: cannot listen yet (%s); next try in %.1f s",
+                         type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+        # A warning like the loss, so an operator sees the outage's end in the default log.
+        log.warning("zone listener listening again; refreshing %d programs",
+                    len(self._programs))
+        for program_id in list(self._programs):
+            await self._refresh_quietly(program_id)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _on_notify(self, _conn: Conn, _pid: int, _channel: str, payload: object) -> None:
         try:
@@ -154,9 +210,7 @@ class ZoneRegistry:
             return
         if program_id not in self._programs:
             return  # loaded lazily on first use, at the current version
-        task = asyncio.get_running_loop().create_task(self._refresh_quietly(program_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._refresh_quietly(program_id))
 
     async def _refresh_quietly(self, program_id: uuid.UUID) -> None:
         try:
@@ -166,6 +220,7 @@ class ZoneRegistry:
                           program_id)
 
     async def stop(self) -> None:
+        self._stopping = True
         for task in list(self._tasks):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

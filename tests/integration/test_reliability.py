@@ -17,7 +17,7 @@ import signal
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ import asyncpg
 import httpx
 import pytest
 from support.campaign_helpers import campaign_body
-from support.faults import Serve, TillLoad, ledger_check, serve_env, wait_gone
+from support.faults import Serve, TillLoad, ledger_check, serve_env, until, wait_gone
 from support.realserver import free_port
 
 from api.runtime.embedded_pg import EmbeddedPostgres, running_dsn
@@ -43,14 +43,6 @@ OUTAGE_S = 3.0
 MEMBERS = 40
 TEMPLATE = "faults_template"
 REPORT: dict[str, dict[str, Any]] = {}
-
-
-async def until(condition: Callable[[], bool], within: float = 60.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +162,8 @@ async def test_postgres_stopped_answers_503_with_retry_after_then_recovers(
     await until(lambda: len(load.acked) > acked_during)
     recovery_ms = (time.monotonic() - up) * 1000
     await until(lambda: len(load.acked) >= acked_during + 100)
+    # each worker's zone listener (geo.registry) connected again by itself
+    await until(lambda: node.log.read_text().count("zone listener listening again") >= 2)
     load.stop.set()
     await running
     result = await ledger_check(rig.dsn, program_id, load)
