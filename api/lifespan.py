@@ -30,6 +30,7 @@ from geo import outbox
 from geo.issuance import CampaignCache
 from geo.locator_service import LocatorCache
 from geo.registry import ZoneRegistry
+from wallet.ledger.earn_fast import RulesCache
 from wallet.passes import delivery
 from wallet.passes.apns import ApnsSender
 from wallet.passes.google_api import GoogleWalletApi
@@ -53,6 +54,11 @@ async def start_zone_registry(app: Litestar) -> Stop:
 async def start_campaign_cache(app: Litestar) -> None:
     """One cache of active campaigns per worker (see `geo.issuance`)."""
     app.state.campaigns = CampaignCache()
+
+
+async def start_till_rules(app: Litestar) -> None:
+    """One cache of programs' earning rules per worker (`wallet.ledger.earn_fast`)."""
+    app.state.till_rules = RulesCache()
 
 
 async def start_store_locator(app: Litestar) -> None:
@@ -222,5 +228,5 @@ async def publish_privacy_notice(app: Litestar) -> None:
 
 
 HOOKS: tuple[Hook, ...] = (publish_privacy_notice, start_zone_registry, start_campaign_cache,
-                           start_store_locator, start_periodic_jobs, start_offer_delivery,
-                           start_pool_sampler, start_pass_delivery)
+                           start_till_rules, start_store_locator, start_periodic_jobs,
+                           start_offer_delivery, start_pool_sampler, start_pass_delivery)

@@ -222,7 +222,7 @@ class PosController(Controller):
             pin=data.stored_value.pin if data.stored_value else redeem.pin,
             idem=request_key(request, principal.sub, idempotency_key, data),
             hasher=state.hasher, offer_ids=redeem.offer_ids, vouchers=data.vouchers,
-            pin_policy=pin_policy(settings))
+            pin_policy=pin_policy(settings), rules_cache=state.till_rules)
         if not outcome.replayed:  # a retried request was counted the first time
             metrics.PURCHASES.inc()
         return respond(outcome)

@@ -46,7 +46,8 @@ _TIERS = msgspec.json.Decoder(list[Tier])
 _LOTS = msgspec.json.Decoder(list[Lot])
 
 
-def _rules(row: asyncpg.Record) -> EarnRules:
+def earn_rules(row: asyncpg.Record) -> EarnRules:
+    """A program's earning rules from its row (`tiers` as JSON text)."""
     tiers = sorted(_TIERS.decode(row["tiers"]), key=lambda t: t.min_points_12m)
     return EarnRules(earn_points=row["earn_points"], earn_per_amount=row["earn_per_amount"],
                      points_expiry_days=row["points_expiry_days"], tiers=tuple(tiers))
@@ -119,7 +120,7 @@ def _context(row: asyncpg.Record) -> CardContext:
         balances=Balances(points=row["points_balance"],
                           stored_value=row["stored_value_balance"]),
         tier=row["tier"], program_id=row["program_id"], currency=row["currency"].strip(),
-        stored_value_enabled=row["stored_value"], rules=_rules(row), limits=_limits(row),
+        stored_value_enabled=row["stored_value"], rules=earn_rules(row), limits=_limits(row),
         store_ok=row["store_ok"])
 
 
@@ -291,7 +292,7 @@ async def lock_account(conn: Conn, account_id: uuid.UUID) -> LockedAccount:
     if row is None:
         raise errors.NotFound("no such wallet account")
     return LockedAccount(
-        program_id=row["program_id"], rules=_rules(row), limits=_limits(row),
+        program_id=row["program_id"], rules=earn_rules(row), limits=_limits(row),
         balances=Balances(points=row["points_balance"], stored_value=row["stored_value_balance"]))
 
 

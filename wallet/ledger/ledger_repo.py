@@ -15,6 +15,8 @@ idempotent responses in `wallet/kernel/idempotency_repo.py`, the member's own st
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Literal
 
@@ -181,6 +183,28 @@ def _rows(w: Write) -> tuple[str, str, str, str]:
             _json.encode(lots).decode(), _json.encode(w.effect.lot_updates).decode())
 
 
+@contextmanager
+def unique_errors() -> Iterator[None]:
+    """Map a ledger write's constraint violations to their domain errors: a receipt already
+    recorded in this store → Conflict (field `receipt_id`); a concurrent request that
+    committed the same Idempotency-Key first → IdempotencyRace; refunds above the purchase
+    → RuleViolation (field `amount`)."""
+    try:
+        yield
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "transactions_receipt":
+            raise errors.Conflict("this receipt is already recorded for this store",
+                                  field="receipt_id") from exc
+        if exc.constraint_name == "idempotency_keys_pkey":
+            raise IdempotencyRace(str(exc)) from exc
+        raise
+    except asyncpg.CheckViolationError as exc:
+        if exc.constraint_name == "transactions_refunded_amount_check":
+            raise errors.RuleViolation("the refunds would exceed the purchase amount",
+                                       field="amount") from exc
+        raise
+
+
 async def apply(conn: Conn, w: Write, *, version: str | None = None) -> None:
     """Append the operation: transaction row, ledger entries, lots, cached balances, tier
     points, redeemed offers, the Idempotency-Key's response and the
@@ -203,7 +227,7 @@ async def apply(conn: Conn, w: Write, *, version: str | None = None) -> None:
     IdempotencyRace when a concurrent request committed the same key first."""
     txs, entries, lots, updates = _rows(w)
     idem = w.idem
-    try:
+    with unique_errors():
         row = await conn.fetchrow(
             APPLY, txs, entries, lots, updates, w.account_id, w.effect.balances.points,
             w.effect.balances.stored_value, w.set_tier, w.refund_of, w.refund_amount, w.tier,
@@ -213,18 +237,6 @@ async def apply(conn: Conn, w: Write, *, version: str | None = None) -> None:
             list(w.redeem_offers), w.at, w.store_id, w.tx.id if w.tx else None,
             *_access_params(w.access), version, len(w.effect.lot_updates),
             len(w.redeem_offers))
-    except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name == "transactions_receipt":
-            raise errors.Conflict("this receipt is already recorded for this store",
-                                  field="receipt_id") from exc
-        if exc.constraint_name == "idempotency_keys_pkey":
-            raise IdempotencyRace(str(exc)) from exc
-        raise
-    except asyncpg.CheckViolationError as exc:
-        if exc.constraint_name == "transactions_refunded_amount_check":
-            raise errors.RuleViolation("the refunds would exceed the purchase amount",
-                                       field="amount") from exc
-        raise
     assert row is not None
     if row["offers_redeemed"] != len(w.redeem_offers):  # the account lock makes this a bug
         raise errors.RuleViolation("an offer was redeemed by a concurrent purchase",

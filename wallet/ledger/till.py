@@ -54,7 +54,7 @@ from wallet.kernel.idempotency import (
     retrying,
     run_idempotent,
 )
-from wallet.ledger import account_repo, limits, rules
+from wallet.ledger import account_repo, earn_fast, limits, rules
 from wallet.ledger import ledger_repo as ledger
 from wallet.ledger.account_repo import CardContext
 from wallet.ledger.rules import Lot
@@ -80,6 +80,19 @@ class PurchaseResult(msgspec.Struct, frozen=True, kw_only=True):
     points_bonus: int = 0  # from bonus_points offers
     offers_redeemed: list[uuid.UUID] = []
     vouchers_used: list[uuid.UUID] = []  # reward vouchers this purchase used
+
+
+def purchase_result(tx_id: uuid.UUID, amount: int, done: rules.PurchaseEffect, points: int,
+                    value: int, *, offer_ids: Sequence[uuid.UUID] = (),
+                    vouchers_used: Sequence[uuid.UUID] = ()) -> PurchaseResult:
+    """The answer to a purchase the rule decided, with the balances after it."""
+    return PurchaseResult(
+        transaction_id=tx_id, points_earned=done.points_earned,
+        points_redeemed=done.points_redeemed, discount=done.discount,
+        stored_value_spent=done.stored_value_spent, points_balance=points,
+        stored_value_balance=value, amount_due=amount - done.discount - done.stored_value_spent,
+        points_bonus=done.points_bonus, offers_redeemed=list(offer_ids),
+        vouchers_used=list(vouchers_used))
 
 
 class TopUpResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -118,9 +131,6 @@ def till_access(caller: Caller, action: Action, store_id: uuid.UUID) -> Access:
 
 
 CardRef = uuid.UUID | str  # a card id (from a verified QR payload) or a card number
-
-
-
 
 
 def check_card(ctx: CardContext, *, qr: bool) -> None:
@@ -219,7 +229,7 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
                    receipt_id: str, amount: int, currency: str, redeem_points: int = 0,
                    stored_value: int = 0, pin: str | None = None, idem: IdemKey,
                    hasher: Hasher, pin_policy: PinPolicy, offer_ids: Sequence[uuid.UUID] = (),
-                   vouchers: Sequence[str] = (),
+                   vouchers: Sequence[str] = (), rules_cache: earn_fast.RulesCache | None = None,
                    now: datetime | None = None) -> Outcome[PurchaseResult]:
     """Record a purchase: earn, redeem points (oldest lots first), offers (see
     `wallet/offers/redemption.py`) and reward vouchers (codes as the till sent them; see
@@ -230,7 +240,10 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
     card, the barcode of a wallet pass, a screenshot): it earns points, but spending points or
     offers with it needs the PIN too; the app's rotating QR code (`card` a card id from a
     verified, short-lived token) spends points and offers without one. (A voucher code is
-    itself the member's secret, like the QR.)"""
+    itself the member's secret, like the QR.)
+
+    With `rules_cache` (the worker's), an earn-only purchase is one statement
+    (`wallet/ledger/earn_fast.py`) unless a precondition fails."""
     now = now or datetime.now(UTC)
     qr = isinstance(card, uuid.UUID)
     needs_pin = bool(stored_value) or (not qr and bool(redeem_points or offer_ids))
@@ -291,15 +304,9 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
                 receipt_id=receipt_id, amount=amount, currency=currency,
                 points_earned=done.points_earned, points_redeemed=done.points_redeemed,
                 stored_value_spent=done.stored_value_spent, discount=done.discount, at=now)
-            result = PurchaseResult(
-                transaction_id=tx.id, points_earned=done.points_earned,
-                points_redeemed=done.points_redeemed, discount=done.discount,
-                stored_value_spent=done.stored_value_spent,
-                points_balance=done.effect.balances.points,
-                stored_value_balance=done.effect.balances.stored_value,
-                amount_due=amount - done.discount - done.stored_value_spent,
-                points_bonus=done.points_bonus, offers_redeemed=list(offer_ids),
-                vouchers_used=[v.id for v in used])
+            result = purchase_result(tx.id, amount, done, done.effect.balances.points,
+                                     done.effect.balances.stored_value,
+                                     offer_ids=offer_ids, vouchers_used=[v.id for v in used])
             await ledger.apply(conn, ledger.Write(
                 account_id=ctx.account_id, program_id=ctx.program_id, effect=done.effect,
                 at=now, store_id=store_id, tx=tx, tier=done.tier,
@@ -315,6 +322,15 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
             return Outcome(status=201, result=result)
 
         async def work() -> Outcome[PurchaseResult]:
+            if rules_cache is not None and not (redeem_points or stored_value or offer_ids
+                                                or vouchers):  # earn only: one statement,
+                out = await earn_fast.try_earn(  # or nothing written and the path below
+                    conn, rules_cache, card, program_id=caller.program_id, store_id=store_id,
+                    receipt_id=receipt_id, amount=amount, currency=currency, idem=idem,
+                    now=now, access=till_access(caller, "till.purchase", store_id),
+                    make_result=purchase_result, type_=PurchaseResult)
+                if out is not None:
+                    return out
             fifo = LOTS_PAGE if redeem_points else 0
             # Vouchers are marked used by a second statement: that needs the transaction.
             for _ in range(0 if vouchers else _OPTIMISTIC_ATTEMPTS):  # the write checks
