@@ -1,6 +1,7 @@
 """Till purchases under load (PERFORMANCE.md target 3), open loop, against a real server.
 
     python -m loadtests.till [--start 200] [--duration 6] [--workers 1 2] [--members 2000]
+                             [--mix till|earn]
 
 Starts a throwaway embedded PostgreSQL with fsync on and pg_stat_statements (or uses
 DATABASE_URL), migrates it, seeds a program (with tiers and stored value), a store and N
@@ -11,7 +12,8 @@ stepping the rate up until p99 exceeds 50 ms or a request fails: earn-only purch
 with a points redemption (with the PIN: the card is given by number), 10% paying part with
 stored value and the PIN; 10% of requests
 retry an earlier request with the same Idempotency-Key and body; 10% of traffic goes to
-5 hot cards.
+5 hot cards. `--mix earn` sends earn-only purchases only (and the retries): the statements
+per request of the one-statement path, apart from the others'.
 
 Printed per step: offered and answered requests/s, purchases/s, p50/p99/max latency, CPU ms
 per request of the server, PostgreSQL and the generator, PostgreSQL statements per request;
@@ -122,8 +124,9 @@ class Stats:
 
 
 def purchases(token: str, store_id: uuid.UUID, cards: list[Card], stats: Stats,
-              rng: random.Random) -> MakeRequest:
-    """The till workload: builds each request (a new purchase or a retry) when it is due."""
+              rng: random.Random, *, earn_only: bool = False) -> MakeRequest:
+    """The till workload: builds each request (a new purchase or a retry) when it is due;
+    `earn_only`: no redemptions and no stored value (what one statement serves)."""
     hot, cold = cards[:HOT_CARDS], cards[HOT_CARDS:]
     counter = 0
     auth = header_lines({"Authorization": f"Bearer {token}",
@@ -140,7 +143,7 @@ def purchases(token: str, store_id: uuid.UUID, cards: list[Card], stats: Stats,
         key = f"p{counter}"
         body: dict[str, Any] = {"store_id": str(store_id), "card_number": card.number,
                                 "receipt_id": key, "amount": amount, "currency": "EUR"}
-        roll = rng.random()
+        roll = 1.0 if earn_only else rng.random()
         if roll < 0.20:
             body["redeem"] = {"points": rng.randint(1, 50), "pin": PIN}  # by card number
         elif roll < 0.30:
@@ -223,7 +226,7 @@ async def main_async(args: argparse.Namespace) -> int:
         token = token_service(keys).mint_access(
             sub=uuid.uuid4(), role="staff", program_id=program_id, store_ids=[store_id])
         stats = Stats()
-        make = purchases(token, store_id, cards, stats, rng)
+        make = purchases(token, store_id, cards, stats, rng, earn_only=args.mix == "earn")
         statements = await Statements.connect(db.dsn)
         locks = await LockWaits.connect(db.dsn)
         runs: list[Run] = []
@@ -270,6 +273,8 @@ def main() -> int:
     p.add_argument("--members", type=int, default=2000)
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--mix", choices=["till", "earn"], default="till",
+                   help="till: the mix above; earn: earn-only purchases (and 10%% retries)")
     return run(main_async(p.parse_args()))
 
 
