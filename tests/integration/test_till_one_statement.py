@@ -117,10 +117,11 @@ async def _twin_state(conn: asyncpg.Connection, m: fx.Member, points: int,
 
 
 tiers_st = st.lists(st.tuples(st.integers(0, 5_000), st.integers(1_000, 3_000)),
-                    max_size=3).map(lambda ts: sorted(ts))
+                    max_size=3).map(sorted)
 
 
-@given(amount=st.integers(0, 10**9), earn_points=st.integers(0, 20),
+@given(amount=st.integers(0, 1_000_000),  # up to the default max_purchase_amount
+       earn_points=st.integers(0, 20),
        per=st.integers(1, 1_000), tiers=tiers_st, near=st.integers(-2, 2),
        which=st.integers(0, 3), balance=st.integers(0, 3_000))
 @settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -223,7 +224,8 @@ async def test_tier_changes_bump_the_version_and_other_settings_do_not(
 
 
 @pytest.mark.parametrize("case", ["blocked", "unknown number", "unknown qr", "other store",
-                                  "currency", "due lot", "receipt twice"])
+                                  "currency", "over the limit", "due lot",
+                                  "receipt twice"])
 async def test_each_refused_precondition_writes_nothing_and_the_exact_error_comes_back(
         pool: asyncpg.Pool, conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch,
         case: str) -> None:
@@ -233,6 +235,8 @@ async def test_each_refused_precondition_writes_nothing_and_the_exact_error_come
     m = await fx.member(conn, pid, card_status="blocked" if case == "blocked" else "active")
     if case == "due lot":
         await fx.credit(conn, m, points=40, now=NOW - timedelta(days=10), expiry_days=5)
+    if case == "over the limit":
+        await conn.execute("UPDATE programs SET max_purchase_amount = 999 WHERE id = $1", pid)
     if case == "receipt twice":
         await _buy(pool, m, sid, amount=100, key=_key("first"), cache=None, receipt="R")
     cache = earn_fast.RulesCache()
@@ -248,6 +252,7 @@ async def test_each_refused_precondition_writes_nothing_and_the_exact_error_come
         "unknown qr": (errors.InvalidCardToken, "qr_payload"),
         "other store": (errors.NotFound, "store_id"),
         "currency": (errors.CurrencyMismatch, "currency"),
+        "over the limit": (errors.LimitExceeded, "amount"),
         "receipt twice": (errors.Conflict, "receipt_id")}
     if case == "due lot":  # not an error: the two-trip path expires the lot, then earns
         out = await _buy(pool, m, sid, amount=1_000, key=_key("k"), cache=cache, card=card)
