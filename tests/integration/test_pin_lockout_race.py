@@ -68,12 +68,12 @@ async def test_parallel_wrong_pins_check_at_most_the_limit_and_the_lock_holds(
     problems: list[dict[str, Any]] = [r.json() for r in answers]
     assert all(r.status_code == 422 for r in answers), [r.text for r in answers][:3]
     kinds = Counter(p["type"] for p in problems)
-    wrong = sorted(p["attempts_left"] for p in problems if p["type"] == "/problems/wrong-pin")
     # Each PIN checked took its own place in the count: limit - 1 "wrong PIN" answers, one
     # per place, then the one that took the last place locked it; the rest were not checked.
-    assert wrong == list(range(1, limit)), kinds
     assert kinds == {"/problems/wrong-pin": limit - 1,
                      "/problems/pin-locked": PARALLEL - (limit - 1)}
+    wrong = sorted(p["attempts_left"] for p in problems if p["type"] == "/problems/wrong-pin")
+    assert wrong == list(range(1, limit)), kinds
     locks = {datetime.fromisoformat(p["locked_until"]) for p in problems
              if p["type"] == "/problems/pin-locked"}
     assert len(locks) == 1, locks  # one lock, set once

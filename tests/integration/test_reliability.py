@@ -90,10 +90,11 @@ class Rig:
         return program_id, store_id, cards, token
 
     def serve(self, *, workers: int = 2, dsn: str | None = "", port: int | None = None,
-              env: dict[str, str] | None = None) -> Serve:
+              env: dict[str, str] | None = None, extra: tuple[str, ...] = ()) -> Serve:
         node = Serve(port or free_port(), {**serve_env(self.dsn if dsn == "" else dsn,
                                                        self.keys, self.data_dir), **(env or {})},
-                     self.data_dir / f"serve-{len(self.servers)}.log", workers=workers)
+                     self.data_dir / f"serve-{len(self.servers)}.log", workers=workers,
+                     extra=extra)
         self.servers.append(node)
         node.wait_ready()
         return node
@@ -259,6 +260,29 @@ async def test_a_killed_parent_leaves_no_orphan_and_a_restart_works(
     assert dsn
     assert clean(result), result
     assert load.statuses[500] == 0
+
+
+async def test_a_killed_throwaway_run_leaves_its_cluster_only_until_the_next_start(
+        rig: Rig) -> None:
+    """`loyalty serve --throwaway-db` initialises a cluster of its own in the temp dir (tens
+    of MB). Killed with kill -9 it cannot remove it: its workers and PostgreSQL die with it,
+    and the next start removes the cluster and the metrics directory it left."""
+    port = free_port()
+    node = rig.serve(workers=2, dsn=None, port=port, extra=("--throwaway-db",))
+    [cluster] = _owned_by(node.proc.pid, PRIVATE_PREFIX)
+    [metrics] = _owned_by(node.proc.pid, METRICS_PREFIX)
+    postmaster = int((cluster / "data" / "postmaster.pid").read_text().split()[0])
+    size_mb = sum(f.stat().st_size for f in cluster.rglob("*") if f.is_file()) / 2**20
+    workers = node.worker_pids()
+    os.kill(node.proc.pid, signal.SIGKILL)
+    assert await asyncio.to_thread(wait_gone, [*workers, postmaster]) == []
+    assert cluster.is_dir() and metrics.is_dir()
+    again = rig.serve(workers=2, dsn=None, port=port, extra=("--throwaway-db",))
+    assert "left by killed runs" in again.output()
+    still = [d for d in (cluster, metrics) if d.exists()]
+    REPORT["throwaway run killed"] = {"cluster_left_mb": round(size_mb),
+                                      "left_after_next_start": len(still)}
+    assert still == []
 
 
 def _owned_by(pid: int, prefix: str) -> list[Path]:
