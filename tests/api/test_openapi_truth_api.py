@@ -12,8 +12,19 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import schemathesis
 from litestar.testing import AsyncTestClient
-from support.helpers import PROGRAM, Client, admin, create_program, manager, signup, staff
+from support.helpers import (
+    PROGRAM,
+    Client,
+    admin,
+    circle,
+    create_program,
+    create_store,
+    manager,
+    signup,
+    staff,
+)
 
 from api.app import create_app
 from api.auth.tokens import TokenService
@@ -201,3 +212,34 @@ async def test_a_405_names_the_allowed_methods_in_allow(
         assert r.json()["status"] == 405
         checked += 1
     assert checked >= 20
+
+
+async def test_the_answers_the_red_team_found_undocumented_match_the_document(
+        doc: dict[str, Any], client: Client, tokens: TokenService) -> None:
+    """Validated with schemathesis' own response check (status, content type, body): the
+    GeoJSON export (it was declared a string), the import's 422 and its `errors` items (they
+    did not match their schema), and a 404 on an unknown id."""
+    schema = schemathesis.openapi.from_dict(doc)
+    pid = await create_program(client, tokens)
+    mgr = manager(tokens, pid)
+    await create_store(client, tokens, pid)
+    unclosed = {"type": "Polygon", "coordinates": [[[2.3, 48.85], [2.31, 48.85], [2.31, 48.86],
+                                                    [2.3, 48.86]]]}
+    answers = [
+        ("/v1/programs/{program_id}/stores.geojson", "GET",
+         await client.get(f"/v1/programs/{pid}/stores.geojson", headers=mgr), 200),
+        ("/v1/programs/{program_id}/stores/import", "POST",
+         await client.post(f"/v1/programs/{pid}/stores/import", headers=mgr, json={
+             "type": "FeatureCollection", "features": [
+                 {"type": "Feature", "geometry": unclosed, "properties": {"code": "U"}},
+                 {"type": "Feature", "geometry": circle(), "properties": {"name": "x"}}]}),
+         422),
+        ("/v1/programs/{program_id}/stores/{store_id}", "GET",
+         await client.get(f"/v1/programs/{pid}/stores/{uuid.uuid4()}", headers=mgr), 404),
+    ]
+    for path, method, response, status in answers:
+        assert response.status_code == status, (path, response.text)
+        schema[path][method].validate_response(response)  # raises, naming what differs
+    geojson = answers[0][2].json()
+    assert geojson["type"] == "FeatureCollection" and len(geojson["features"]) == 1
+    assert [e["index"] for e in answers[1][2].json()["errors"]] == [0, 1]
