@@ -61,6 +61,10 @@ class CampaignCache:
     def __init__(self) -> None:
         self._programs: dict[uuid.UUID, ActiveCampaigns] = {}
 
+    def peek(self, program_id: uuid.UUID) -> ActiveCampaigns | None:
+        """The program's campaigns held, without checking their version (no I/O)."""
+        return self._programs.get(program_id)
+
     async def current(self, conn: Conn, program_id: uuid.UUID, version: int
                       ) -> ActiveCampaigns | None:
         """The program's campaigns at `version` or newer; None if the program is gone."""

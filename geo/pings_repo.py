@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 import asyncpg
 
 from geo import visits as core
 from geo.pings import Track
+from geo.pings_speculation import Speculation
 from geo.visits_repo import OPEN_VISITS
 from wallet.kernel.db import Conn
 from wallet.kernel.idempotency_repo import IdemKey, IdempotencyRace, StoredResponse
@@ -61,6 +64,28 @@ def stored(ctx: asyncpg.Record) -> StoredResponse | None:
                           status_code=ctx["status_code"], body=bytes(ctx["response_body"]))
 
 
+def _insert_visits(first: int, *, program: str, when: str) -> str:
+    """SQL: insert the new visits of member $1, given as the seven arrays of `new_visits`
+    from parameter `first` on, if `when`."""
+    p = [f"${first + i}" for i in range(7)]
+    return f"""INSERT INTO visits (id, member_id, program_id, store_id, entered_at,
+                        last_seen_at, dwell_at, outside_since, exited_at)
+    SELECT u.id, $1, {program}, u.store_id, u.entered_at, u.last_seen_at, u.dwell_at,
+           u.outside_since, u.exited_at
+    FROM unnest({p[0]}::uuid[], {p[1]}::uuid[], {p[2]}::timestamptz[], {p[3]}::timestamptz[],
+                {p[4]}::timestamptz[], {p[5]}::timestamptz[], {p[6]}::timestamptz[])
+         AS u(id, store_id, entered_at, last_seen_at, dwell_at, outside_since, exited_at)
+    WHERE {when}
+    RETURNING 1"""
+
+
+def new_visits(new: Sequence[Track]) -> tuple[list[Any], ...]:
+    """The seven arrays `_insert_visits` takes."""
+    return ([t.id for t in new], [t.store_id for t in new], [t.state.entered_at for t in new],
+            [t.state.last_seen_at for t in new], [t.dwell_at for t in new],
+            [t.state.outside_since for t in new], [t.exited_at for t in new])
+
+
 # `geo` first: the member's last position is the row every batch of the member rewrites, so
 # its version says whether anything the batch read (last ping, open visits) has changed. With
 # `$18` (the version read, '' for none yet: optimistic) the statement runs as one transaction
@@ -87,15 +112,7 @@ WITH geo AS (
 ), ins AS (
     -- After `upd` (the WHERE makes it run first): a visit closed and the same store entered
     -- again in one batch would otherwise hit `visits_one_open` before the close is applied.
-    INSERT INTO visits (id, member_id, program_id, store_id, entered_at, last_seen_at,
-                        dwell_at, outside_since, exited_at)
-    SELECT u.id, $1, $2, u.store_id, u.entered_at, u.last_seen_at, u.dwell_at,
-           u.outside_since, u.exited_at
-    FROM unnest($3::uuid[], $4::uuid[], $5::timestamptz[], $6::timestamptz[],
-                $7::timestamptz[], $8::timestamptz[], $9::timestamptz[])
-         AS u(id, store_id, entered_at, last_seen_at, dwell_at, outside_since, exited_at)
-    WHERE (SELECT count(*) FROM upd) >= 0
-    RETURNING 1
+    {_insert_visits(3, program="$2", when="(SELECT count(*) FROM upd) >= 0")}
 ), idem AS (
     INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response_body)
     SELECT $19, $20, $21, $22, $23 WHERE $19::text IS NOT NULL AND EXISTS (SELECT FROM geo)
@@ -105,6 +122,87 @@ SELECT (SELECT count(*) FROM geo), (SELECT count(*) FROM ins), (SELECT count(*) 
        CASE WHEN $18::text IS NULL THEN true
             ELSE write_guard((SELECT count(*) FROM geo) = 1, 'member geo state') END
 """
+
+# One round trip (`pings_service`, `geo/pings_speculation.py`): READ_CONTEXT's columns ($1-$3)
+# and `done`: whether the batch's speculated writes were made. They are made, in this one
+# self-committing statement, only if the state read is one the speculation holds for: current
+# consent, the token's program ($4), the zones and campaigns versions Python decided with ($5,
+# $6), no open visit, no stored answer under the key, and a last ping at or before the stale
+# bound ($7) that the first accepted ping ($8-$11) is not too fast from ($12 m/s; haversine as
+# in `geo.visits.distance_m`, with a margin: a rounding difference can only refuse). Else
+# nothing is written and the service goes on from the returned context. As in WRITE, the last
+# position is written only if its row is still the version read (`xmin`), or `write_guard`
+# rolls the whole statement back (another batch of the member since the snapshot).
+ONE_TRIP = f"""
+WITH ctx AS ({READ_CONTEXT}
+), ok AS (
+    SELECT FROM ctx
+     WHERE ctx.consent AND ctx.status_code IS NULL AND ctx.open_visits = '[]'
+       AND ctx.program_id = $4 AND ctx.zones_version = $5 AND ctx.campaigns_version = $6
+       AND (ctx.last_ping_at IS NULL OR (
+            ($7::timestamptz IS NULL OR ctx.last_ping_at <= $7::timestamptz)
+            AND ($8::timestamptz IS NULL
+                 OR 2 * 6371008.8 * asin(least(1, sqrt(
+                        sin((radians($10::float8) - radians(ctx.last_lat)) / 2) ^ 2
+                        + cos(radians(ctx.last_lat)) * cos(radians($10::float8))
+                          * sin(radians($9::float8 - ctx.last_lon) / 2) ^ 2)))
+                    * (1 + 1e-9) + 1e-6 - $11::float8
+                    <= $12::float8 * extract(epoch FROM $8::timestamptz
+                                                          - ctx.last_ping_at)::float8)))
+), geo AS (
+    INSERT INTO member_geo_state (member_id, last_ping_at, last_lat, last_lon)
+    SELECT $1, $14, $15, $16 FROM ok WHERE $14::timestamptz IS NOT NULL
+    ON CONFLICT (member_id) DO UPDATE
+       SET last_ping_at = EXCLUDED.last_ping_at, last_lat = EXCLUDED.last_lat,
+           last_lon = EXCLUDED.last_lon
+     WHERE member_geo_state.xmin::text = (SELECT geo_version FROM ctx)
+    RETURNING 1
+), ins AS (
+    {_insert_visits(17, program="$4", when="EXISTS (SELECT FROM geo)")}
+), idem AS (
+    INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response_body)
+    SELECT $2, $3, $24, 200, $25 FROM ok
+     WHERE $2::text IS NOT NULL AND ($14::timestamptz IS NULL OR EXISTS (SELECT FROM geo))
+    RETURNING 1
+), touch AS (
+    UPDATE members SET last_active_at = $13::timestamptz
+     WHERE id = $1 AND last_active_at < $13::timestamptz - interval '1 day'
+       AND EXISTS (SELECT FROM ok)
+    RETURNING 1
+)
+SELECT ctx.*, EXISTS (SELECT FROM ok) AS done,
+       CASE WHEN $14::timestamptz IS NULL OR NOT EXISTS (SELECT FROM ok) THEN true
+            ELSE write_guard((SELECT count(*) FROM geo) = 1, 'member geo state') END AS guarded,
+       (SELECT count(*) FROM ins) + (SELECT count(*) FROM idem) + (SELECT count(*) FROM touch)
+       AS written
+FROM ctx
+"""
+
+
+async def one_trip(conn: Conn, member_id: uuid.UUID, spec: Speculation, *,
+                   max_speed_mps: float, now: datetime,
+                   idem: IdemKey | None, response: bytes) -> asyncpg.Record | None:
+    """Run ONE_TRIP for `spec`: the context read (None if the member is gone) with `done`.
+    `response` is stored under `idem` (status 200) when it is done; a concurrent request that
+    committed the key first makes it raise IdempotencyRace, and another batch of the member
+    since the snapshot `asyncpg.SerializationError`, nothing written."""
+    result, first = spec.result, spec.first
+    new = spec.tracks  # all new: the speculation starts with no open visit
+    last = spec.accepted[-1] if spec.accepted else None
+    try:
+        return await conn.fetchrow(
+            ONE_TRIP, member_id, idem.scope if idem else None, idem.key if idem else None,
+            result.program_id, spec.zones_version, result.campaigns_version, spec.stale_bound,
+            first.at if first else None, first.lon if first else None,
+            first.lat if first else None, first.accuracy_m if first else None,
+            max_speed_mps, now,
+            last.at if last else None, last.lat if last else None, last.lon if last else None,
+            *new_visits(new), idem.request_hash if idem else None, response)
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "idempotency_keys_pkey":
+            raise IdempotencyRace(str(exc)) from exc
+        raise
+
 
 INSERT_RAW = """
 INSERT INTO raw_pings (member_id, at, lat, lon, accuracy_m, expires_at)
@@ -138,10 +236,7 @@ async def write(conn: Conn, member_id: uuid.UUID, program_id: uuid.UUID,
         return
     try:
         await conn.fetchrow(
-            WRITE, member_id, program_id,
-            [t.id for t in new], [t.store_id for t in new], [t.state.entered_at for t in new],
-            [t.state.last_seen_at for t in new], [t.dwell_at for t in new],
-            [t.state.outside_since for t in new], [t.exited_at for t in new],
+            WRITE, member_id, program_id, *new_visits(new),
             [t.id for t in old], [t.state.last_seen_at for t in old],
             [t.dwell_at for t in old], [t.state.outside_since for t in old],
             [t.exited_at for t in old],

@@ -17,7 +17,17 @@ implementation, `wallet.kernel.idempotency`):
    the same transaction.
 Raw pings are stored only when a retention is configured (off by default).
 
-A batch first goes the optimistic way (`_optimistic`): step 1 reads without the lock (one
+Most batches take ONE round trip (`_one_trip`, `geo/pings_speculation.py`): with the program
+from the member's token and the worker's zone snapshot and campaigns (no I/O), the pure cores
+decide the batch for a member with no open visit and a last ping that changes nothing in the
+screening, and one self-committing statement (`pings_repo.ONE_TRIP`) reads the context and
+writes that outcome, with the answer under the key, only if the member's state is such a
+state, the consent current and both versions the ones used; else it writes nothing and the
+batch goes on from the context it read, the optimistic way below (a stored key is replayed, a
+withdrawn consent refused, from that read). A batch that may earn offers by the worker's
+campaigns (one active, the batch in or near a store) goes straight to the locked transaction.
+
+Otherwise a batch goes the optimistic way (`_optimistic`): step 1 reads without the lock (one
 statement, one snapshot, with the version of the member's last-position row and the answer
 stored under the batch's Idempotency-Key, if any), steps 2–3 as above, and step 4's statement
 stores the answer under the key and commits on its own, only if that row is unchanged and
@@ -40,6 +50,7 @@ from geo import pings_repo
 from geo import visits as core
 from geo.issuance import CampaignCache, IssueSettings, issue_for_batch
 from geo.pings import IngestResult, Ping, PingRules, Track, walk
+from geo.pings_speculation import Speculation, speculate
 from geo.registry import ZoneRegistry
 from geo.visits_repo import decode_open_visits
 from wallet.kernel.db import Conn
@@ -125,23 +136,26 @@ async def ingest(conn: Conn, registry: ZoneRegistry, member_id: uuid.UUID,
 
 async def _optimistic(conn: Conn, registry: ZoneRegistry, campaigns: CampaignCache,
                       member_id: uuid.UUID, pings: Sequence[Ping], *, now: datetime,
-                      rules: PingRules, idem: IdemKey | None) -> Outcome[BatchResult] | None:
+                      rules: PingRules, idem: IdemKey | None,
+                      ctx: asyncpg.Record | None = None) -> Outcome[BatchResult] | None:
     """Steps 1–4 without the member lock or a transaction: read (with the key's stored
-    answer), step, then one write that commits on its own, with the answer under the key, if
-    nothing changed since the read (else `asyncpg.SerializationError`). None, having written
-    nothing, when the batch needs the locked transaction: offers may be due (issuing reads and
-    writes more under the lock), or raw pings are kept."""
-    ctx = await pings_repo.read_context(conn, member_id, idem)
+    answer; or go on from `ctx`, what a refused one-trip statement read), step, then one
+    write that commits on its own, with the answer under the key, if nothing changed since
+    the read (else `asyncpg.SerializationError`). None, having written nothing, when the batch
+    needs the locked transaction: offers may be due (issuing reads and writes more under the
+    lock), or raw pings are kept."""
+    if ctx is None:
+        ctx = await pings_repo.read_context(conn, member_id, idem)
     if idem is not None and ctx is not None and (found := pings_repo.stored(ctx)) is not None:
         return replay(found, idem, BatchResult)
     ctx = _usable(ctx)
     result, tracks, accepted = await _step(conn, ctx, registry, pings, now=now, rules=rules)
     if rules.raw_retention_s > 0 and accepted:
         return None
-    if result.matched or result.events:
-        head = await campaigns.current(conn, result.program_id, result.campaigns_version)
-        if head is not None and head.at(now):
-            return None
+    # Loaded when behind even far from stores: the next batch's one trip needs the version.
+    head = await campaigns.current(conn, result.program_id, result.campaigns_version)
+    if (result.matched or result.events) and head is not None and head.at(now):
+        return None
     if ctx["last_active_at"] < now - _ACTIVE_EVERY:  # at most one write a day, on its own
         await touch_active(conn, member_id, now)
     done = BatchResult(ingest=result, offers=[])
@@ -153,25 +167,79 @@ async def _optimistic(conn: Conn, registry: ZoneRegistry, campaigns: CampaignCac
     return Outcome(status=200, result=done)
 
 
+def _speculation(registry: ZoneRegistry, campaigns: CampaignCache,
+                 program_id: uuid.UUID | None, pings: Sequence[Ping], *, now: datetime,
+                 rules: PingRules) -> tuple[Speculation | None, bool]:
+    """(the batch decided against the empty state, or None when it cannot be: the worker
+    holds no zone snapshot or campaigns of the program yet, or raw pings are kept; whether
+    offers may be due: then the batch goes straight to the locked transaction)."""
+    zones = registry.peek(program_id) if program_id is not None else None
+    head = campaigns.peek(program_id) if program_id is not None else None
+    if zones is None or head is None or program_id is None or rules.raw_retention_s > 0:
+        return None, False
+    spec = speculate(zones, pings, now=now, rules=rules, program_id=program_id,
+                     campaigns_version=head.version)
+    if spec.may_earn_offers and head.at(now):
+        return None, True
+    return spec, False
+
+
+async def _one_trip(conn: Conn, spec: Speculation, member_id: uuid.UUID, *, now: datetime,
+                    rules: PingRules, idem: IdemKey | None
+                    ) -> Outcome[BatchResult] | asyncpg.Record:
+    """The batch in one statement (`pings_repo.ONE_TRIP`): its outcome if the member's state
+    is one `spec` holds for, else the context the statement read (nothing written)."""
+    done = BatchResult(ingest=spec.result, offers=[])
+    row = await pings_repo.one_trip(
+        conn, member_id, spec, max_speed_mps=rules.max_speed_mps, now=now, idem=idem,
+        response=encode(done) if idem is not None else b"")
+    if row is None:
+        raise gone()  # erased: the token must stop working (401)
+    if row["done"]:
+        return Outcome(status=200, result=done)
+    return row
+
+
+async def _replay_race(conn: Conn, idem: IdemKey | None) -> Outcome[BatchResult]:
+    """The answer of the concurrent request that committed the same key first."""
+    assert idem is not None
+    if (found := await lookup(conn, idem)) is None:  # pragma: no cover
+        raise IdempotencyRace("the key's winner is not visible")
+    return replay(found, idem, BatchResult)
+
+
 async def ingest_batch(pool: asyncpg.Pool, member_id: uuid.UUID, pings: Sequence[Ping], *,
                        registry: ZoneRegistry, campaigns: CampaignCache, rules: PingRules,
-                       issuing: IssueSettings, now: datetime,
-                       idem: IdemKey | None) -> Outcome[BatchResult]:
+                       issuing: IssueSettings, now: datetime, idem: IdemKey | None,
+                       program_id: uuid.UUID | None = None) -> Outcome[BatchResult]:
     """Process one batch (the whole module docstring) in one transaction; a retried batch
-    with the same key replays the first answer and changes nothing. It first tries
-    `_optimistic` (two round trips, no lock held but during its write)."""
+    with the same key replays the first answer and changes nothing. `program_id` (the
+    token's) lets it try `_one_trip` first, then `_optimistic` (two round trips, no lock held
+    but during its write), then the locked transaction."""
+    spec, offers_due = _speculation(registry, campaigns, program_id, pings, now=now,
+                                    rules=rules)
     async with pool.acquire() as conn:
-        for _ in range(_OPTIMISTIC_ATTEMPTS):
+        ctx: asyncpg.Record | None = None
+        if spec is not None:
+            try:
+                got = await _one_trip(conn, spec, member_id, now=now, rules=rules, idem=idem)
+            except (asyncpg.SerializationError, asyncpg.ForeignKeyViolationError):
+                got = None  # another batch or an erasure since the snapshot: read again
+            except IdempotencyRace:
+                return await _replay_race(conn, idem)
+            if isinstance(got, Outcome):
+                return got
+            ctx = got
+        for _ in range(0 if offers_due else _OPTIMISTIC_ATTEMPTS):
             try:
                 done = await _optimistic(conn, registry, campaigns, member_id, pings,
-                                         now=now, rules=rules, idem=idem)
+                                         now=now, rules=rules, idem=idem, ctx=ctx)
             except (asyncpg.SerializationError, asyncpg.ForeignKeyViolationError):
                 continue  # another batch, an erasure or a withdrawal since the read
             except IdempotencyRace:  # the same key, committed first by a concurrent request
-                assert idem is not None
-                if (found := await lookup(conn, idem)) is None:  # pragma: no cover
-                    raise
-                return replay(found, idem, BatchResult)
+                return await _replay_race(conn, idem)
+            finally:
+                ctx = None  # a second attempt reads again
             if done is None:
                 break
             return done

@@ -24,7 +24,7 @@ from geo.matcher.index import Where
 
 __all__ = [
     "OUTSIDE", "REASONS", "IgnoreReason", "Ping", "VisitEvent", "VisitRules", "VisitState",
-    "Where", "distance_m", "screen_pings", "step",
+    "Where", "distance_m", "screen_pings", "stale_bound", "step",
 ]
 EARTH_RADIUS_M = 6_371_008.8
 
@@ -166,6 +166,19 @@ def screen_pings(
         accepted.append(p)
         ref = p
     return accepted, counts
+
+
+def stale_bound(
+    pings: Iterable[Ping], *, now: datetime, max_age_s: float, max_future_s: float = 0.0
+) -> datetime | None:
+    """The earliest time among the pings that ``screen_pings`` tests for ``stale`` (those
+    neither ``out_of_range``, ``future`` nor ``too_old``); None when there is none. A
+    ``last_processed_at`` at or before it makes no ping stale, so the screening does not
+    depend on it: what a caller that does not know the last ping yet may assume and check."""
+    return min((p.at for p in pings
+                if _static_reason(p, now, last=None, max_age_s=max_age_s,
+                                  max_accuracy_m=math.inf, skew_s=max_future_s) is None),
+               default=None)
 
 
 def _static_reason(

@@ -1,0 +1,431 @@
+"""A ping batch in one round trip (`geo/pings_speculation.py`, `pings_repo.ONE_TRIP`): it
+answers and writes exactly what the two-trip path answers and writes, whatever the member's
+state (an open visit or none, a last ping that makes some pings stale or too fast, consent
+withdrawn, an Idempotency-Key already stored, zones or campaigns changed since the worker
+loaded them); when its assumptions do not hold it writes nothing and falls back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
+
+import asyncpg
+import msgspec
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from support import ledger_fixtures as fx
+from support.offer_fixtures import campaign
+
+from geo import pings_repo
+from geo import visits as core
+from geo.issuance import CampaignCache, IssueSettings
+from geo.issuance_repo import Scheduled
+from geo.pings import IngestResult, PingRules
+from geo.pings_service import BatchResult, ingest_batch
+from geo.pings_speculation import speculate
+from geo.registry import ZoneRegistry
+from wallet.kernel.db import keep_session
+from wallet.kernel.idempotency import IdemKey, Outcome, encode
+
+RULES = PingRules(max_age_s=3600, max_future_s=60, max_accuracy_m=100, max_speed_mps=50,
+                  exit_after_s=120, dwell_s=300, lost_after_s=3600, raw_retention_s=0)
+ISSUING = IssueSettings(weather_max_age_s=3600, push_enabled=False)
+STORES = [(2.35, 48.85, 100.0), (2.3520, 48.85, 80.0)]  # lon, lat, radius: overlapping
+NEW_STORE = (2.40, 48.85, 150.0)  # added after the worker loaded its zones: a version change
+POINTS = [  # lon, lat
+    (2.35, 48.85),  # inside store 0
+    (2.3510, 48.85),  # inside both
+    (2.35, 48.8509),  # about store 0's edge
+    (2.35, 48.853),  # near, outside
+    (2.40, 48.85),  # the new store
+    (5.0, 45.0),  # ~450 km away: too fast from anywhere here
+    (2.35, 91.0),  # out of range
+]
+
+
+class State(NamedTuple):
+    """What the member's rows hold before the batch (the same for both paths), and at most
+    one change that the one-trip path cannot assume (`change`)."""
+
+    last: tuple[int, int] | None  # (seconds ago, point) of the last accepted ping
+    open_visit: int | None  # a store with an open visit (needs `last`)
+    dwelt: bool
+    idle: bool  # last active two days ago: the batch records activity
+    key: bool  # the batch is sent with an Idempotency-Key
+    # withdrawn: the consent; stored: the key holds this request's answer; other: another
+    # request's; new_store, campaigns: changed since the worker loaded the program.
+    change: str
+
+
+states = st.builds(
+    State,
+    last=st.none() | st.tuples(st.sampled_from([5, 60, 400, 1900, 3000]),
+                               st.integers(0, len(POINTS) - 2)),  # not out of range
+    open_visit=st.sampled_from([None, None, 0, 1]), dwelt=st.booleans(), idle=st.booleans(),
+    key=st.booleans(),
+    change=st.sampled_from(["", "", "", "", "", "withdrawn", "stored", "other", "new_store",
+                            "campaigns"]))
+FAR_LAST = State(last=(400, 5), open_visit=None, dwelt=False, idle=False, key=True, change="")
+NEAR_LAST = FAR_LAST._replace(last=(60, 0))
+# Seconds ago (most batches are recent, some reach before the last ping, too old or ahead),
+# a point, an accuracy (150 m: inaccurate).
+batches = st.lists(st.tuples(st.integers(0, 90) | st.integers(0, 90) | st.integers(-120, 3700),
+                             st.integers(0, len(POINTS) - 1),
+                             st.sampled_from([0.0, 5.0, 30.0, 150.0])),
+                   min_size=1, max_size=12)
+
+
+async def _store(conn: asyncpg.Connection, pid: uuid.UUID, lon: float, lat: float,
+                 radius: float) -> uuid.UUID:
+    sid = uuid.uuid4()
+    zone = {"type": "Circle", "center": [lon, lat], "radius_m": radius}
+    await conn.execute(
+        "INSERT INTO stores (id, program_id, code, name, zone) VALUES ($1, $2, $3, 'S', $4)",
+        sid, pid, f"S{sid.hex[:8]}", json.dumps(zone))
+    return sid
+
+
+def _key(member_id: uuid.UUID, state: State, batch: list[core.Ping]) -> IdemKey | None:
+    if not state.key and state.change not in ("stored", "other"):
+        return None
+    return IdemKey(scope=str(member_id), key="k", request_hash=repr(batch).encode()[:32])
+
+
+async def _member(conn: asyncpg.Connection, pid: uuid.UUID, stores: list[uuid.UUID],
+                  state: State, now: datetime, batch: list[core.Ping]) -> uuid.UUID:
+    m = (await fx.member(conn, pid)).id
+    key = _key(m, state, batch)
+    consents = [True, False] if state.change == "withdrawn" else [True]
+    for granted in consents:
+        await conn.execute(
+            "INSERT INTO member_consents (member_id, purpose, granted, policy_version, source)"
+            " VALUES ($1, 'location_offers', $2, 'v1', 'app')", m, granted)
+    if state.idle:
+        await conn.execute("UPDATE members SET last_active_at = $2 WHERE id = $1", m,
+                           now - timedelta(days=2))
+    if state.last is not None:
+        ago, point = state.last
+        at = now - timedelta(seconds=ago)
+        lon, lat = POINTS[point]
+        await conn.execute("INSERT INTO member_geo_state VALUES ($1, $2, $3, $4)",
+                           m, at, lat, lon)
+        if state.open_visit is not None:
+            await conn.execute(
+                "INSERT INTO visits (id, member_id, program_id, store_id, entered_at,"
+                " last_seen_at, dwell_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                uuid.uuid4(), m, pid, stores[state.open_visit], at - timedelta(seconds=400),
+                at, at - timedelta(seconds=60) if state.dwelt else None)
+    if key is not None and state.change in ("stored", "other"):
+        first = BatchResult(ingest=IngestResult(program_id=pid, campaigns_version=0,
+                                                accepted=1, matched=0, ignored={}, events=[]),
+                            offers=[])
+        await conn.execute(
+            "INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response_body)"
+            " VALUES ($1, $2, $3, 200, $4)", key.scope, key.key,
+            key.request_hash if state.change == "stored" else b"x" * 32, encode(first))
+    return m
+
+
+class Ids:
+    """Visit ids as small integers, in the order rows are listed (the two paths draw
+    different random ids)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[uuid.UUID, int] = {}
+
+    def __call__(self, visit_id: uuid.UUID) -> int:
+        return self.seen.setdefault(visit_id, len(self.seen))
+
+
+def _answer(out: Outcome[BatchResult] | BaseException, ids: Ids) -> Any:
+    if isinstance(out, BaseException):
+        return type(out).__name__, str(out)
+    ingest = msgspec.structs.asdict(out.result.ingest)
+    ingest["events"] = [(ids(e.visit_id), e.store_id, e.event, e.at, e.entered_at)
+                        for e in out.result.ingest.events]
+    return out.status, out.replayed, ingest, out.result.offers
+
+
+async def _rows(conn: asyncpg.Connection, m: uuid.UUID, ids: Ids, now: datetime) -> Any:
+    visits = [(ids(r["id"]), *list(r.values())[1:]) for r in await conn.fetch(
+        "SELECT id, store_id, entered_at, last_seen_at, dwell_at, outside_since, exited_at"
+        " FROM visits WHERE member_id = $1 ORDER BY entered_at, store_id", m)]
+    geo = await conn.fetchrow(
+        "SELECT last_ping_at, last_lat, last_lon FROM member_geo_state WHERE member_id = $1", m)
+    touched = await conn.fetchval("SELECT last_active_at = $2 FROM members WHERE id = $1",
+                                  m, now)
+    stored = await conn.fetchrow(
+        "SELECT status_code, response_body FROM idempotency_keys WHERE scope = $1", str(m))
+    answer = None
+    if stored is not None:
+        out = Outcome(status=stored["status_code"],
+                      result=msgspec.json.decode(stored["response_body"], type=BatchResult))
+        answer = _answer(out, ids)
+    return visits, geo and tuple(geo), touched, answer
+
+
+class Paths:
+    """How often the one-trip statement wrote, and how often it refused."""
+
+    def __init__(self) -> None:
+        self.done = self.refused = 0
+
+
+@pytest.fixture
+def paths(monkeypatch: pytest.MonkeyPatch) -> Iterator[Paths]:
+    seen, one_trip = Paths(), pings_repo.one_trip
+
+    async def counted(*args: Any, **kwargs: Any) -> asyncpg.Record | None:
+        row = await one_trip(*args, **kwargs)
+        if row is not None and row["done"]:
+            seen.done += 1
+        else:
+            seen.refused += 1
+        return row
+
+    monkeypatch.setattr(pings_repo, "one_trip", counted)
+    yield seen
+
+
+async def _run(pool: asyncpg.Pool, m: uuid.UUID, batch: list[core.Ping], now: datetime,
+               key: IdemKey | None, registry: ZoneRegistry, campaigns: CampaignCache,
+               program_id: uuid.UUID | None) -> Outcome[BatchResult] | BaseException:
+    try:
+        return await ingest_batch(pool, m, batch, registry=registry, campaigns=campaigns,
+                                  rules=RULES, issuing=ISSUING, now=now, idem=key,
+                                  program_id=program_id)
+    except Exception as exc:  # the same error from both paths is the expected answer
+        return exc
+
+
+class World(NamedTuple):
+    """One example: the program, two members in the same state, the batch, and the caches of
+    a worker that loaded the program before the state's change."""
+
+    program_id: uuid.UUID
+    members: tuple[uuid.UUID, uuid.UUID]
+    batch: list[core.Ping]
+    now: datetime
+    zones: ZoneRegistry
+    campaigns: CampaignCache
+
+
+async def _world(pool: asyncpg.Pool, state: State, raw: list[tuple[int, int, float]]) -> World:
+    now = datetime.now(UTC)
+    batch = [core.Ping(lon=POINTS[p][0], lat=POINTS[p][1], accuracy_m=acc,
+                       at=now - timedelta(seconds=ago)) for ago, p, acc in raw]
+    async with pool.acquire() as conn:
+        pid = await fx.program(conn)
+        stores = [await _store(conn, pid, *s) for s in STORES]
+        a = await _member(conn, pid, stores, state, now, batch)
+        b = await _member(conn, pid, stores, state, now, batch)
+        zones, campaigns = ZoneRegistry(pool), CampaignCache()
+        await zones.current(pid, 0, conn)
+        await campaigns.current(conn, pid, 0)
+        if state.change == "new_store":
+            await _store(conn, pid, *NEW_STORE)
+        if state.change == "campaigns":
+            await conn.execute("UPDATE programs SET timezone = 'Europe/Berlin' WHERE id = $1",
+                               pid)
+    return World(pid, (a, b), batch, now, zones, campaigns)
+
+
+async def _example(pool: asyncpg.Pool, state: State, raw: list[tuple[int, int, float]]
+                   ) -> tuple[Any, Any]:
+    w = await _world(pool, state, raw)
+    (a, b), batch, now = w.members, w.batch, w.now
+    one = await _run(pool, a, batch, now, _key(a, state, batch), w.zones, w.campaigns,
+                     w.program_id)
+    two = await _run(pool, b, batch, now, _key(b, state, batch), ZoneRegistry(pool),
+                     CampaignCache(), None)  # no program id: the two-trip path only
+    async with pool.acquire() as conn:
+        ids_a, ids_b = Ids(), Ids()
+        rows_a, rows_b = await _rows(conn, a, ids_a, now), await _rows(conn, b, ids_b, now)
+    return (_answer(one, ids_a), rows_a), (_answer(two, ids_b), rows_b)
+
+
+def test_one_trip_answers_and_writes_what_the_two_trip_path_does(db_url: str,
+                                                                 paths: Paths) -> None:
+    async def connect() -> asyncpg.Pool:  # the pool takes the loop running when it is made
+        return await asyncpg.create_pool(db_url, min_size=1, max_size=2)
+
+    loop = asyncio.new_event_loop()
+    pool = loop.run_until_complete(connect())
+    try:
+        @given(state=states, raw=batches)
+        @example(state=FAR_LAST, raw=[(10, 0, 5.0), (5, 0, 5.0)])  # the first ping too fast
+        @example(state=FAR_LAST._replace(last=(3000, 5)), raw=[(10, 0, 5.0)])  # not too fast
+        @example(state=NEAR_LAST, raw=[(100, 0, 150.0), (10, 0, 5.0)])  # stale, not inaccurate
+        @example(state=NEAR_LAST, raw=[(60, 1, 5.0), (10, 0, 5.0)])  # at the last ping: kept
+        @example(state=NEAR_LAST._replace(open_visit=0), raw=[(10, 3, 5.0)])  # an open visit
+        @example(state=NEAR_LAST._replace(last=(16, 3)), raw=[(10, 0, 5.0)])  # 55 m/s
+        @settings(max_examples=150, database=None, derandomize=True,
+                  suppress_health_check=[HealthCheck.too_slow])
+        def same(state: State, raw: list[tuple[int, int, float]]) -> None:
+            one, two = loop.run_until_complete(_example(pool, state, raw))
+            assert one == two
+
+        same()
+    finally:
+        loop.run_until_complete(pool.close())
+        loop.close()
+    # Both branches ran: the batch written in one statement, and the refusals' fallbacks.
+    assert paths.done >= 10 and paths.refused >= 10, (paths.done, paths.refused)
+
+
+# --- each fallback, and what it costs ----------------------------------------------------------
+
+COMMON = State(last=(3000, 3), open_visit=None, dwelt=False, idle=False, key=True, change="")
+ENTER = [(30, 3, 5.0), (20, 0, 5.0), (10, 0, 5.0)]  # near the store, then in it: an enter
+
+
+@pytest.fixture
+async def counted_pool(db_url: str) -> AsyncIterator[tuple[asyncpg.Pool, list[str]]]:
+    """A pool like the app's (no session reset on release) whose connections log every
+    statement they send (the round trips), but asyncpg's one-off type introspection."""
+    sent: list[str] = []
+
+    def logged(q: asyncpg.connection.LoggedQuery) -> None:
+        if "set_config('jit'" not in q.query and "pg_catalog.pg_type" not in q.query:
+            sent.append(q.query)
+
+    async def log(conn: asyncpg.Connection) -> None:
+        conn.add_query_logger(logged)
+
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2, init=log,
+                                     reset=keep_session)
+    try:
+        yield pool, sent
+    finally:
+        await pool.close()
+
+
+@pytest.mark.parametrize(("state", "statements", "answer"), [
+    (COMMON, 1, "200"),  # the common case: one statement
+    (COMMON._replace(last=None), 1, "200"),  # the member's first batch
+    (COMMON._replace(last=(60, 0), open_visit=0), 2, "200"),  # refused, then the write
+    (COMMON._replace(last=(25, 3)), 2, "200"),  # a ping before the last one: stale
+    (COMMON._replace(last=(200, 5)), 2, "200"),  # the first ping too fast from the last
+    (COMMON._replace(change="new_store"), 3, "200"),  # refused, zones reloaded, the write
+    (COMMON._replace(change="campaigns"), 3, "200"),  # refused, campaigns reloaded, write
+    (COMMON._replace(change="withdrawn"), 1, "ConsentRequired"),  # from what it read
+    (COMMON._replace(change="stored"), 1, "replayed"),
+    (COMMON._replace(change="other"), 1, "IdempotencyConflict"),
+])
+async def test_each_fallback_writes_nothing_and_goes_on_from_what_it_read(
+        counted_pool: tuple[asyncpg.Pool, list[str]], state: State, statements: int,
+        answer: str) -> None:
+    pool, sent = counted_pool
+    w = await _world(pool, state, ENTER)
+    (a, b), batch, now = w.members, w.batch, w.now
+    sent.clear()
+    one = await _run(pool, a, batch, now, _key(a, state, batch), w.zones, w.campaigns,
+                     w.program_id)
+    assert len(sent) == statements, sent
+    assert isinstance(one, BaseException) or one.status == 200
+    got = (type(one).__name__ if isinstance(one, BaseException)
+           else "replayed" if one.replayed else "200")
+    assert got == answer
+    two = await _run(pool, b, batch, now, _key(b, state, batch), ZoneRegistry(pool),
+                     CampaignCache(), None)
+    async with pool.acquire() as conn:
+        ids_a, ids_b = Ids(), Ids()
+        assert ((_answer(one, ids_a), await _rows(conn, a, ids_a, now))
+                == (_answer(two, ids_b), await _rows(conn, b, ids_b, now)))
+
+
+async def test_an_erased_member_is_refused_in_one_statement(
+        counted_pool: tuple[asyncpg.Pool, list[str]]) -> None:
+    pool, sent = counted_pool
+    w = await _world(pool, COMMON, ENTER)
+    async with pool.acquire() as conn:
+        await conn.execute("DELETE FROM members WHERE id = $1", w.members[0])
+    sent.clear()
+    out = await _run(pool, w.members[0], w.batch, w.now, None, w.zones, w.campaigns,
+                     w.program_id)
+    assert type(out).__name__ == "Unauthenticated" and len(sent) == 1
+
+
+async def test_a_batch_that_may_earn_offers_goes_straight_to_the_locked_transaction(
+        counted_pool: tuple[asyncpg.Pool, list[str]]) -> None:
+    pool, sent = counted_pool
+    w = await _world(pool, COMMON, ENTER)
+    held = w.campaigns.peek(w.program_id)
+    assert held is not None
+    on = Scheduled(starts_at=w.now - timedelta(hours=1), ends_at=w.now + timedelta(hours=1),
+                   campaign=campaign())
+    w.campaigns._programs[w.program_id] = msgspec.structs.replace(  # an active campaign
+        held, campaigns=(on,))
+    sent.clear()
+    out = await _run(pool, w.members[0], w.batch, w.now, None, w.zones, w.campaigns,
+                     w.program_id)
+    assert not isinstance(out, BaseException) and out.result.ingest.events
+    assert sent[0] == "BEGIN;" or "FOR UPDATE" in sent[0], sent
+
+
+async def _until_waiting_for_a_lock(watch: asyncpg.Connection, pid: int) -> None:
+    """Returns once backend `pid` waits for a lock (polls pg_stat_activity, a state change)."""
+    query = "SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1"
+    for _ in range(6000):  # a minute at most: never returns early, only fails late
+        if await watch.fetchval(query, pid) == "Lock":
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the statement never waited for the row")
+
+
+async def test_a_batch_committed_while_the_statement_runs_makes_it_write_nothing(
+        counted_pool: tuple[asyncpg.Pool, list[str]], conn: asyncpg.Connection,
+        db_url: str) -> None:
+    """Another batch of the member holds the last position's row: the statement (its
+    snapshot taken before that batch commits) waits for the row, then refuses whole."""
+    pool, _ = counted_pool
+    w = await _world(pool, COMMON, ENTER)
+    m, zones, head = w.members[0], w.zones.peek(w.program_id), w.campaigns.peek(w.program_id)
+    assert zones is not None and head is not None
+    spec = speculate(zones, w.batch, now=w.now, rules=RULES, program_id=w.program_id,
+                     campaigns_version=head.version)
+    other = w.now - timedelta(seconds=40)
+    holder = await asyncpg.connect(db_url)
+    try:
+        async with pool.acquire() as mine, holder.transaction():
+            await holder.execute(
+                "UPDATE member_geo_state SET last_ping_at = $2 WHERE member_id = $1", m, other)
+            late = asyncio.create_task(pings_repo.one_trip(
+                mine, m, spec, max_speed_mps=RULES.max_speed_mps,
+                now=w.now, idem=None, response=b""))
+            await _until_waiting_for_a_lock(conn, mine.get_server_pid())
+    finally:
+        await holder.close()
+    with pytest.raises(asyncpg.SerializationError):
+        await late
+    assert await conn.fetchval("SELECT count(*) FROM visits WHERE member_id = $1", m) == 0
+    assert await conn.fetchval(
+        "SELECT last_ping_at FROM member_geo_state WHERE member_id = $1", m) == other
+
+
+async def test_a_snapshot_refreshed_after_the_decision_does_not_lend_it_its_version(
+        counted_pool: tuple[asyncpg.Pool, list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The zone change's notification lands while the batch waits for a connection: the
+    statement checks the version of the snapshot the batch was decided with, not the new one."""
+    pool, _ = counted_pool
+    state = COMMON._replace(change="new_store")
+    w = await _world(pool, state, [(10, 4, 5.0)])  # a ping in the new store
+    stale = w.zones.peek(w.program_id)
+    await w.zones.refresh(w.program_id)
+    peek, calls = w.zones.peek, 0
+
+    def first_stale(program_id: uuid.UUID) -> Any:
+        nonlocal calls
+        calls += 1
+        return stale if calls == 1 else peek(program_id)
+
+    monkeypatch.setattr(w.zones, "peek", first_stale)
+    out = await _run(pool, w.members[0], w.batch, w.now, None, w.zones, w.campaigns,
+                     w.program_id)
+    assert not isinstance(out, BaseException)
+    assert [e.event for e in out.result.ingest.events] == ["enter"]
