@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 from support import ledger_fixtures as fx
+from support.locks import wait_until_blocked
 
 from wallet.kernel.idempotency_repo import IdemKey
 from wallet.ledger import account_repo as ledger
@@ -25,16 +26,12 @@ def _key(name: str) -> IdemKey:
     return IdemKey(scope="staff:POST /v1/pos/purchases", key=name, request_hash=b"h" * 32)
 
 
-async def _lock_state(db_url: str, m: fx.Member, store_id: uuid.UUID, key: IdemKey,
-                      ) -> tuple[ledger.CardContext, ledger.AccountState]:
-    other = await asyncpg.connect(db_url)
-    try:
-        async with other.transaction():
-            return await ledger.lock_card_state(
-                other, m.card_number, program_id=m.program_id, store_id=store_id, idem=key,
-                now=NOW, fifo_limit=64)
-    finally:
-        await other.close()
+async def _lock_state(other: asyncpg.Connection, m: fx.Member, store_id: uuid.UUID,
+                      key: IdemKey) -> tuple[ledger.CardContext, ledger.AccountState]:
+    async with other.transaction():
+        return await ledger.lock_card_state(
+            other, m.card_number, program_id=m.program_id, store_id=store_id, idem=key,
+            now=NOW, fifo_limit=64)
 
 
 async def test_a_till_that_waited_for_the_lock_sees_what_the_holder_committed(
@@ -44,20 +41,24 @@ async def test_a_till_that_waited_for_the_lock_sees_what_the_holder_committed(
     m = await fx.member(conn, pid)
     await fx.credit(conn, m, points=100, now=NOW)
     key = _key("k1")
+    other = await asyncpg.connect(db_url)
+    try:
+        async with conn.transaction():  # the holder: redeems every point, stores the key
+            locked = await ledger.lock_account(conn, m.account_id)
+            state = await ledger.account_state(conn, m.account_id, idem=None, now=NOW,
+                                               fifo_limit=64)
+            waiter = asyncio.create_task(_lock_state(other, m, sid, key))
+            # the waiter's statement has taken its snapshot and is queued on the row
+            await wait_until_blocked(conn, other.get_server_pid(), conn.get_server_pid())
+            assert not waiter.done()
+            effect = rules.redeem(locked.balances, state.lots, 100, NOW)
+            await ledger_repo.apply(conn, ledger_repo.Write(
+                account_id=m.account_id, program_id=pid, effect=effect, at=NOW, idem=key,
+                status_code=201, response=b"{}"))
 
-    async with conn.transaction():  # the holder: redeems every point, stores the key
-        locked = await ledger.lock_account(conn, m.account_id)
-        state = await ledger.account_state(conn, m.account_id, idem=None, now=NOW,
-                                           fifo_limit=64)
-        waiter = asyncio.create_task(_lock_state(db_url, m, sid, key))
-        await asyncio.sleep(0.3)  # the waiter has taken its snapshot and waits on the row
-        assert not waiter.done()
-        effect = rules.redeem(locked.balances, state.lots, 100, NOW)
-        await ledger_repo.apply(conn, ledger_repo.Write(
-            account_id=m.account_id, program_id=pid, effect=effect, at=NOW, idem=key,
-            status_code=201, response=b"{}"))
-
-    ctx, seen = await waiter
+        ctx, seen = await waiter
+    finally:
+        await other.close()
     assert ctx.balances.points == 0
     assert [lot.remaining for lot in seen.lots] == []  # the spent lot is no longer open
     assert seen.stored is not None and seen.stored.status_code == 201
@@ -70,7 +71,11 @@ async def test_an_uncontended_lock_reads_the_state_in_the_same_statement(
     m = await fx.member(conn, pid)
     await fx.credit(conn, m, points=70, now=NOW)
 
-    ctx, seen = await _lock_state(db_url, m, sid, _key("k2"))
+    other = await asyncpg.connect(db_url)
+    try:
+        ctx, seen = await _lock_state(other, m, sid, _key("k2"))
+    finally:
+        await other.close()
     assert ctx.balances.points == 70
     assert [lot.remaining for lot in seen.lots] == [70]
     assert seen.stored is None

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 from support import ledger_fixtures as fx
+from support.locks import wait_until_blocked
 
 from geo import pings_repo
 from geo import visits as core
@@ -86,7 +87,7 @@ async def test_a_stale_ledger_write_waits_on_the_account_row_then_refuses(
                 account_id=m.account_id, program_id=pid,
                 effect=rules.redeem(locked.balances, state.lots, 80, NOW), at=NOW))
             late = asyncio.create_task(ledger.apply(conn, stale, version=version))
-            await asyncio.sleep(0.3)
+            await wait_until_blocked(holder, conn.get_server_pid(), holder.get_server_pid())
             assert not late.done()  # queued on the account row
     finally:
         await holder.close()
