@@ -12,6 +12,8 @@ PORT   ?= 8000
 WORKERS ?= 1
 LOADTEST_STAMP := $(VENV)/.loadtest-installed
 ARGS ?=
+# `make test` runs the suite on this many processes (pytest-xdist; 0 = one process, no xdist)
+TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint unit bench loadtest clean
@@ -50,8 +52,8 @@ lint: $(STAMP) ## ruff, mypy (strict) and the architecture's import contracts (i
 unit: $(STAMP) ## Only the fast tests that need no database
 	$(BIN)/pytest tests/unit
 
-test: lint $(WEB_STAMP) ## Lint, then the whole suite on a real PostgreSQL and Chromium (warnings are errors)
-	$(BIN)/pytest
+test: lint $(WEB_STAMP) ## Lint, then the whole suite (real PostgreSQL, Chromium; warnings are errors) on TEST_WORKERS=2 processes
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 bench: $(STAMP) ## Matcher micro-benchmark at 1k, 10k and 100k zones (several minutes)
 	$(BIN)/python tests/bench/bench_matcher.py

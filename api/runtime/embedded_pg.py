@@ -100,6 +100,8 @@ class EmbeddedPostgres:
     else "nobody"). Server output goes to `log_path`, by default `postgres.log` in the temp dir
     or `<data_dir>.log` beside a persistent cluster. `port` fixes the TCP port (default: a free
     one, chosen at each start), so a stopped server can come back where clients expect it.
+    `scratch_dir` is where the private directory (socket, throwaway cluster) is made, by
+    default the temp dir; the test suite passes a RAM-backed one (`/dev/shm`).
 
     Call `start()` from a thread that outlives the server (normally the main thread): the
     server is killed when the thread that started it ends. Keep a reference to the object:
@@ -108,8 +110,8 @@ class EmbeddedPostgres:
 
     def __init__(self, data_dir: Path | None = None, *, fsync: bool = True,
                  run_as: str | None = None, log_path: Path | None = None,
-                 port: int | None = None) -> None:
-        self._fixed_port = port
+                 port: int | None = None, scratch_dir: Path | None = None) -> None:
+        self._fixed_port, self._scratch_dir = port, scratch_dir
         self._persistent = data_dir.absolute() if data_dir is not None else None
         self._fsync, self._run_as, self._log_path = fsync, run_as, log_path
         self._proc: subprocess.Popen[bytes] | None = None
@@ -187,7 +189,7 @@ class EmbeddedPostgres:
                             else None)
         if user:
             check_reachable(bindir / "postgres", user, "PostgreSQL programs")
-        private = private_dir(user)
+        private = private_dir(user, self._scratch_dir)
         try:
             data_dir = data_dir or private / "data"
             _prepare_data_dir(data_dir, user)

@@ -140,12 +140,13 @@ def tie_to_parent(parent: int, sig: int = signal.SIGTERM) -> None:
         os.kill(os.getpid(), sig)
 
 
-def private_dir(user: User | None) -> Path:
+def private_dir(user: User | None, base: Path | None = None) -> Path:
     """A fresh 0700 directory for the socket (and a throwaway cluster), owned by `user`,
-    claimed by this process (`api.runtime.scratch`): a start removes it if we were killed."""
-    base = _private_base()
+    claimed by this process (`api.runtime.scratch`): a start removes it if we were killed.
+    Made in `base` (say, a RAM-backed directory for tests), by default the temp dir."""
+    base = base or Path(_private_base())
     if user:
-        check_reachable(Path(base), user, "temp dir")
+        check_reachable(base, user, "temp dir")
     path = Path(tempfile.mkdtemp(prefix=PRIVATE_PREFIX, dir=base))
     scratch.claim(path)
     if user:
@@ -153,9 +154,9 @@ def private_dir(user: User | None) -> Path:
     return path
 
 
-def sweep_private_dirs() -> list[Path]:
+def sweep_private_dirs(base: Path | None = None) -> list[Path]:
     """Remove the private directories (throwaway clusters included) of killed owners."""
-    return scratch.sweep(Path(_private_base()), PRIVATE_PREFIX)
+    return scratch.sweep(base or Path(_private_base()), PRIVATE_PREFIX)
 
 
 def shutdown(proc: subprocess.Popen[bytes], remove: Path | None) -> None:

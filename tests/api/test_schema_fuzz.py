@@ -49,6 +49,7 @@ from schemathesis.specs.openapi.checks import (
     unsupported_method,
 )
 from support.campaign_helpers import campaign_body
+from support.figures import Figures
 from support.helpers import PROGRAM
 from support.realserver import running_server
 
@@ -112,7 +113,7 @@ def _oneline(failure: BaseException) -> str:
 
 
 class Run:
-    """Sends cases to the server and keeps what each check found, with counts to print."""
+    """Sends cases to the server and keeps what each check found, with counts to report."""
 
     def __init__(self, server: str) -> None:
         self.server = server
@@ -148,9 +149,9 @@ class Run:
         except Unsatisfiable:  # nothing of it can be made invalid (no body, no parameters)
             assert mode is GenerationMode.NEGATIVE, operation.label
 
-    def report(self, what: str) -> None:
-        print(f"{what}: {sum(self.sent.values())} requests ({dict(self.sent.most_common())}), "
-              f"{len(self.failures)} failures")
+    def report(self, what: str, figures: Figures) -> None:
+        figures(what, {"requests": sum(self.sent.values()), "by kind": dict(self.sent),
+                       "failures": len(self.failures)})
         assert not self.failures, "\n".join(self.failures[:40])
 
 
@@ -160,14 +161,14 @@ def _operations(schema: Any) -> list[Any]:
 
 
 def test_every_operation_as_every_role_never_fails_and_matches_the_document(
-        server: str, keys_file: Path) -> None:
+        server: str, keys_file: Path, figures: Figures) -> None:
     ids, roles = _world(server, keys_file)
     schema = schemathesis.openapi.from_url(f"{server}/schema/openapi.json")
     run = Run(server)
     for operation in _operations(schema):
         for role, headers in roles.items():
             run.fuzz(operation, headers, ids, GenerationMode.POSITIVE, role, CHECKS)
-    run.report(f"schema fuzzing of {len(_operations(schema))} operations")
+    run.report(f"schema fuzzing of {len(_operations(schema))} operations", figures)
 
 
 def _one_rule_cases(schema: Any, operation: Any, ids: dict[str, str]) -> list[Any]:
@@ -207,7 +208,7 @@ def _caller(operation: Any, roles: dict[str, dict[str, str]], ids: dict[str, str
 
 
 def test_every_rule_the_document_states_is_one_the_server_enforces(
-        server: str, keys_file: Path) -> None:
+        server: str, keys_file: Path, figures: Figures) -> None:
     ids, roles = _world(server, keys_file)
     schema = schemathesis.openapi.from_url(f"{server}/schema/openapi.json")
     run = Run(server)
@@ -216,4 +217,4 @@ def test_every_rule_the_document_states_is_one_the_server_enforces(
         run.fuzz(operation, headers, ids, GenerationMode.NEGATIVE, "random", NEGATIVE_CHECKS)
         for case in _one_rule_cases(schema, operation, ids):
             run.send(case, str(case.meta.phase.data.scenario), COVERAGE_CHECKS, headers)
-    run.report("requests breaking the document's rules")
+    run.report("requests breaking the document's rules", figures)

@@ -4,13 +4,12 @@ balance the sum of its entries. Also two `loyalty serve` nodes on one PostgreSQL
 
 Each test waits on what it can observe (purchases acknowledged, backends waiting on a lock,
 a worker's log line), never on a timer; only the outage's length is a duration. Figures are
-printed at the end of the module (and quoted in the README's Reliability section).
+printed at the end of the run (`support.figures`; quoted in the README's Reliability section).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import signal
@@ -28,6 +27,7 @@ import httpx
 import pytest
 from support.campaign_helpers import campaign_body
 from support.faults import Serve, TillLoad, ledger_check, serve_env, until, wait_gone
+from support.figures import Figures
 from support.realserver import free_port
 
 from api.runtime.embedded_pg import EmbeddedPostgres, running_dsn
@@ -42,7 +42,6 @@ pytestmark = pytest.mark.slow
 OUTAGE_S = 3.0
 MEMBERS = 40
 TEMPLATE = "faults_template"
-REPORT: dict[str, dict[str, Any]] = {}
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +53,7 @@ def open_dir() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def fault_pg(open_dir: Path, request: pytest.FixtureRequest) -> Iterator[EmbeddedPostgres]:
+def fault_pg(open_dir: Path) -> Iterator[EmbeddedPostgres]:
     """A PostgreSQL of its own (the tests stop it), on a fixed port so it comes back there."""
     pg = EmbeddedPostgres(open_dir / "pg", fsync=False, port=free_port())
     pg.start()
@@ -70,11 +69,6 @@ def fault_pg(open_dir: Path, request: pytest.FixtureRequest) -> Iterator[Embedde
     asyncio.run(template())
     yield pg
     pg.stop()
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None and REPORT:
-        reporter.write_line("\nreliability figures: " + json.dumps(REPORT))
-        (Path(tempfile.gettempdir()) / "loyalty-reliability-last-run.json").write_text(
-            json.dumps(REPORT, indent=1))
 
 
 class Rig:
@@ -126,7 +120,8 @@ def clean(result: dict[str, int]) -> bool:
     return result == {"lost": 0, "doubled": 0, "unbalanced": 0, "unacknowledged": 0}
 
 
-async def test_a_worker_killed_with_kill_9_loses_and_doubles_nothing(rig: Rig) -> None:
+async def test_a_worker_killed_with_kill_9_loses_and_doubles_nothing(rig: Rig,
+                                                                   figures: Figures) -> None:
     program_id, store_id, cards, token = await rig.seed()
     node = rig.serve(workers=2)
     load = TillLoad([node.base], token, store_id, cards, seed=1)
@@ -140,13 +135,13 @@ async def test_a_worker_killed_with_kill_9_loses_and_doubles_nothing(rig: Rig) -
     load.stop.set()
     await running
     result = await ledger_check(rig.dsn, program_id, load)
-    REPORT["kill -9 a worker"] = load.figures() | result
+    figures("kill -9 a worker", load.figures() | result)
     assert clean(result), result
     assert load.statuses[500] == 0
 
 
 async def test_postgres_stopped_answers_503_with_retry_after_then_recovers(
-        rig: Rig, fault_pg: EmbeddedPostgres) -> None:
+        rig: Rig, fault_pg: EmbeddedPostgres, figures: Figures) -> None:
     program_id, store_id, cards, token = await rig.seed()
     node = rig.serve(workers=2)
     load = TillLoad([node.base], token, store_id, cards, seed=2)
@@ -168,8 +163,8 @@ async def test_postgres_stopped_answers_503_with_retry_after_then_recovers(
     load.stop.set()
     await running
     result = await ledger_check(rig.dsn, program_id, load)
-    REPORT["PostgreSQL stopped"] = load.figures() | result | {
-        "outage_s": OUTAGE_S, "recovery_ms": round(recovery_ms)}
+    figures("PostgreSQL stopped", load.figures() | result | {
+        "outage_s": OUTAGE_S, "recovery_ms": round(recovery_ms)})
     assert ready.status_code == 503
     assert ready.json() == {"status": "unavailable", "database": "unreachable",
                             "pending_migrations": []}
@@ -185,7 +180,7 @@ WHERE datname = current_database() AND wait_event_type = 'Lock'
 """
 
 
-async def test_sigterm_lets_requests_in_flight_complete(rig: Rig) -> None:
+async def test_sigterm_lets_requests_in_flight_complete(rig: Rig, figures: Figures) -> None:
     program_id, store_id, cards, token = await rig.seed()
     node = rig.serve(workers=2)
     held = cards[:6]
@@ -220,17 +215,18 @@ async def test_sigterm_lets_requests_in_flight_complete(rig: Rig) -> None:
     finally:
         await locker.close()
         await watcher.close()
-    REPORT["SIGTERM in flight"] = {"requests": len(held), "completed": len(answers)}
+    figures("SIGTERM in flight", {"requests": len(held), "completed": len(answers)})
     assert recorded == len(held)
     log = node.log.read_text()  # answered after both workers began shutting down
     assert log.rindex("Shutting down") < log.index('"POST /v1/pos/purchases'), log
 
 
 async def test_a_killed_parent_leaves_no_orphan_and_a_restart_works(
-        rig: Rig, open_dir: Path) -> None:
+        rig: Rig, open_dir: Path, figures: Figures) -> None:
     data_dir = open_dir / "node"  # its own persistent cluster, which dies with it
     port = free_port()
-    env = {"LOYALTY_DATA_DIR": str(data_dir)}
+    scratch = own_temp_dir(open_dir)
+    env = {"LOYALTY_DATA_DIR": str(data_dir), "TMPDIR": str(scratch)}
     node = rig.serve(workers=2, dsn=None, port=port, env=env)
     dsn = running_dsn((data_dir / "pg").absolute())
     assert dsn is not None
@@ -242,7 +238,8 @@ async def test_a_killed_parent_leaves_no_orphan_and_a_restart_works(
     await until(lambda: len(load.acked) >= 100)
     workers = node.worker_pids()
     postmaster = int((data_dir / "pg" / "postmaster.pid").read_text().split()[0])
-    left = _owned_by(node.proc.pid, METRICS_PREFIX) + _owned_by(node.proc.pid, PRIVATE_PREFIX)
+    left = (_owned_by(scratch, node.proc.pid, METRICS_PREFIX)
+            + _owned_by(scratch, node.proc.pid, PRIVATE_PREFIX))
     assert len(left) == 2, left  # the metrics directory and the cluster's socket directory
     os.kill(node.proc.pid, signal.SIGKILL)
     assert await asyncio.to_thread(wait_gone, [*workers, postmaster]) == []
@@ -256,38 +253,49 @@ async def test_a_killed_parent_leaves_no_orphan_and_a_restart_works(
     await running
     result = await ledger_check(dsn := running_dsn((data_dir / "pg").absolute()) or "",
                                 program_id, load)
-    REPORT["parent killed"] = load.figures() | result
+    figures("parent killed", load.figures() | result)
     assert dsn
     assert clean(result), result
     assert load.statuses[500] == 0
 
 
 async def test_a_killed_throwaway_run_leaves_its_cluster_only_until_the_next_start(
-        rig: Rig) -> None:
+        rig: Rig, open_dir: Path, figures: Figures) -> None:
     """`loyalty serve --throwaway-db` initialises a cluster of its own in the temp dir (tens
     of MB). Killed with kill -9 it cannot remove it: its workers and PostgreSQL die with it,
     and the next start removes the cluster and the metrics directory it left."""
     port = free_port()
-    node = rig.serve(workers=2, dsn=None, port=port, extra=("--throwaway-db",))
-    [cluster] = _owned_by(node.proc.pid, PRIVATE_PREFIX)
-    [metrics] = _owned_by(node.proc.pid, METRICS_PREFIX)
+    scratch = own_temp_dir(open_dir)
+    env = {"TMPDIR": str(scratch)}
+    node = rig.serve(workers=2, dsn=None, port=port, env=env, extra=("--throwaway-db",))
+    [cluster] = _owned_by(scratch, node.proc.pid, PRIVATE_PREFIX)
+    [metrics] = _owned_by(scratch, node.proc.pid, METRICS_PREFIX)
     postmaster = int((cluster / "data" / "postmaster.pid").read_text().split()[0])
     size_mb = sum(f.stat().st_size for f in cluster.rglob("*") if f.is_file()) / 2**20
     workers = node.worker_pids()
     os.kill(node.proc.pid, signal.SIGKILL)
     assert await asyncio.to_thread(wait_gone, [*workers, postmaster]) == []
     assert cluster.is_dir() and metrics.is_dir()
-    again = rig.serve(workers=2, dsn=None, port=port, extra=("--throwaway-db",))
+    again = rig.serve(workers=2, dsn=None, port=port, env=env, extra=("--throwaway-db",))
     assert "left by killed runs" in again.output()
     still = [d for d in (cluster, metrics) if d.exists()]
-    REPORT["throwaway run killed"] = {"cluster_left_mb": round(size_mb),
-                                      "left_after_next_start": len(still)}
+    figures("throwaway run killed", {"cluster_left_mb": round(size_mb),
+                                     "left_after_next_start": len(still)})
     assert still == []
 
 
-def _owned_by(pid: int, prefix: str) -> list[Path]:
-    """The scratch directories (`api.runtime.scratch`) process `pid` claimed."""
-    return [d for d in Path(tempfile.gettempdir()).glob(f"{prefix}*")
+def own_temp_dir(parent: Path) -> Path:
+    """A temp dir (TMPDIR) for one node alone: a `loyalty serve` started meanwhile elsewhere
+    (another test, another xdist worker) sweeps what a killed run leaves in the shared one,
+    before the restart under test could."""
+    path = Path(tempfile.mkdtemp(prefix="tmp-", dir=parent))
+    path.chmod(0o755)  # the server user must enter it
+    return path
+
+
+def _owned_by(base: Path, pid: int, prefix: str) -> list[Path]:
+    """The scratch directories (`api.runtime.scratch`) process `pid` claimed in `base`."""
+    return [d for d in base.glob(f"{prefix}*")
             if (d / OWNER_FILE).is_file()
             and (d / OWNER_FILE).read_text().split()[0] == str(pid)]
 
@@ -311,7 +319,7 @@ def _ping(lat: float, lon: float) -> dict[str, Any]:
     return {"pings": [{"lat": lat, "lon": lon, "accuracy_m": 5, "at": at}]}
 
 
-async def test_two_nodes_share_keys_zones_and_budgets(rig: Rig) -> None:
+async def test_two_nodes_share_keys_zones_and_budgets(rig: Rig, figures: Figures) -> None:
     program_id, store_id, cards, token = await rig.seed()
     a, b = rig.serve(workers=1), rig.serve(workers=1)
     mint = token_service(rig.keys)
@@ -357,6 +365,6 @@ async def test_two_nodes_share_keys_zones_and_budgets(rig: Rig) -> None:
             for i, m in enumerate(members)))
     assert [r.status_code for r in answers] == [200] * 10
     issued = sum(len(r.json()["offers"]) for r in answers)
-    REPORT["two nodes"] = {"replayed across nodes": 1, "zone seen on the other node": 1,
-                           "offers issued (budget 3)": issued}
+    figures("two nodes", {"replayed across nodes": 1, "zone seen on the other node": 1,
+                          "offers issued (budget 3)": issued})
     assert issued == 3
