@@ -24,9 +24,8 @@ a replay decodes them: a retry gets the same body, byte for byte.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import msgspec
 
@@ -35,6 +34,7 @@ from wallet.kernel.errors import DomainError
 from wallet.kernel.idempotency import IdemKey, Outcome, encode, replay
 from wallet.ledger import earn_repo, rules
 from wallet.ledger.earn_repo import Bands, Fast, ProgramRules
+from wallet.ledger.purchase_answer import purchase_result
 from wallet.privacy.access_log import Access
 
 T = TypeVar("T")
@@ -43,11 +43,6 @@ T = TypeVar("T")
 # (a UUID's longest run of digits is 12), then cut out and filled in by the statement.
 _POINTS = -7_777_777_777_777_771
 _VALUE = -7_777_777_777_777_772
-
-# Builds the answer from (transaction id, amount, the rule's outcome, points balance, stored
-# value balance): `till.purchase`'s, so both paths answer the same struct.
-MakeResult = Callable[[uuid.UUID, int, rules.PurchaseEffect, int, int], Any]
-
 
 class RulesCache:
     """The earning rules of each program this worker served, with their version: reloaded
@@ -69,8 +64,7 @@ class RulesCache:
 
 
 def bands(program: ProgramRules, *, amount: int, now: datetime, tx_id: uuid.UUID,
-          lot_id: uuid.UUID, make_result: MakeResult
-          ) -> tuple[Bands, datetime] | None:
+          lot_id: uuid.UUID) -> tuple[Bands, datetime] | None:
     """The outcome of an earn-only purchase of `amount` in each band of 12-month points (see
     `earn_repo.Bands`), computed by `rules.purchase` from zero balances, and the earn lot's
     expiry. None when the rule refuses or its outcome is not one earn entry and its lot (the
@@ -99,7 +93,7 @@ def bands(program: ProgramRules, *, amount: int, now: datetime, tx_id: uuid.UUID
         tier = rules.tier_for(tiers, points_12m)
         earned.append(done.points_earned)
         names.append(tier.name if tier else None)
-        body = encode(make_result(tx_id, amount, done, _POINTS, _VALUE)).decode()
+        body = encode(purchase_result(tx_id, amount, done, _POINTS, _VALUE)).decode()
         pre, rest = body.split(str(_POINTS))
         mid, post = rest.split(str(_VALUE))
         pieces.append((pre, mid, post))
@@ -111,7 +105,7 @@ def bands(program: ProgramRules, *, amount: int, now: datetime, tx_id: uuid.UUID
 async def try_earn(conn: Conn, cache: RulesCache, card: uuid.UUID | str, *,
                    program_id: uuid.UUID, store_id: uuid.UUID, receipt_id: str, amount: int,
                    currency: str, idem: IdemKey, now: datetime, access: Access,
-                   make_result: MakeResult, type_: type[T]) -> Outcome[T] | None:
+                   type_: type[T]) -> Outcome[T] | None:
     """The earn-only purchase in one statement, or None: nothing was written and the
     two-trip path must run (see the module docstring). Call it outside a transaction."""
     program = await cache.get(conn, program_id)
@@ -119,8 +113,7 @@ async def try_earn(conn: Conn, cache: RulesCache, card: uuid.UUID | str, *,
             amount > program.max_purchase_amount):  # the two-trip path refuses it exactly
         return None
     tx_id, lot_id = uuid.uuid4(), uuid.uuid4()
-    made = bands(program, amount=amount, now=now, tx_id=tx_id, lot_id=lot_id,
-                 make_result=make_result)
+    made = bands(program, amount=amount, now=now, tx_id=tx_id, lot_id=lot_id)
     if made is None:
         return None
     answer = await earn_repo.earn(conn, card, Fast(

@@ -1,8 +1,11 @@
 """The till's service layer: it owns the transactions.
 
 Each operation is one transaction on one connection, and concurrent tills on one member are
-serialised by the wallet account row, so nothing is double spent. Two ways to get there:
+serialised by the wallet account row, so nothing is double spent. Three ways to get there:
 
+* **One statement** (an earn-only purchase, given the worker's `rules_cache`): the outcome of
+  each tier band is decided in Python, one self-committing statement checks, picks and writes
+  (`wallet/ledger/earn_fast.py`); when it writes nothing, the optimistic path runs.
 * **Optimistic** (almost every purchase): one statement reads card, account, lots and the
   Idempotency-Key's stored response in one snapshot, without a lock, with the account row's
   version (`account_repo.read_card_state`); the pure rule decides; one statement writes it
@@ -57,6 +60,8 @@ from wallet.kernel.idempotency import (
 from wallet.ledger import account_repo, earn_fast, limits, rules
 from wallet.ledger import ledger_repo as ledger
 from wallet.ledger.account_repo import CardContext
+from wallet.ledger.purchase_answer import PurchaseResult as PurchaseResult  # noqa: PLC0414
+from wallet.ledger.purchase_answer import purchase_result
 from wallet.ledger.rules import Lot
 from wallet.offers import redemption as offer_redemption
 from wallet.privacy import access_log
@@ -66,33 +71,6 @@ from wallet.vouchers.model import vouchers_discount
 
 LOTS_PAGE = 64  # open lots read with the account, then page by page
 _OPTIMISTIC_ATTEMPTS = 2  # reads and version-checked writes before taking the row lock
-
-
-class PurchaseResult(msgspec.Struct, frozen=True, kw_only=True):
-    transaction_id: uuid.UUID
-    points_earned: int
-    points_redeemed: int
-    discount: int
-    stored_value_spent: int
-    points_balance: int
-    stored_value_balance: int
-    amount_due: int = 0  # what is left to pay in cash or by card: amount - discount - stored value
-    points_bonus: int = 0  # from bonus_points offers
-    offers_redeemed: list[uuid.UUID] = []
-    vouchers_used: list[uuid.UUID] = []  # reward vouchers this purchase used
-
-
-def purchase_result(tx_id: uuid.UUID, amount: int, done: rules.PurchaseEffect, points: int,
-                    value: int, *, offer_ids: Sequence[uuid.UUID] = (),
-                    vouchers_used: Sequence[uuid.UUID] = ()) -> PurchaseResult:
-    """The answer to a purchase the rule decided, with the balances after it."""
-    return PurchaseResult(
-        transaction_id=tx_id, points_earned=done.points_earned,
-        points_redeemed=done.points_redeemed, discount=done.discount,
-        stored_value_spent=done.stored_value_spent, points_balance=points,
-        stored_value_balance=value, amount_due=amount - done.discount - done.stored_value_spent,
-        points_bonus=done.points_bonus, offers_redeemed=list(offer_ids),
-        vouchers_used=list(vouchers_used))
 
 
 class TopUpResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -328,7 +306,7 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
                     conn, rules_cache, card, program_id=caller.program_id, store_id=store_id,
                     receipt_id=receipt_id, amount=amount, currency=currency, idem=idem,
                     now=now, access=till_access(caller, "till.purchase", store_id),
-                    make_result=purchase_result, type_=PurchaseResult)
+                    type_=PurchaseResult)
                 if out is not None:
                     return out
             fifo = LOTS_PAGE if redeem_points else 0
