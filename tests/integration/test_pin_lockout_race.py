@@ -20,6 +20,7 @@ import asyncpg
 import httpx
 import pytest
 from support import ledger_fixtures as fx
+from support.figures import Figures
 from support.realserver import running_server
 
 from api.auth.keys import load_or_create
@@ -39,7 +40,7 @@ def server(db_url: str, keys_file: Path, tmp_path: Path) -> Iterator[str]:
 
 
 async def test_parallel_wrong_pins_check_at_most_the_limit_and_the_lock_holds(
-        server: str, conn: asyncpg.Connection, keys_file: Path) -> None:
+        server: str, conn: asyncpg.Connection, keys_file: Path, figures: Figures) -> None:
     settings = Settings()
     limit = settings.pin_max_attempts
     tokens = TokenService(load_or_create(keys_file), issuer=settings.jwt_issuer,
@@ -68,6 +69,9 @@ async def test_parallel_wrong_pins_check_at_most_the_limit_and_the_lock_holds(
     problems: list[dict[str, Any]] = [r.json() for r in answers]
     assert all(r.status_code == 422 for r in answers), [r.text for r in answers][:3]
     kinds = Counter(p["type"] for p in problems)
+    figures("PIN race", {"parallel wrong PINs": PARALLEL, "limit": limit,
+                         "answers": {k.rsplit("/", 1)[1]: n for k, n in kinds.items()},
+                         "right PIN next": after.status_code})
     # Each PIN checked took its own place in the count: limit - 1 "wrong PIN" answers, one
     # per place, then the one that took the last place locked it; the rest were not checked.
     assert kinds == {"/problems/wrong-pin": limit - 1,
