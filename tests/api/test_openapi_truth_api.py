@@ -26,7 +26,7 @@ from support.helpers import (
     staff,
 )
 
-from api.app import create_app
+from api.app import _CREDENTIAL_PATHS, create_app
 from api.auth.tokens import TokenService
 from api.config import Settings
 
@@ -176,6 +176,11 @@ async def test_the_rate_limited_routes_document_their_429_which_does_happen(
         doc: dict[str, Any], settings: Settings) -> None:
     for method, path in CREDENTIAL_ROUTES:
         assert "429" in doc["paths"][path][method]["responses"], f"{method} {path}"
+    # and every operation the rate limit can answer (the app's own rule) is in that list
+    limited_ops = [(method, path) for path, method, _ in _operations(doc)
+                   if (rule := _CREDENTIAL_PATHS.get(method.upper())) is not None
+                   and rule.match(re.sub(r"\{[a-z_]+\}", "x", path))]
+    assert sorted(limited_ops) == sorted(CREDENTIAL_ROUTES)
     limited = create_app(Settings(**{**{f: getattr(settings, f)
                                         for f in Settings.__struct_fields__},
                                      "credential_attempts_per_minute": 2}))
