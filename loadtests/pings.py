@@ -62,7 +62,7 @@ from loadtests.common import (
     server,
     token_service,
 )
-from loadtests.openloop import Plan, Run, Send, Target, series
+from loadtests.openloop import Plan, Run, Send, Step, Target, series
 from loadtests.report import save
 
 START_AGO_S = 3000.0  # a member's clock starts this far in the past (max ping age: 3600 s)
@@ -252,6 +252,31 @@ class Batches:
         return send
 
 
+# --- which way the batches went ---------------------------------------------------------------
+
+ONE_TRIP = "WITH ctx AS ("  # geo/pings_repo.ONE_TRIP, as pg_stat_statements shows it
+WRITE = "WITH geo AS ("  # geo/pings_repo.WRITE: the write of a batch that fell back
+LOCKED = "SELECT 1 FROM members WHERE id = $1 FOR UPDATE"  # the locked transaction's lock
+
+
+def paths(s: Step) -> None:
+    """The share of the step's batches written by the one-trip statement, and of those that
+    fell back (to the two-trip write or the locked transaction), from pg_stat_statements."""
+    def per_request(prefix: str) -> float:
+        return float(sum(t["calls_per_request"] for t in s.top_statements
+                         if t["query"].startswith(prefix)))
+
+    if s.statements is None:  # the warm-up, or no pg_stat_statements
+        return
+    fell_back = per_request(WRITE)
+    s.extra["one_trip_pct"] = 100 * (per_request(ONE_TRIP) - fell_back)
+    s.extra["fell_back_pct"] = 100 * fell_back
+    s.extra["locked_pct"] = 100 * per_request(LOCKED)
+    print(f"  batches: {s.extra['one_trip_pct']:.1f}% in one statement, "
+          f"{s.extra['fell_back_pct']:.1f}% fell back ({s.extra['locked_pct']:.1f}% locked)",
+          flush=True)
+
+
 # --- checks ------------------------------------------------------------------------------------
 
 CHECK = """
@@ -324,7 +349,7 @@ async def main_async(args: argparse.Namespace) -> int:
                     runs.append(await series(
                         srv.port, make, workers=workers, plan=plan, target=target, rng=rng,
                         cpu=CpuMeter(server=srv.pid, postgres=db.pid, client=os.getpid()),
-                        statements=statements, locks=locks, on_step=lambda s: None, header=i == 0,
+                        statements=statements, locks=locks, on_step=paths, header=i == 0,
                         prepare=make.prepare))
                     if any(code >= 500 for code in stats.statuses):
                         print(f"server errors ({workers} workers):\n{srv.errors()}")
