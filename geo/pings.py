@@ -63,16 +63,28 @@ class Track(msgspec.Struct, kw_only=True):
     exited_at: datetime | None = None
 
 
+# What `ZoneIndex.classify_batch` says of each accepted ping: (zone key, INSIDE or EDGE) pairs.
+Near = list[list[tuple[int, Where]]]
+
+
+def classify(zones: ProgramZones, accepted: Sequence[core.Ping]) -> Near:
+    """The zones each accepted ping is near (the accuracy circle), against `zones`."""
+    return zones.index.classify_batch([p.lon for p in accepted], [p.lat for p in accepted],
+                                      [p.accuracy_m for p in accepted])
+
+
 def walk(zones: ProgramZones, accepted: Sequence[core.Ping], tracks: dict[uuid.UUID, Track],
-          visit_rules: core.VisitRules) -> tuple[list[VisitEvent], list[Track], int]:
+         visit_rules: core.VisitRules, near: Near | None = None
+         ) -> tuple[list[VisitEvent], list[Track], int]:
     """Step every (ping, store) pair of the batch through the visit state machine, in time
     order: the stores a ping is near and the open visits. Updates `tracks` (the open visits)
-    in place; returns the events, the visits closed and the count of pings inside a zone."""
+    in place; returns the events, the visits closed and the count of pings inside a zone.
+    `near`: `classify(zones, accepted)` if already known."""
     events: list[VisitEvent] = []
     closed: list[Track] = []
     matched = 0
-    near = zones.index.classify_batch([p.lon for p in accepted], [p.lat for p in accepted],
-                                      [p.accuracy_m for p in accepted])
+    if near is None:
+        near = classify(zones, accepted)
     for ping, found in zip(accepted, near, strict=True):
         if not found and not tracks:
             continue  # near no zone, no open visit: stepping would change nothing

@@ -165,9 +165,10 @@ WITH ctx AS ({READ_CONTEXT}
      WHERE $2::text IS NOT NULL AND ($14::timestamptz IS NULL OR EXISTS (SELECT FROM geo))
     RETURNING 1
 ), touch AS (
-    UPDATE members SET last_active_at = $13::timestamptz
+    UPDATE members SET last_active_at = $13::timestamptz  -- at most once a day
      WHERE id = $1 AND last_active_at < $13::timestamptz - interval '1 day'
        AND EXISTS (SELECT FROM ok)
+       AND (SELECT last_active_at FROM ctx) < $13::timestamptz - interval '1 day'
     RETURNING 1
 )
 SELECT ctx.*, EXISTS (SELECT FROM ok) AS done,

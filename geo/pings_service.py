@@ -24,8 +24,12 @@ screening, and one self-committing statement (`pings_repo.ONE_TRIP`) reads the c
 writes that outcome, with the answer under the key, only if the member's state is such a
 state, the consent current and both versions the ones used; else it writes nothing and the
 batch goes on from the context it read, the optimistic way below (a stored key is replayed, a
-withdrawn consent refused, from that read). A batch that may earn offers by the worker's
-campaigns (one active, the batch in or near a store) goes straight to the locked transaction.
+withdrawn consent refused, from that read). A batch whose first ping is in or near a store
+skips the statement (the member is most likely still in the visit the last batch opened, and
+it would refuse): it reads, then writes. A refused batch reuses the speculation's screening
+when the real last ping changes nothing in it, and its zone classification. A batch that may
+earn offers by the worker's campaigns (one active, the batch in or near a store) goes straight
+to the locked transaction.
 
 Otherwise a batch goes the optimistic way (`_optimistic`): step 1 reads without the lock (one
 statement, one snapshot, with the version of the member's last-position row and the answer
@@ -50,7 +54,7 @@ from geo import pings_repo
 from geo import visits as core
 from geo.issuance import CampaignCache, IssueSettings, issue_for_batch
 from geo.pings import IngestResult, Ping, PingRules, Track, walk
-from geo.pings_speculation import Speculation, speculate
+from geo.pings_speculation import Speculation, reusable, same_screening, speculate
 from geo.registry import ZoneRegistry
 from geo.visits_repo import decode_open_visits
 from wallet.kernel.db import Conn
@@ -91,20 +95,28 @@ def _usable(ctx: asyncpg.Record | None) -> asyncpg.Record:
 
 
 async def _step(conn: Conn, ctx: asyncpg.Record, registry: ZoneRegistry,
-                pings: Sequence[Ping], *, now: datetime, rules: PingRules
+                pings: Sequence[Ping], *, now: datetime, rules: PingRules,
+                spec: Speculation | None = None
                 ) -> tuple[IngestResult, list[Track], list[core.Ping]]:
-    """Step 3 of the module docstring: (the result, the visits to write, the accepted pings)."""
+    """Step 3 of the module docstring: (the result, the visits to write, the accepted pings).
+    `spec`: a refused speculation of this batch, whose screening is reused if the last ping
+    changes nothing in it, and its classification if it classified the same pings against
+    the same snapshot."""
     program_id: uuid.UUID = ctx["program_id"]
     zones = await registry.current(program_id, ctx["zones_version"], conn)
     prev = None
     if ctx["last_ping_at"] is not None:
         prev = core.Ping(at=ctx["last_ping_at"], lat=ctx["last_lat"], lon=ctx["last_lon"],
                          accuracy_m=0.0)
-    accepted, counts = core.screen_pings(
-        pings,
-        now=now, last_processed_at=ctx["last_ping_at"], prev_position=prev,
-        max_age_s=rules.max_age_s, max_future_s=rules.max_future_s,
-        max_accuracy_m=rules.max_accuracy_m, max_speed_mps=rules.max_speed_mps)
+    if spec is not None and same_screening(spec, prev, rules.max_speed_mps):
+        accepted, ignored = spec.accepted, spec.result.ignored
+    else:
+        accepted, counts = core.screen_pings(
+            pings,
+            now=now, last_processed_at=ctx["last_ping_at"], prev_position=prev,
+            max_age_s=rules.max_age_s, max_future_s=rules.max_future_s,
+            max_accuracy_m=rules.max_accuracy_m, max_speed_mps=rules.max_speed_mps)
+        ignored = {r: n for r, n in counts.items() if n}
 
     tracks = {v.store_id: Track(
         id=v.id, store_id=v.store_id, new=False, dwell_at=v.dwell_at,
@@ -114,10 +126,11 @@ async def _step(conn: Conn, ctx: asyncpg.Record, registry: ZoneRegistry,
         for v in decode_open_visits(ctx["open_visits"])}
     visit_rules = core.VisitRules(dwell_s=rules.dwell_s, exit_after_s=rules.exit_after_s,
                                   lost_after_s=rules.lost_after_s)
-    events, closed, matched = walk(zones, accepted, tracks, visit_rules)
+    events, closed, matched = walk(zones, accepted, tracks, visit_rules,
+                                   reusable(spec, zones, accepted))
     result = IngestResult(program_id=program_id, campaigns_version=ctx["campaigns_version"],
                           accepted=len(accepted), matched=matched,
-                          ignored={r: n for r, n in counts.items() if n}, events=events)
+                          ignored=ignored, events=events)
     return result, [*tracks.values(), *closed], accepted
 
 
@@ -136,8 +149,8 @@ async def ingest(conn: Conn, registry: ZoneRegistry, member_id: uuid.UUID,
 
 async def _optimistic(conn: Conn, registry: ZoneRegistry, campaigns: CampaignCache,
                       member_id: uuid.UUID, pings: Sequence[Ping], *, now: datetime,
-                      rules: PingRules, idem: IdemKey | None,
-                      ctx: asyncpg.Record | None = None) -> Outcome[BatchResult] | None:
+                      rules: PingRules, idem: IdemKey | None, ctx: asyncpg.Record | None = None,
+                      spec: Speculation | None = None) -> Outcome[BatchResult] | None:
     """Steps 1–4 without the member lock or a transaction: read (with the key's stored
     answer; or go on from `ctx`, what a refused one-trip statement read), step, then one
     write that commits on its own, with the answer under the key, if nothing changed since
@@ -149,7 +162,8 @@ async def _optimistic(conn: Conn, registry: ZoneRegistry, campaigns: CampaignCac
     if idem is not None and ctx is not None and (found := pings_repo.stored(ctx)) is not None:
         return replay(found, idem, BatchResult)
     ctx = _usable(ctx)
-    result, tracks, accepted = await _step(conn, ctx, registry, pings, now=now, rules=rules)
+    result, tracks, accepted = await _step(conn, ctx, registry, pings, now=now, rules=rules,
+                                           spec=spec)
     if rules.raw_retention_s > 0 and accepted:
         return None
     # Loaded when behind even far from stores: the next batch's one trip needs the version.
@@ -220,7 +234,7 @@ async def ingest_batch(pool: asyncpg.Pool, member_id: uuid.UUID, pings: Sequence
                                     rules=rules)
     async with pool.acquire() as conn:
         ctx: asyncpg.Record | None = None
-        if spec is not None:
+        if spec is not None and not spec.starts_at_a_store:  # else: read, then write
             try:
                 got = await _one_trip(conn, spec, member_id, now=now, rules=rules, idem=idem)
             except (asyncpg.SerializationError, asyncpg.ForeignKeyViolationError):
@@ -233,7 +247,7 @@ async def ingest_batch(pool: asyncpg.Pool, member_id: uuid.UUID, pings: Sequence
         for _ in range(0 if offers_due else _OPTIMISTIC_ATTEMPTS):
             try:
                 done = await _optimistic(conn, registry, campaigns, member_id, pings,
-                                         now=now, rules=rules, idem=idem, ctx=ctx)
+                                         now=now, rules=rules, idem=idem, ctx=ctx, spec=spec)
             except (asyncpg.SerializationError, asyncpg.ForeignKeyViolationError):
                 continue  # another batch, an erasure or a withdrawal since the read
             except IdempotencyRace:  # the same key, committed first by a concurrent request

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from geo import visits as core
-from geo.pings import IngestResult, PingRules, Track, walk
+from geo.pings import IngestResult, Near, PingRules, Track, classify, walk
 
 if TYPE_CHECKING:  # a type only: no I/O here
     from geo.registry import ProgramZones
@@ -40,10 +40,17 @@ class Speculation(msgspec.Struct, frozen=True, kw_only=True):
 
     result: IngestResult
     zones_version: int  # of the snapshot it was decided with: what the statement must find
+    near: Near  # the accepted pings' zones: reused by a fallback that accepts the same pings
     tracks: list[Track]  # every one new: opened (and maybe closed) by this batch
     accepted: list[core.Ping]
     stale_bound: datetime | None
     first: core.Ping | None
+
+    @property
+    def starts_at_a_store(self) -> bool:
+        """The first accepted ping is in or near a zone: most likely the member is still in
+        the visit its last batch opened (then the statement would refuse)."""
+        return bool(self.near and self.near[0])
 
     @property
     def may_earn_offers(self) -> bool:
@@ -61,13 +68,34 @@ def speculate(zones: ProgramZones, pings: Sequence[core.Ping], *, now: datetime,
     tracks: dict[uuid.UUID, Track] = {}
     visit_rules = core.VisitRules(dwell_s=rules.dwell_s, exit_after_s=rules.exit_after_s,
                                   lost_after_s=rules.lost_after_s)
-    events, closed, matched = walk(zones, accepted, tracks, visit_rules)
+    near = classify(zones, accepted)
+    events, closed, matched = walk(zones, accepted, tracks, visit_rules, near)
     result = IngestResult(program_id=program_id, campaigns_version=campaigns_version,
                           accepted=len(accepted), matched=matched,
                           ignored={r: n for r, n in counts.items() if n}, events=events)
     return Speculation(
-        result=result, zones_version=zones.version, tracks=[*tracks.values(), *closed],
+        result=result, zones_version=zones.version, near=near, tracks=[*tracks.values(), *closed],
         accepted=accepted,
         stale_bound=core.stale_bound(pings, now=now, max_age_s=rules.max_age_s,
                                      max_future_s=rules.max_future_s),
         first=accepted[0] if accepted else None)
+
+
+def same_screening(spec: Speculation, prev: core.Ping | None, max_speed_mps: float) -> bool:
+    """Whether screening the batch after `prev` (the member's last accepted ping, accuracy 0)
+    keeps what `spec` kept and ignores what it ignored (the module docstring's conditions)."""
+    if prev is None:
+        return True
+    if spec.stale_bound is not None and prev.at > spec.stale_bound:
+        return False
+    return spec.first is None or not core.too_fast(prev, spec.first, max_speed_mps)
+
+
+def reusable(spec: Speculation | None, zones: ProgramZones, accepted: Sequence[core.Ping]
+             ) -> Near | None:
+    """`spec.near` if it classified these very pings against a snapshot of this version."""
+    if (spec is None or spec.zones_version != zones.version
+            or len(spec.accepted) != len(accepted)
+            or any(a is not b for a, b in zip(spec.accepted, accepted, strict=True))):
+        return None
+    return spec.near

@@ -24,7 +24,7 @@ from geo.matcher.index import Where
 
 __all__ = [
     "OUTSIDE", "REASONS", "IgnoreReason", "Ping", "VisitEvent", "VisitRules", "VisitState",
-    "Where", "distance_m", "screen_pings", "stale_bound", "step",
+    "Where", "distance_m", "screen_pings", "stale_bound", "step", "too_fast",
 ]
 EARTH_RADIUS_M = 6_371_008.8
 
@@ -175,10 +175,19 @@ def stale_bound(
     neither ``out_of_range``, ``future`` nor ``too_old``); None when there is none. A
     ``last_processed_at`` at or before it makes no ping stale, so the screening does not
     depend on it: what a caller that does not know the last ping yet may assume and check."""
-    return min((p.at for p in pings
-                if _static_reason(p, now, last=None, max_age_s=max_age_s,
-                                  max_accuracy_m=math.inf, skew_s=max_future_s) is None),
-               default=None)
+    def tested(p: Ping) -> bool:
+        return _static_reason(p, now, last=None, max_age_s=max_age_s,
+                              max_accuracy_m=math.inf, skew_s=max_future_s) is None
+
+    pings = list(pings)
+    earliest = min(pings, key=_at, default=None)
+    if earliest is None or tested(earliest):  # the common case: one test, not one a ping
+        return None if earliest is None else earliest.at
+    return min((p.at for p in pings if tested(p)), default=None)
+
+
+def _at(p: Ping) -> datetime:
+    return p.at
 
 
 def _static_reason(
@@ -205,6 +214,12 @@ def _static_reason(
     if p.accuracy_m > max_accuracy_m:
         return "inaccurate"
     return None
+
+
+def too_fast(a: Ping, b: Ping, max_speed_mps: float) -> bool:
+    """Whether moving from `a` to `b` is faster than `max_speed_mps`, after granting both
+    pings' accuracy radii: ``screen_pings``'s ``impossible_speed`` test."""
+    return _too_fast(a, b, max_speed_mps)
 
 
 def _too_fast(a: Ping, b: Ping, max_speed_mps: float) -> bool:

@@ -429,3 +429,17 @@ async def test_a_snapshot_refreshed_after_the_decision_does_not_lend_it_its_vers
                      w.program_id)
     assert not isinstance(out, BaseException)
     assert [e.event for e in out.result.ingest.events] == ["enter"]
+
+
+async def test_a_batch_that_starts_in_a_store_reads_first(
+        counted_pool: tuple[asyncpg.Pool, list[str]]) -> None:
+    """Most likely the member is still in the visit its last batch opened: the statement
+    would refuse, so the batch reads, then writes (two statements, no refused one)."""
+    pool, sent = counted_pool
+    state = COMMON._replace(last=(60, 0), open_visit=0)
+    w = await _world(pool, state, [(30, 0, 5.0), (10, 0, 5.0)])
+    sent.clear()
+    out = await _run(pool, w.members[0], w.batch, w.now, None, w.zones, w.campaigns,
+                     w.program_id)
+    assert not isinstance(out, BaseException) and out.result.ingest.accepted == 2
+    assert len(sent) == 2 and sent[0] == pings_repo.READ_CONTEXT, sent

@@ -6,6 +6,8 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 
 from geo.matcher.index import Where, ZoneIndex
 from geo.visits import (
@@ -15,6 +17,7 @@ from geo.visits import (
     VisitRules,
     VisitState,
     screen_pings,
+    stale_bound,
     step,
 )
 from geo.zones import Circle, CircleShape, validate_zone
@@ -149,3 +152,20 @@ def test_speed_is_checked_against_the_previous_position_with_accuracy_slack() ->
     far = ping(501, lat=48.85 + 400 / 111_320, acc=50)
     accepted, counts = screen([far], prev=prev)
     assert accepted == [] and counts["impossible_speed"] == 1
+
+
+_fixes = st.lists(st.builds(
+    Ping, lon=st.sampled_from([2.35, 2.36, 200.0]), lat=st.sampled_from([48.85, 48.86]),
+    accuracy_m=st.sampled_from([5.0, 50.0, 500.0, -1.0]),
+    at=st.integers(-120, 4000).map(lambda s: T0 - timedelta(seconds=s))), max_size=8)
+
+
+@given(pings=_fixes, last_s=st.integers(-120, 4000))
+def test_no_ping_is_stale_exactly_when_the_last_one_is_at_or_before_the_stale_bound(
+        pings: list[Ping], last_s: int) -> None:
+    last = T0 - timedelta(seconds=last_s)
+    bound = stale_bound(pings, now=T0, max_age_s=3600, max_future_s=60)
+    _, counts = screen_pings(pings, now=T0, last_processed_at=last, max_age_s=3600,
+                             max_future_s=60, max_accuracy_m=100, max_speed_mps=50,
+                             prev_position=None)
+    assert (counts["stale"] == 0) == (bound is None or last <= bound)
