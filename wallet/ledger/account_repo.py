@@ -85,7 +85,7 @@ LOCK_BY_ID = CONTEXT_BY_ID + " FOR UPDATE OF w"
 LOCK_BY_NUMBER = CONTEXT_BY_NUMBER + " FOR UPDATE OF w"
 
 
-async def _card_row(conn: Conn, card: uuid.UUID | str, by_id: str, by_number: str,
+async def card_row(conn: Conn, card: uuid.UUID | str, by_id: str, by_number: str,
                     *args: object) -> asyncpg.Record:
     """The one row of `by_id` (card id) or `by_number`, run with (card, *args). Raises
     NotFound naming `card_number` for an unknown number, InvalidCardToken for an unknown card
@@ -106,7 +106,7 @@ async def card_context(conn: Conn, card: uuid.UUID | str, *,
     locked until the transaction ends (concurrent tills on one member serialise here).
     Raises NotFound naming `card_number` for an unknown number, InvalidCardToken for an
     unknown card id (it came from a QR payload)."""
-    row = await _card_row(conn, card, LOCK_BY_ID if lock else CONTEXT_BY_ID,
+    row = await card_row(conn, card, LOCK_BY_ID if lock else CONTEXT_BY_ID,
                           LOCK_BY_NUMBER if lock else CONTEXT_BY_NUMBER, store_id, program_id)
     return _context(row)
 
@@ -213,7 +213,7 @@ async def lock_card_state(conn: Conn, card: uuid.UUID | str, *, program_id: uuid
     concurrent writer committed on this account while we waited for its lock (then two).
 
     Errors as `card_context`. The lock is held until the transaction ends."""
-    row = await _card_row(conn, card, LOCK_STATE_BY_ID, LOCK_STATE_BY_NUMBER, store_id,
+    row = await card_row(conn, card, LOCK_STATE_BY_ID, LOCK_STATE_BY_NUMBER, store_id,
                           program_id, idem.scope, idem.key, now.date(), now, fifo_limit)
     ctx = _context(row)
     if row["locked_version"] != row["read_version"]:  # the snapshot predates the lock
@@ -228,8 +228,13 @@ async def read_card_state(conn: Conn, card: uuid.UUID | str, *, program_id: uuid
                           fifo_limit: int) -> tuple[CardContext, AccountState, str]:
     """What `lock_card_state` reads, without the lock, in one consistent snapshot; and the
     account row's version in it, which an optimistic `ledger_repo.apply` checks."""
-    row = await _card_row(conn, card, READ_STATE_BY_ID, READ_STATE_BY_NUMBER, store_id,
+    row = await card_row(conn, card, READ_STATE_BY_ID, READ_STATE_BY_NUMBER, store_id,
                           program_id, idem.scope, idem.key, now.date(), now, fifo_limit)
+    return card_state(row)
+
+
+def card_state(row: asyncpg.Record) -> tuple[CardContext, AccountState, str]:
+    """What a row of `READ_STATE_BY_*` says: the card, the account's state, its version."""
     state = AccountState(stored=_stored(row), points_12m=row["points_12m"],
                          lots=_LOTS.decode(row["lots"]))
     return _context(row), state, str(row["locked_version"])
@@ -333,6 +338,15 @@ class PinAttempt(msgspec.Struct, frozen=True, kw_only=True):
     locked_until: datetime | None = None
 
 
+def pin_attempt(failures: int, locked_until: datetime | None, pin_hash: str,
+                max_attempts: int) -> PinAttempt:
+    """The counted attempt `PIN_CLAIM` returned (`pin_failures`, `pin_locked_until` and
+    `pin_hash` after the count)."""
+    locks = locked_until is not None
+    return PinAttempt(number=max_attempts if locks else failures, locks=locks,
+                      pin_hash=pin_hash, locked_until=locked_until)
+
+
 async def claim_pin_attempt(conn: Conn, member_id: uuid.UUID, *, max_attempts: int,
                             lock_until: datetime, now: datetime) -> PinAttempt:
     """Count one PIN attempt before its verification (autocommitted: call outside a
@@ -341,10 +355,8 @@ async def claim_pin_attempt(conn: Conn, member_id: uuid.UUID, *, max_attempts: i
     for _ in range(3):  # bounded: a lock that ends or is lifted between the two statements
         row = await conn.fetchrow(PIN_CLAIM, member_id, max_attempts, lock_until, now)
         if row is not None:
-            locks = row["pin_locked_until"] is not None
-            return PinAttempt(number=max_attempts if locks else row["pin_failures"],
-                              locks=locks, pin_hash=row["pin_hash"],
-                              locked_until=row["pin_locked_until"])
+            return pin_attempt(row["pin_failures"], row["pin_locked_until"], row["pin_hash"],
+                               max_attempts)
         state = await conn.fetchrow(PIN_STATE, member_id)
         if state is None:
             raise errors.NotFound("no such member")

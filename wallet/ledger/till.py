@@ -39,8 +39,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from datetime import UTC, datetime
 
 import asyncpg
 import msgspec
@@ -57,9 +56,12 @@ from wallet.kernel.idempotency import (
     retrying,
     run_idempotent,
 )
-from wallet.ledger import account_repo, earn_fast, limits, rules
+from wallet.ledger import account_repo, earn_fast, limits, pin_claim_repo, rules
 from wallet.ledger import ledger_repo as ledger
 from wallet.ledger.account_repo import CardContext
+from wallet.ledger.pin_check import PinPolicy as PinPolicy  # noqa: PLC0414 - re-exported
+from wallet.ledger.pin_check import PurchasePin
+from wallet.ledger.pin_check import check_pin as check_pin  # noqa: PLC0414 - re-exported
 from wallet.ledger.purchase_answer import PurchaseResult as PurchaseResult  # noqa: PLC0414
 from wallet.ledger.purchase_answer import purchase_result
 from wallet.ledger.rules import Lot
@@ -87,11 +89,6 @@ class ScanResult(msgspec.Struct, frozen=True, kw_only=True):
     points_balance: int
     stored_value_balance: int
     offers: list[offer_redemption.OfferAtTill]  # redeemable at this store, now
-
-
-class PinPolicy(msgspec.Struct, frozen=True, kw_only=True):
-    max_attempts: int
-    lock_s: int
 
 
 class Caller(msgspec.Struct, frozen=True, kw_only=True):
@@ -144,65 +141,6 @@ async def cover_lots(conn: Conn, account_id: uuid.UUID, lots: list[Lot],
     return lots
 
 
-class PinHolder(Protocol):
-    """Whose PIN is checked: a till's card context, or a member changing their PIN."""
-
-    @property
-    def member_id(self) -> uuid.UUID: ...
-    @property
-    def pin_hash(self) -> str | None: ...
-    @property
-    def pin_locked_until(self) -> datetime | None: ...
-
-
-async def check_pin(conn: Conn, ctx: PinHolder, pin: str | None, *,
-                    hasher: Hasher, policy: PinPolicy, now: datetime,
-                    field: str = "stored_value.pin",
-                    spending: str = "spending stored value") -> None:
-    """Verify the member's PIN (given as `field`, needed for `spending`): refuse while
-    locked; count the attempt *before* verifying it, so parallel requests never check more
-    than `max_attempts` PINs (the one taking the last place locks it for `lock_s` unless it
-    is right); a right PIN restarts the count.
-
-    Call it outside a transaction: the count is autocommitted by its own statement (it
-    sticks although the request is refused), and no row lock is held while argon2 runs."""
-    if ctx.pin_locked_until is not None and ctx.pin_locked_until > now:
-        raise _pin_locked(ctx.pin_locked_until, now, field)
-    if ctx.pin_hash is None:
-        raise errors.PinRequired(f"the member has not set a PIN ({spending} needs one)",
-                                 field=field)
-    if pin is None:
-        raise errors.PinRequired(f"{spending} needs the member's PIN", field=field)
-    until = now + timedelta(seconds=policy.lock_s)
-    attempt = await account_repo.claim_pin_attempt(
-        conn, ctx.member_id, max_attempts=policy.max_attempts, lock_until=until, now=now)
-    if attempt.pin_hash is None:  # locked by a concurrent attempt, or the PIN was removed
-        if attempt.locked_until is None:
-            raise errors.PinRequired(f"the member has not set a PIN ({spending} needs one)",
-                                     field=field)
-        raise _pin_locked(attempt.locked_until, now, field)
-    if await hasher.verify_async(attempt.pin_hash, pin):
-        await account_repo.pin_verified(conn, ctx.member_id, attempt)
-        return
-    if attempt.locks:
-        raise errors.PinLocked(_locked(until), retry_after_s=policy.lock_s,
-                               locked_until=until, new_lock=True, field=field)
-    left = max(0, policy.max_attempts - attempt.number)
-    raise errors.WrongPin(f"wrong PIN: {left} attempt{'s' if left != 1 else ''} left before "
-                          "stored value is locked", attempts_left=left, field=field)
-
-
-def _pin_locked(until: datetime, now: datetime, field: str) -> errors.PinLocked:
-    retry = max(1, int((until - now).total_seconds() + 0.999))
-    return errors.PinLocked(_locked(until), retry_after_s=retry, locked_until=until,
-                            field=field)
-
-
-def _locked(until: datetime) -> str:
-    return (f"too many wrong PINs: stored value is locked until "
-            f"{until.astimezone(UTC).isoformat(timespec='seconds')}")
-
-
 async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, card: CardRef,
                    receipt_id: str, amount: int, currency: str, redeem_points: int = 0,
                    stored_value: int = 0, pin: str | None = None, idem: IdemKey,
@@ -225,11 +163,11 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
     now = now or datetime.now(UTC)
     qr = isinstance(card, uuid.UUID)
     needs_pin = bool(stored_value) or (not qr and bool(redeem_points or offer_ids))
-    pin_field = "stored_value.pin" if stored_value else "redeem.pin"
-    spending = ("spending stored value" if stored_value else
-                "spending points or offers with a card number (not the app's QR code)")
+    pin_field, spending = (("stored_value.pin", "spending stored value") if stored_value else
+                           ("redeem.pin", "spending points or offers with a card number (not "
+                                          "the app's QR code)"))
+    pin_ = PurchasePin(needs_pin, pin, pin_policy)
     async with pool.acquire() as conn:
-        pin_member: uuid.UUID | None = None  # set once the PIN was checked
         if needs_pin and vouchers:  # straight to the lock: hash the PIN before it
             if (stored := await lookup(conn, idem)) is not None:
                 return replay(stored, idem, PurchaseResult)  # skip the PIN's hashing
@@ -238,24 +176,20 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
             check_card(ctx, qr=qr)
             check_money(ctx, currency, stored_value=stored_value)
             limits.check_purchase(ctx.limits, amount)  # before a PIN attempt is counted
-            await check_pin(conn, ctx, pin, hasher=hasher, policy=pin_policy, now=now,
-                            field=pin_field, spending=spending)
-            pin_member = ctx.member_id
+            await pin_.check(conn, ctx, hasher=hasher, now=now, field=pin_field,
+                             spending=spending)
 
         async def record(ctx: CardContext, state: account_repo.AccountState,
                          version: str | None) -> Outcome[PurchaseResult]:
             """Decide and write, from what was read (under the lock when `version` is None)."""
-            nonlocal pin_member
             check_card(ctx, qr=qr)
             check_money(ctx, currency, stored_value=stored_value)
             if state.stored is not None:
                 return replay(state.stored, idem, PurchaseResult)  # no PIN hashing for it
             limits.check_purchase(ctx.limits, amount)  # before a PIN attempt is counted
-            if needs_pin and pin_member is None:  # in the first optimistic attempt: no
-                await check_pin(conn, ctx, pin, hasher=hasher,  # lock is held while argon2
-                                policy=pin_policy, now=now,  # runs (milliseconds by design)
-                                field=pin_field, spending=spending)
-                pin_member = ctx.member_id
+            # In the first optimistic attempt: no lock is held while argon2 runs.
+            await pin_.check(conn, ctx, hasher=hasher, now=now, field=pin_field,
+                             spending=spending)
             lots = await cover_lots(conn, ctx.account_id, state.lots, redeem_points, now)
             lot_id = uuid.uuid4()
             gets = offer_redemption.NO_REWARDS
@@ -300,21 +234,22 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
             return Outcome(status=201, result=result)
 
         async def work() -> Outcome[PurchaseResult]:
-            if rules_cache is not None and not (redeem_points or stored_value or offer_ids
-                                                or vouchers):  # earn only: one statement,
-                out = await earn_fast.try_earn(  # or nothing written and the path below
-                    conn, rules_cache, card, program_id=caller.program_id, store_id=store_id,
-                    receipt_id=receipt_id, amount=amount, currency=currency, idem=idem,
-                    now=now, access=till_access(caller, "till.purchase", store_id),
-                    type_=PurchaseResult)
-                if out is not None:
-                    return out
+            if rules_cache is not None and not (  # earn only: one statement, or nothing
+                    redeem_points or stored_value or offer_ids or vouchers) and (  # written
+                    out := await earn_fast.try_earn(  # and the path below
+                        conn, rules_cache, card, program_id=caller.program_id,
+                        store_id=store_id, receipt_id=receipt_id, amount=amount,
+                        currency=currency, idem=idem, now=now, type_=PurchaseResult,
+                        access=till_access(caller, "till.purchase", store_id))) is not None:
+                return out
             fifo = LOTS_PAGE if redeem_points else 0
             # Vouchers are marked used by a second statement: that needs the transaction.
-            for _ in range(0 if vouchers else _OPTIMISTIC_ATTEMPTS):  # the write checks
-                ctx, state, version = await account_repo.read_card_state(  # the version read
-                    conn, card, program_id=caller.program_id, store_id=store_id, idem=idem,
-                    now=now, fifo_limit=fifo)
+            for _ in range(0 if vouchers else _OPTIMISTIC_ATTEMPTS):  # the write checks the
+                ctx, state, version, pin_.claimed = await pin_claim_repo.read_and_claim(
+                    conn, card, pin_.claim(currency=currency, stored_value=stored_value,
+                                           amount=amount, now=now),  # version read; the
+                    program_id=caller.program_id, store_id=store_id,  # PIN's attempt is
+                    idem=idem, now=now, fifo_limit=fifo)  # counted with it
                 try:
                     return await record(ctx, state, version)
                 except asyncpg.SerializationError:

@@ -1,0 +1,175 @@
+"""A purchase with a PIN in three round trips instead of four (`wallet/ledger/
+pin_claim_repo.py`): the read counts the PIN's attempt, a right PIN restarts the count, the
+write. The attempt is still counted before argon2 runs (issue 14, bug 2), and only when the
+purchase reaches its PIN check; a right PIN restarts the count whatever happens next.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+from support import ledger_fixtures as fx
+
+from wallet.kernel import errors
+from wallet.kernel.db import keep_session
+from wallet.kernel.hashing import Hasher
+from wallet.kernel.idempotency_repo import IdemKey
+from wallet.ledger import pin_claim_repo, till
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+HASHER = Hasher(memory_kib=8, time_cost=1)
+POLICY = till.PinPolicy(max_attempts=3, lock_s=60)
+PIN = "13579"
+
+
+class Counting(asyncpg.Connection):  # type: ignore[type-arg]
+    """Counts the statements sent (BEGIN and COMMIT included): the round trips. The pool
+    does not reset sessions on release, as the app's does not (`keep_session`)."""
+
+    sent = 0
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        Counting.sent += 1
+        return await super().execute(*args, **kwargs)
+
+    async def fetch(self, *args: Any, **kwargs: Any) -> Any:
+        Counting.sent += 1
+        return await super().fetch(*args, **kwargs)
+
+    async def fetchrow(self, *args: Any, **kwargs: Any) -> Any:
+        Counting.sent += 1
+        return await super().fetchrow(*args, **kwargs)
+
+    async def fetchval(self, *args: Any, **kwargs: Any) -> Any:
+        Counting.sent += 1
+        return await super().fetchval(*args, **kwargs)
+
+
+@pytest.fixture
+async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await asyncpg.create_pool(db_url, min_size=1, max_size=1, connection_class=Counting,
+                                  reset=keep_session, server_settings={"timezone": "UTC"})
+    try:
+        yield p
+    finally:
+        await p.close()
+
+
+async def _member(conn: asyncpg.Connection, *, status: str = "active",
+                  max_purchase: int | None = None) -> tuple[fx.Member, uuid.UUID]:
+    pid = await fx.program(conn)
+    if max_purchase is not None:
+        await conn.execute("UPDATE programs SET max_purchase_amount = $2 WHERE id = $1", pid,
+                           max_purchase)
+    m = await fx.member(conn, pid, pin_hash=HASHER.hash(PIN), card_status=status)
+    await fx.credit(conn, m, points=500, stored_value=2_000)
+    return m, await fx.store(conn, pid)
+
+
+async def _buy(pool: asyncpg.Pool, m: fx.Member, sid: uuid.UUID, *, pin: str | None,
+               key: str = "k", value: int = 300, points: int = 0,
+               amount: int = 1_000) -> till.PurchaseResult:
+    out = await till.purchase(
+        pool, till.Caller(account_id=uuid.uuid4(), program_id=m.program_id), store_id=sid,
+        card=m.card_number, receipt_id=key, amount=amount, currency="EUR",
+        stored_value=value, redeem_points=points, pin=pin,
+        idem=IdemKey(scope="staff", key=key, request_hash=b"h" * 32), hasher=HASHER,
+        pin_policy=POLICY, now=NOW)
+    return out.result
+
+
+async def _failures(conn: asyncpg.Connection, m: fx.Member) -> tuple[int, Any]:
+    row = await conn.fetchrow("SELECT pin_failures, pin_locked_until FROM members WHERE id = $1",
+                              m.id)
+    assert row is not None
+    return row[0], row[1]
+
+
+@pytest.mark.parametrize(("value", "points"), [(300, 0), (0, 40)])
+async def test_a_purchase_with_the_right_pin_is_three_round_trips_and_restarts_the_count(
+        pool: asyncpg.Pool, conn: asyncpg.Connection, value: int, points: int) -> None:
+    m, sid = await _member(conn)
+    with pytest.raises(errors.WrongPin):
+        await _buy(pool, m, sid, pin="00000", key="wrong", value=value, points=points)
+    assert await _failures(conn, m) == (1, None)  # counted, and kept although refused
+
+    Counting.sent = 0
+    got = await _buy(pool, m, sid, pin=PIN, value=value, points=points)
+    assert Counting.sent == 3  # read + count, the count restarted, the write
+    assert (got.stored_value_spent, got.points_redeemed) == (value, points)
+    assert await _failures(conn, m) == (0, None)
+    assert await fx.ledger_sums(conn, m.account_id) == (
+        got.points_balance, got.stored_value_balance, got.points_balance)
+
+
+@pytest.mark.parametrize("case", ["blocked", "over the limit", "replay", "no pin given"])
+async def test_no_attempt_is_counted_when_the_purchase_does_not_reach_its_pin_check(
+        pool: asyncpg.Pool, conn: asyncpg.Connection, case: str) -> None:
+    m, sid = await _member(conn, status="blocked" if case == "blocked" else "active",
+                           max_purchase=500 if case == "over the limit" else None)
+    if case == "replay":
+        await _buy(pool, m, sid, pin=PIN)
+    expected: dict[str, type[Exception]] = {
+        "blocked": errors.InvalidCardToken, "over the limit": errors.LimitExceeded,
+        "no pin given": errors.PinRequired}
+    if case in expected:
+        with pytest.raises(expected[case]):
+            await _buy(pool, m, sid, pin=None if case == "no pin given" else "00000")
+    else:  # the same key again: the first answer, no PIN checked (a wrong one given)
+        await _buy(pool, m, sid, pin="00000")
+    assert await _failures(conn, m) == (0, None)
+
+
+async def test_a_right_pin_restarts_the_count_even_when_the_purchase_is_refused_after_it(
+        pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+    m, sid = await _member(conn)
+    with pytest.raises(errors.WrongPin):
+        await _buy(pool, m, sid, pin="00000", key="wrong")
+    with pytest.raises(errors.InsufficientBalance):  # more than the purse holds
+        await _buy(pool, m, sid, pin=PIN, value=5_000, amount=6_000)
+    assert await _failures(conn, m) == (0, None)
+    assert (await fx.snapshot(conn, m)).transactions == 0
+
+
+async def test_the_last_wrong_attempt_locks_and_a_locked_pin_counts_nothing_more(
+        pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+    m, sid = await _member(conn)
+    for i in range(2):
+        with pytest.raises(errors.WrongPin):
+            await _buy(pool, m, sid, pin="00000", key=f"w{i}")
+    with pytest.raises(errors.PinLocked) as locked:
+        await _buy(pool, m, sid, pin="00000", key="w2")
+    assert locked.value.new_lock is True
+    count, until = await _failures(conn, m)
+    assert count == 0 and until is not None
+    with pytest.raises(errors.PinLocked):  # even the right PIN: refused, nothing counted
+        await _buy(pool, m, sid, pin=PIN, key="w3")
+    assert await _failures(conn, m) == (0, until)
+
+
+async def test_a_pin_purchase_that_keeps_losing_the_race_counts_one_attempt_and_restarts_it(
+        pool: asyncpg.Pool, conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    m, sid = await _member(conn)
+    with pytest.raises(errors.WrongPin):
+        await _buy(pool, m, sid, pin="00000", key="wrong")
+    read = pin_claim_repo.read_and_claim
+    reads = 0
+
+    async def always_stale(*args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        ctx, state, _, attempt = await read(*args, **kwargs)
+        return ctx, state, "0", attempt  # a version the account never has
+
+    monkeypatch.setattr(pin_claim_repo, "read_and_claim", always_stale)
+    got = await _buy(pool, m, sid, pin=PIN)
+    assert reads == 2  # two optimistic attempts (the PIN checked once), then the lock
+    assert got.stored_value_spent == 300
+    assert await _failures(conn, m) == (0, None)
+    assert await fx.ledger_sums(conn, m.account_id) == (
+        got.points_balance, got.stored_value_balance, got.points_balance)
