@@ -290,7 +290,7 @@ async def series(port: int, make: MakeRequest, *, workers: int, plan: Plan, targ
         s.lock_wait_share = locks.share
         if s.ok:
             s.cpu_ms = {name: sec * 1000 / s.ok for name, sec in cpu.seconds.items()}
-        s.statements, s.top_statements = await statements.read(s.ok)
+        s.statements, s.top_statements = await statements.read(s.ok, top=20)  # 10 printed
         on_step(s)
         print_step(workers, s, target, header=not printed)
         printed = True

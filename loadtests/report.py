@@ -65,7 +65,7 @@ def print_best(run: Run, target: Target) -> None:
           f"p50 {b.pct(0.5):.1f} ms, p99 {b.pct(0.99):.1f} ms (target {target.p99_ms:g}); "
           f"CPU ms per request: {cpu}{stmts}; baseline GET /health "
           f"{run.baseline_health_rps:.0f} req/s (closed loop, same run)", flush=True)
-    for st in b.top_statements:
+    for st in b.top_statements[:10]:
         where = "" if st["toplevel"] else "(nested) "
         print(f"    {st['calls_per_request']:6.2f}/req exec {st['exec_ms_per_request']:6.3f}"
               f" plan {st['plan_ms_per_request']:6.3f} ms/req  {where}{st['query'][:90]}")

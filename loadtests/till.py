@@ -175,6 +175,34 @@ def purchases(token: str, store_id: uuid.UUID, cards: list[Card], stats: Stats,
     return make
 
 
+# --- which way the purchases went --------------------------------------------------------------
+
+ONE_STATEMENT = "WITH stored AS ("  # wallet/ledger/earn_repo.EARN_BY_*: an earn-only purchase
+READ = "SELECT c.id AS card_id"  # account_repo.READ_STATE_BY_*: the two-trip path's read
+PIN_READ = "WITH st AS ("  # pin_claim_repo.CLAIM_BY_*: a PIN purchase's read, its count
+
+
+def paths(s: Step) -> None:
+    """Per request, from pg_stat_statements: the share answered by the one statement (an
+    earn-only purchase or its replay), the two-trip reads (an earn-only purchase that fell
+    back; in the till mix also a PIN purchase's second attempt after a lost race), and the
+    PIN purchases' read-and-count statements."""
+    def per_request(prefix: str) -> float:
+        return float(sum(t["calls_per_request"] for t in s.top_statements
+                         if t["query"].startswith(prefix)))
+
+    if s.statements is None:  # the warm-up, or no pg_stat_statements
+        return
+    reads = per_request(READ)
+    s.extra["one_statement_pct"] = 100 * max(0.0, per_request(ONE_STATEMENT) - reads)
+    s.extra["two_trip_reads_pct"] = 100 * reads
+    s.extra["pin_reads_pct"] = 100 * per_request(PIN_READ)
+    print(f"  purchases: {s.extra['one_statement_pct']:.1f}% in one statement, "
+          f"{s.extra['two_trip_reads_pct']:.1f}% read by the two-trip path, "
+          f"{s.extra['pin_reads_pct']:.1f}% with a PIN (read and count, restart, write)",
+          flush=True)
+
+
 # --- checks ------------------------------------------------------------------------------------
 
 CHECK = """
@@ -240,6 +268,7 @@ async def main_async(args: argparse.Namespace) -> int:
                         nonlocal new_before
                         s.extra["purchases_per_s"] = (stats.new - new_before) / s.seconds
                         new_before = stats.new
+                        paths(s)
 
                     runs.append(await series(
                         srv.port, make, workers=workers, plan=plan, target=target, rng=rng,
