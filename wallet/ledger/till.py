@@ -30,9 +30,10 @@ another card blocks on the key's unique index, gets `IdempotencyRace` and replay
 
 PIN checks run between the optimistic read and the write, or before the lock when there is no
 optimistic attempt (argon2 takes milliseconds by design: it must not hold the account lock),
-and each attempt is counted *before* its PIN is verified, by its own autocommitted statement
-(`check_pin`): the count sticks although the purchase is refused, and parallel purchases on one
-card never check more PINs than the limit.
+and each attempt is counted *before* its PIN is verified and committed at once: by the
+optimistic read itself when the purchase reaches its PIN check (`pin_claim_repo`), else by a
+statement of its own (`check_pin`). The count sticks although the purchase is refused, and
+parallel purchases on one card never check more PINs than the limit (`pin_check.py`).
 """
 
 from __future__ import annotations
