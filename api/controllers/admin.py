@@ -1,7 +1,9 @@
 """Operators: programs (admin) and their manager/staff accounts.
 
 `in_path_program` is the guard every `/v1/programs/{program_id}/...` route uses: a manager,
-staff member or member acts only inside the program of their token (403 otherwise).
+staff member or member acts only inside the program of their token (403 otherwise); an admin
+acts in any program that exists (an unknown one is a 404 on every route, as reading it is,
+never an empty list or a default).
 """
 
 from __future__ import annotations
@@ -40,12 +42,18 @@ ReturnsPoints = Annotated[bool, Meta(description=(
     "whether the points of a reward voucher that expires unused come back to the member"))]
 
 
-def in_path_program(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Guard: the caller's token must be for the `{program_id}` in the path (admins: any)."""
+async def in_path_program(connection: ASGIConnection[Any, Any, Any, Any],
+                          _: BaseRouteHandler) -> None:
+    """Guard: the caller's token must be for the `{program_id}` in the path; an admin's
+    names no program, so for an admin the program must exist (404 otherwise). Other tokens
+    are minted only for programs that exist."""
     user = connection.scope.get("user")
     if not isinstance(user, Principal):
         raise NotAuthorizedException("a bearer token is required")
-    user.require_program(uuid.UUID(str(connection.path_params["program_id"])))
+    program_id = uuid.UUID(str(connection.path_params["program_id"]))
+    user.require_program(program_id)
+    if user.role == "admin":
+        await programs.get_program(connection.app.state.pool, program_id)
 
 
 class EarnRate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

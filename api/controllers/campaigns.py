@@ -187,7 +187,7 @@ class CampaignsController(Controller):
                                                    by=principal.sub, now=_now()))
 
     @get("/", summary="List the program's campaigns (oldest first)",
-         responses=responses(403, 422))
+         responses=responses(403, 404, 422))
     async def list_campaigns(self, state: State, program_id: FromPath[uuid.UUID],
                              status: StatusFilter = None, limit: Limit = 50,
                              cursor: Cursor = None) -> Page[CampaignOut]:
@@ -277,7 +277,7 @@ class WeatherController(Controller):
          summary="Feed weather observations (the latest per store is kept)",
          description="An observation older than the configured `weather_max_age_s` satisfies "
                      "no campaign weather condition.",
-         responses=responses(403, 422))
+         responses=responses(403, 404, 422))
     async def put_weather(self, state: State, program_id: FromPath[uuid.UUID],
                           data: JSONBody[WeatherIn]) -> WeatherOut:
         obs = [Observation(store_id=o.store_id, weather=Weather(

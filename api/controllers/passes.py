@@ -23,6 +23,7 @@ from msgspec import Meta
 from api import metrics
 from api.auth.tokens import Caller, live_member, roles
 from api.config import PassesSetup
+from api.controllers.admin import in_path_program
 from api.errors import responses
 from wallet.passes import passes_service
 from wallet.passes.model import Design
@@ -121,24 +122,20 @@ class DesignIO(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 class PassDesignController(Controller):
     path = "/v1/programs/{program_id:uuid}/pass-design"
     tags = ["passes"]
-    guards = [roles("manager", "admin")]
+    guards = [roles("manager", "admin"), in_path_program]
 
-    @get("/", summary="The program's look on wallet passes", responses=responses(403))
-    async def get_design(self, state: State, principal: Caller,
-                         program_id: FromPath[uuid.UUID]) -> DesignIO:
+    @get("/", summary="The program's look on wallet passes", responses=responses(403, 404))
+    async def get_design(self, state: State, program_id: FromPath[uuid.UUID]) -> DesignIO:
         """Colours and flagship stores of the program's passes (defaults until set)."""
-        principal.require_program(program_id)
         return DesignIO.of(await passes_service.design(state.pool, program_id))
 
     @put("/", summary="Set the program's look on wallet passes",
          responses=responses(403, 404))
-    async def put_design(self, state: State, principal: Caller,
-                         program_id: FromPath[uuid.UUID],
+    async def put_design(self, state: State, program_id: FromPath[uuid.UUID],
                          data: JSONBody[DesignIO]) -> DesignIO:
         """Background, foreground and label colours, and up to ten flagship stores that every
         member's pass lists as relevant locations. Every pass of the program is updated (its
         devices are notified). An unknown store → 404 naming `featured_store_ids`."""
-        principal.require_program(program_id)
         return DesignIO.of(await passes_service.put_design(state.pool, program_id,
                                                            data.design()))
 

@@ -191,7 +191,7 @@ class RewardsController(Controller):
     @get("/", summary="List the program's rewards (oldest first)",
          description="Paged with `limit` and `cursor`; `status` keeps active or retired "
                      "rewards only.",
-         responses={**responses(403, 422), **ex.ok(200, Page[RewardOut], "A page of rewards",
+         responses={**responses(403, 404, 422), **ex.ok(200, Page[RewardOut], "A page of rewards",
                                                     {"items": [ex.REWARD_OUT],
                                                      "next_cursor": None})})
     async def list_rewards(self, state: State, program_id: FromPath[uuid.UUID],

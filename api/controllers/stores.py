@@ -146,7 +146,7 @@ class StoresController(Controller):
     @get("/", summary="List the program's stores (oldest first)",
          description="Filter with `code` (exact) and `q` (text in the code or the name, "
                      "case-insensitive); paged with `limit` and `cursor`.",
-         responses=responses(403, 422))
+         responses=responses(403, 404, 422))
     async def list_stores(self, state: State, program_id: FromPath[uuid.UUID], *,
                           code: CodeFilter = None, q: TextQuery = None,
                           limit: Limit = 50, cursor: Cursor = None) -> Page[StoreOut]:
@@ -256,7 +256,7 @@ class StoresExportController(Controller):
 
     @get("/", summary="The program's stores as a GeoJSON FeatureCollection (imports back)",
          media_type="application/geo+json",
-         responses={**responses(403), 200: ResponseSpec(
+         responses={**responses(403, 404), 200: ResponseSpec(
              data_container=GeoJSONStores, media_type="application/geo+json",
              description="RFC 7946 FeatureCollection, one Feature per live store")})
     async def export_stores(self, state: State, program_id: FromPath[uuid.UUID]

@@ -248,3 +248,36 @@ async def test_the_answers_the_red_team_found_undocumented_match_the_document(
     geojson = answers[0][2].json()
     assert geojson["type"] == "FeatureCollection" and len(geojson["features"]) == 1
     assert [e["index"] for e in answers[1][2].json()["errors"]] == [0, 1]
+
+
+SIGN_UP = ("post", "/v1/programs/{program_id}/members")  # public: its body is checked first
+
+
+async def test_an_unknown_program_is_a_documented_404_on_every_route_under_it(
+        doc: dict[str, Any], client: Client, tokens: TokenService) -> None:
+    """As an admin (the one role whose token names no program), every operation under
+    `/v1/programs/{program_id}` with a program that does not exist answers 404, as reading
+    the program does: never an empty list, a default pass design or another program's
+    answer; and the document lists that 404."""
+    unknown, h = str(uuid.uuid4()), admin(tokens)
+    answers, checked = [], 0
+    for path, method, op in _operations(doc):
+        if not path.startswith("/v1/programs/{program_id}") or (method, path) == SIGN_UP:
+            continue
+        url = re.sub(r"\{[a-z_]+\}", lambda m: unknown if m[0] == "{program_id}" else str(
+            uuid.uuid4()), path)
+        body = {} if method in ("post", "put", "patch") else None
+        r = await client.request(method.upper(), url, json=body, headers=h)
+        checked += 1
+        if r.status_code != 404 or "404" not in op["responses"]:
+            answers.append(f"{method.upper()} {path} -> {r.status_code} "
+                           f"(404 documented: {'404' in op['responses']})")
+        elif r.json()["detail"] != "no such program":
+            answers.append(f"{method.upper()} {path}: {r.json()['detail']}")
+    assert answers == [], answers
+    assert checked >= 20
+    version = (await client.get("/v1/privacy/notice")).json()["version"]
+    r = await client.post(f"/v1/programs/{unknown}/members", json={
+        "email": "a@example.com", "password": "a long enough password", "first_name": "A",
+        "consents": [{"purpose": "marketing", "granted": True, "policy_version": version}]})
+    assert r.status_code == 404 and "404" in doc["paths"][SIGN_UP[1]]["post"]["responses"]
