@@ -24,9 +24,9 @@ screening, and one self-committing statement (`pings_repo.ONE_TRIP`) reads the c
 writes that outcome, with the answer under the key, only if the member's state is such a
 state, the consent current and both versions the ones used; else it writes nothing and the
 batch goes on from the context it read, the optimistic way below (a stored key is replayed, a
-withdrawn consent refused, from that read). A batch whose first ping is in or near a store
-skips the statement (the member is most likely still in the visit the last batch opened, and
-it would refuse): it reads, then writes. A refused batch reuses the speculation's screening
+withdrawn consent refused, from that read). A member whose last batch on this worker left a
+visit open (`VisitHints`) skips the statement (it would most likely refuse): it reads, then
+writes. A refused batch reuses the speculation's screening
 when the real last ping changes nothing in it, and its zone classification. A batch that may
 earn offers by the worker's campaigns (one active, the batch in or near a store) goes straight
 to the locked transaction.
@@ -54,7 +54,13 @@ from geo import pings_repo
 from geo import visits as core
 from geo.issuance import CampaignCache, IssueSettings, issue_for_batch
 from geo.pings import IngestResult, Ping, PingRules, Track, walk
-from geo.pings_speculation import Speculation, reusable, same_screening, speculate
+from geo.pings_speculation import (
+    Speculation,
+    VisitHints,
+    reusable,
+    same_screening,
+    speculate,
+)
 from geo.registry import ZoneRegistry
 from geo.visits_repo import decode_open_visits
 from wallet.kernel.db import Conn
@@ -135,13 +141,16 @@ async def _step(conn: Conn, ctx: asyncpg.Record, registry: ZoneRegistry,
 
 
 async def ingest(conn: Conn, registry: ZoneRegistry, member_id: uuid.UUID,
-                 pings: Sequence[Ping], *, now: datetime, rules: PingRules) -> IngestResult:
+                 pings: Sequence[Ping], *, now: datetime, rules: PingRules,
+                 hints: VisitHints | None = None) -> IngestResult:
     """Steps 1–4 of the module docstring, inside the caller's transaction."""
     ctx = _usable(await pings_repo.lock_member_context(conn, member_id))
     if ctx["last_active_at"] < now - _ACTIVE_EVERY:  # at most one write a day
         await touch_active(conn, member_id, now)
     result, tracks, accepted = await _step(conn, ctx, registry, pings, now=now, rules=rules)
     await pings_repo.write(conn, member_id, result.program_id, tracks, accepted)
+    if hints is not None:
+        hints.note(member_id, tracks)
     if rules.raw_retention_s > 0 and accepted:
         await pings_repo.insert_raw(conn, member_id, rules.raw_retention_s, accepted)
     return result
@@ -150,7 +159,8 @@ async def ingest(conn: Conn, registry: ZoneRegistry, member_id: uuid.UUID,
 async def _optimistic(conn: Conn, registry: ZoneRegistry, campaigns: CampaignCache,
                       member_id: uuid.UUID, pings: Sequence[Ping], *, now: datetime,
                       rules: PingRules, idem: IdemKey | None, ctx: asyncpg.Record | None = None,
-                      spec: Speculation | None = None) -> Outcome[BatchResult] | None:
+                      spec: Speculation | None = None, hints: VisitHints | None = None
+                      ) -> Outcome[BatchResult] | None:
     """Steps 1–4 without the member lock or a transaction: read (with the key's stored
     answer; or go on from `ctx`, what a refused one-trip statement read), step, then one
     write that commits on its own, with the answer under the key, if nothing changed since
@@ -176,6 +186,8 @@ async def _optimistic(conn: Conn, registry: ZoneRegistry, campaigns: CampaignCac
     if accepted:
         await pings_repo.write(conn, member_id, result.program_id, tracks, accepted,
                                version=ctx["geo_version"], idem=idem, response=encode(done))
+        if hints is not None:
+            hints.note(member_id, tracks)
     elif idem is not None:  # nothing changed: only the answer is kept
         await record(conn, idem, 200, encode(done))
     return Outcome(status=200, result=done)
@@ -199,7 +211,7 @@ def _speculation(registry: ZoneRegistry, campaigns: CampaignCache,
 
 
 async def _one_trip(conn: Conn, spec: Speculation, member_id: uuid.UUID, *, now: datetime,
-                    rules: PingRules, idem: IdemKey | None
+                    rules: PingRules, idem: IdemKey | None, hints: VisitHints | None
                     ) -> Outcome[BatchResult] | asyncpg.Record:
     """The batch in one statement (`pings_repo.ONE_TRIP`): its outcome if the member's state
     is one `spec` holds for, else the context the statement read (nothing written)."""
@@ -210,6 +222,8 @@ async def _one_trip(conn: Conn, spec: Speculation, member_id: uuid.UUID, *, now:
     if row is None:
         raise gone()  # erased: the token must stop working (401)
     if row["done"]:
+        if hints is not None:
+            hints.note(member_id, spec.tracks)
         return Outcome(status=200, result=done)
     return row
 
@@ -225,18 +239,21 @@ async def _replay_race(conn: Conn, idem: IdemKey | None) -> Outcome[BatchResult]
 async def ingest_batch(pool: asyncpg.Pool, member_id: uuid.UUID, pings: Sequence[Ping], *,
                        registry: ZoneRegistry, campaigns: CampaignCache, rules: PingRules,
                        issuing: IssueSettings, now: datetime, idem: IdemKey | None,
-                       program_id: uuid.UUID | None = None) -> Outcome[BatchResult]:
+                       program_id: uuid.UUID | None = None,
+                       hints: VisitHints | None = None) -> Outcome[BatchResult]:
     """Process one batch (the whole module docstring) in one transaction; a retried batch
     with the same key replays the first answer and changes nothing. `program_id` (the
-    token's) lets it try `_one_trip` first, then `_optimistic` (two round trips, no lock held
-    but during its write), then the locked transaction."""
+    token's) lets it try `_one_trip` first (unless `hints`, the worker's, say it would most
+    likely be refused), then `_optimistic` (two round trips, no lock held but during its
+    write), then the locked transaction."""
     spec, offers_due = _speculation(registry, campaigns, program_id, pings, now=now,
                                     rules=rules)
     async with pool.acquire() as conn:
         ctx: asyncpg.Record | None = None
-        if spec is not None and not spec.starts_at_a_store:  # else: read, then write
+        if spec is not None and not (hints is not None and hints.likely_open(member_id)):
             try:
-                got = await _one_trip(conn, spec, member_id, now=now, rules=rules, idem=idem)
+                got = await _one_trip(conn, spec, member_id, now=now, rules=rules, idem=idem,
+                                      hints=hints)
             except (asyncpg.SerializationError, asyncpg.ForeignKeyViolationError):
                 got = None  # another batch or an erasure since the snapshot: read again
             except IdempotencyRace:
@@ -247,7 +264,8 @@ async def ingest_batch(pool: asyncpg.Pool, member_id: uuid.UUID, pings: Sequence
         for _ in range(0 if offers_due else _OPTIMISTIC_ATTEMPTS):
             try:
                 done = await _optimistic(conn, registry, campaigns, member_id, pings,
-                                         now=now, rules=rules, idem=idem, ctx=ctx, spec=spec)
+                                         now=now, rules=rules, idem=idem, ctx=ctx, spec=spec,
+                                         hints=hints)
             except (asyncpg.SerializationError, asyncpg.ForeignKeyViolationError):
                 continue  # another batch, an erasure or a withdrawal since the read
             except IdempotencyRace:  # the same key, committed first by a concurrent request
@@ -259,7 +277,8 @@ async def ingest_batch(pool: asyncpg.Pool, member_id: uuid.UUID, pings: Sequence
             return done
 
     async def work(conn: Conn) -> BatchResult:
-        result = await ingest(conn, registry, member_id, pings, now=now, rules=rules)
+        result = await ingest(conn, registry, member_id, pings, now=now, rules=rules,
+                              hints=hints)
         offers: list[Offer] = []
         if result.matched or result.events:  # in or near a store: offers may be due
             offers = await issue_for_batch(

@@ -47,12 +47,6 @@ class Speculation(msgspec.Struct, frozen=True, kw_only=True):
     first: core.Ping | None
 
     @property
-    def starts_at_a_store(self) -> bool:
-        """The first accepted ping is in or near a zone: most likely the member is still in
-        the visit its last batch opened (then the statement would refuse)."""
-        return bool(self.near and self.near[0])
-
-    @property
     def may_earn_offers(self) -> bool:
         """In or near a store: with an active campaign, offers may be due."""
         return bool(self.result.matched or self.result.events)
@@ -99,3 +93,25 @@ def reusable(spec: Speculation | None, zones: ProgramZones, accepted: Sequence[c
             or any(a is not b for a, b in zip(spec.accepted, accepted, strict=True))):
         return None
     return spec.near
+
+
+class VisitHints:
+    """The members whose last batch on this worker left a visit open, the latest `limit`: a
+    hint only, never a fact an answer depends on. Such a member's next batch would most
+    likely be refused by the one-trip statement (an open visit), so it reads, then writes; a
+    wrong hint costs a round trip, never a wrong answer."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._open: dict[uuid.UUID, None] = {}  # insertion order: the oldest first
+        self._limit = limit
+
+    def likely_open(self, member_id: uuid.UUID) -> bool:
+        return member_id in self._open
+
+    def note(self, member_id: uuid.UUID, tracks: Sequence[Track]) -> None:
+        """What a written batch left: `tracks`, its visits (open unless `exited_at`)."""
+        self._open.pop(member_id, None)
+        if any(t.exited_at is None for t in tracks):
+            self._open[member_id] = None
+            if len(self._open) > self._limit:
+                del self._open[next(iter(self._open))]

@@ -25,9 +25,9 @@ from geo import pings_repo
 from geo import visits as core
 from geo.issuance import CampaignCache, IssueSettings
 from geo.issuance_repo import Scheduled
-from geo.pings import IngestResult, PingRules
+from geo.pings import IngestResult, PingRules, Track
 from geo.pings_service import BatchResult, ingest_batch
-from geo.pings_speculation import speculate
+from geo.pings_speculation import VisitHints, speculate
 from geo.registry import ZoneRegistry
 from wallet.kernel.db import keep_session
 from wallet.kernel.idempotency import IdemKey, Outcome, encode
@@ -431,15 +431,38 @@ async def test_a_snapshot_refreshed_after_the_decision_does_not_lend_it_its_vers
     assert [e.event for e in out.result.ingest.events] == ["enter"]
 
 
-async def test_a_batch_that_starts_in_a_store_reads_first(
+async def test_a_member_whose_last_batch_left_a_visit_open_reads_first(
         counted_pool: tuple[asyncpg.Pool, list[str]]) -> None:
-    """Most likely the member is still in the visit its last batch opened: the statement
-    would refuse, so the batch reads, then writes (two statements, no refused one)."""
+    """The worker remembers that the member's last batch left a visit open: the statement
+    would most likely refuse, so the next batch reads, then writes (no refused statement)."""
     pool, sent = counted_pool
-    state = COMMON._replace(last=(60, 0), open_visit=0)
-    w = await _world(pool, state, [(30, 0, 5.0), (10, 0, 5.0)])
+    w = await _world(pool, COMMON, ENTER)
+    hints, m = VisitHints(), w.members[0]
+    first = await ingest_batch(pool, m, w.batch, registry=w.zones, campaigns=w.campaigns,
+                               rules=RULES, issuing=ISSUING, now=w.now, idem=None,
+                               program_id=w.program_id, hints=hints)
+    assert [e.event for e in first.result.ingest.events] == ["enter"]  # one statement
+    assert hints.likely_open(m)
     sent.clear()
-    out = await _run(pool, w.members[0], w.batch, w.now, None, w.zones, w.campaigns,
-                     w.program_id)
-    assert not isinstance(out, BaseException) and out.result.ingest.accepted == 2
+    later = [msgspec.structs.replace(p, at=p.at + timedelta(seconds=12)) for p in w.batch[1:]]
+    out = await ingest_batch(pool, m, later, registry=w.zones, campaigns=w.campaigns,
+                             rules=RULES, issuing=ISSUING, now=w.now, idem=None,
+                             program_id=w.program_id, hints=hints)
+    assert out.result.ingest.accepted == 2 and not out.result.ingest.events
     assert len(sent) == 2 and sent[0] == pings_repo.READ_CONTEXT, sent
+    away = [core.Ping(lon=5.0, lat=45.0, accuracy_m=5.0, at=w.now - timedelta(seconds=1))]
+    await ingest_batch(pool, m, away, registry=w.zones, campaigns=w.campaigns, rules=RULES,
+                       issuing=ISSUING, now=w.now, idem=None, program_id=w.program_id,
+                       hints=hints)  # too fast: ignored, the visit stays open
+    assert hints.likely_open(m)
+
+
+def test_hints_forget_the_oldest_members_beyond_their_limit() -> None:
+    hints, members = VisitHints(limit=2), [uuid.uuid4() for _ in range(3)]
+    open_visit = [Track(id=uuid.uuid4(), store_id=uuid.uuid4(), new=True,
+                        state=core.VisitState(inside=True))]
+    for m in members:
+        hints.note(m, open_visit)
+    assert [hints.likely_open(m) for m in members] == [False, True, True]
+    hints.note(members[1], [])  # its last batch closed every visit
+    assert not hints.likely_open(members[1])
