@@ -12,6 +12,8 @@ Litestar's own Struct plugin leaves two things out of the document (issue 14, bu
   not look. Every bound msgspec checks is put back, from msgspec's own view of the type
   (`msgspec.inspect`), on the union's one non-null member; a union of one member (`X |
   UnsetType`: a field that may be left out) is that member.
+* **Constraints of a list's items.** `list[Text]` lost its items' pattern and lengths (a
+  tier name, a voucher code): they are put back on `items`.
 
 Registered before Litestar's plugins (`create_app(plugins=...)`), so it handles every Struct.
 """
@@ -81,8 +83,36 @@ class StrictStructSchema(StructSchemaPlugin):
                 if getattr(prop, key, None) is None:
                     setattr(prop, key, value)
             assert schema.properties is not None
-            schema.properties[field.encode_name] = _on_the_member(prop)
+            schema.properties[field.encode_name] = prop = _on_the_member(prop)
+            if (item := _item_type(field.type)) is not None:
+                _constrain_items(prop, _constraints(item))
         return schema
+
+
+def _item_type(t: msgspec.inspect.Type) -> msgspec.inspect.Type | None:
+    """The item type of a list (or set, or tuple of any length) field, through an optional."""
+    if isinstance(t, msgspec.inspect.Metadata):
+        return _item_type(t.type)
+    if isinstance(t, msgspec.inspect.UnionType):
+        present = [m for m in t.types if not isinstance(m, _ABSENT)]
+        return _item_type(present[0]) if len(present) == 1 else None
+    if isinstance(t, (msgspec.inspect.ListType, msgspec.inspect.SetType,
+                      msgspec.inspect.FrozenSetType, msgspec.inspect.VarTupleType)):
+        return t.item_type
+    return None
+
+
+def _constrain_items(prop: Schema, constraints: dict[str, object]) -> None:
+    """Write `constraints` on (a copy of) the items schema of `prop`, or of its non-null
+    member."""
+    arrays = [prop, *(m for m in prop.one_of or [] if isinstance(m, Schema))]
+    for array in arrays:
+        if isinstance(array.items, Schema) and constraints:
+            items = dataclasses.replace(array.items)
+            for key, value in constraints.items():
+                if getattr(items, key, None) is None:
+                    setattr(items, key, value)
+            array.items = items
 
 
 def _on_the_member(prop: Schema) -> Schema:

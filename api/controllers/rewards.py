@@ -27,7 +27,7 @@ from api.errors import responses
 from api.idempotency import OptionalIdempotencyKey, request_key, respond
 from api.paging import Cursor, Limit, Page, decode_cursor, encode_cursor, page_of
 from wallet.kernel.errors import RuleViolation
-from wallet.kernel.text import Text
+from wallet.kernel.text import MultilineText, Text
 from wallet.rewards import claims_service, rewards_service
 from wallet.rewards.claims_service import ClaimResult
 from wallet.rewards.rewards_repo import Revision, Stats
@@ -37,10 +37,8 @@ from wallet.rewards.vouchers_repo import MemberVoucher
 from wallet.vouchers.model import RewardKind, VoucherStatus
 
 INT32 = 2**31 - 1
-_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"  # no control characters (newlines allowed)
-
-Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=_TEXT)]
-Description = Annotated[str, Meta(max_length=2000, pattern=_TEXT)]
+Name = Annotated[Text, Meta(min_length=1, max_length=200)]
+Description = Annotated[MultilineText, Meta(max_length=2000)]
 ImageUrl = Annotated[str, Meta(max_length=2048, pattern=r"^https?://[^\s\x00-\x1f\x7f]+$",
                                description="an http(s) URL of the reward's picture")]
 PointsCost = Annotated[int, Meta(gt=0, le=10**12, description="points a claim debits")]

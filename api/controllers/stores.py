@@ -84,7 +84,7 @@ class FeatureCollectionIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
     type: Literal["FeatureCollection"]
     features: Annotated[list[dict[str, Any]], Meta(min_length=1, max_length=100_000)]
     bbox: list[float] | None = None
-    name: str | None = None
+    name: Text | None = None
     crs: dict[str, Any] | None = None
 
 

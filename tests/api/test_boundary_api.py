@@ -84,6 +84,12 @@ async def _campaign(w: World, name: Any = "Gelato", title: Any = "Gelato") -> An
                                headers=w.manager())
 
 
+async def _reward(w: World, name: Any) -> Any:
+    body = {"name": name, "points_cost": 100, "kind": "voucher", "voucher_valid_for_s": 86_400}
+    return await w.client.post(f"/v1/programs/{w.program_id}/rewards", json=body,
+                               headers=w.manager())
+
+
 NUL_CASES: list[tuple[str, Send, str]] = [
     ("program name", _program, "name"),
     ("store name", lambda w, v: _store(w, name=v), "name"),
@@ -98,6 +104,7 @@ NUL_CASES: list[tuple[str, Send, str]] = [
     ("purchase receipt_id", lambda w, v: _purchase(w, receipt_id=v), "receipt_id"),
     ("campaign name", lambda w, v: _campaign(w, name=v), "name"),
     ("campaign offer.title", lambda w, v: _campaign(w, title=v), "offer.title"),
+    ("reward name", _reward, "name"),
 ]
 
 

@@ -281,3 +281,52 @@ async def test_an_unknown_program_is_a_documented_404_on_every_route_under_it(
         "email": "a@example.com", "password": "a long enough password", "first_name": "A",
         "consents": [{"purpose": "marketing", "granted": True, "policy_version": version}]})
     assert r.status_code == 404 and "404" in doc["paths"][SIGN_UP[1]]["post"]["responses"]
+
+
+def _strings(doc: dict[str, Any], schema: dict[str, Any], path: str, seen: set[str]
+             ) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every free-text string schema a request can hold (no enum, const or format)."""
+    if (ref := schema.get("$ref")) is not None:
+        if ref not in seen:
+            seen.add(ref)
+            yield from _strings(doc, _resolve(doc, schema), path, seen)
+        return
+    for key in ("oneOf", "anyOf", "allOf"):
+        for sub in schema.get(key, []):
+            yield from _strings(doc, sub, path, seen)
+    if "items" in schema:
+        yield from _strings(doc, schema["items"], f"{path}[]", seen)
+    for name, sub in schema.get("properties", {}).items():
+        yield from _strings(doc, sub, f"{path}.{name}", seen)
+    if schema.get("type") == "string" and not {"enum", "const", "format"} & set(schema):
+        yield path, schema
+
+
+# A password is hashed, never stored, shown or logged: any character is the member's choice.
+ANY_CHARACTER = (".password", ".current_password", ".new_password")
+
+
+async def test_every_text_a_request_body_carries_refuses_control_characters(
+        doc: dict[str, Any]) -> None:
+    """Bug 1 fixed once at the boundary: every free-text string of every request body (a
+    name, a code, an e-mail, a tier, a voucher code) is a type whose pattern refuses a NUL
+    and the other control characters, so none can reach PostgreSQL (which refuses a NUL) or
+    a log; and the document says so (it states what msgspec enforces). Query parameters are
+    checked by their own tests (`test_boundary_api.py`)."""
+    open_text, checked = [], 0
+    for path, method, op in _operations(doc):
+        if path.startswith(OPEN_BODIES):
+            continue  # Apple's own bodies, which Apple may extend
+        for media, content in op.get("requestBody", {}).get("content", {}).items():
+            if media != "application/json":
+                continue
+            for where, schema in _strings(doc, content["schema"], "body", set()):
+                if where.endswith(ANY_CHARACTER):
+                    continue
+                checked += 1
+                pattern = schema.get("pattern")
+                if pattern is None or any(re.search(pattern, f"a{c}b")
+                                          for c in ("\x00", "\x1f", "\x7f", "\x85")):
+                    open_text.append(f"{method.upper()} {path} {where} {pattern!r}")
+    assert open_text == [], "\n".join(open_text)
+    assert checked > 50
