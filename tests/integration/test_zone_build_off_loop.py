@@ -53,7 +53,8 @@ async def served(settings: Settings) -> AsyncIterator[tuple[str, Litestar]]:
     """The app under uvicorn on this test's event loop (lifespan included)."""
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(),
-                                           lifespan="on", ws="none", log_level="warning"))
+                                           lifespan="on", ws="none", log_config=None,
+                                           access_log=False))  # the test's logging stays
     task = asyncio.ensure_future(server.serve())
     await until(lambda: server.started or task.done())
     assert server.started, task
