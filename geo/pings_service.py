@@ -246,11 +246,13 @@ async def ingest_batch(pool: asyncpg.Pool, member_id: uuid.UUID, pings: Sequence
     token's) lets it try `_one_trip` first (unless `hints`, the worker's, say it would most
     likely be refused), then `_optimistic` (two round trips, no lock held but during its
     write), then the locked transaction."""
-    spec, offers_due = _speculation(registry, campaigns, program_id, pings, now=now,
-                                    rules=rules)
+    spec, offers_due = None, False
+    if hints is None or not hints.likely_open(member_id):  # else it would most likely refuse
+        spec, offers_due = _speculation(registry, campaigns, program_id, pings, now=now,
+                                        rules=rules)
     async with pool.acquire() as conn:
         ctx: asyncpg.Record | None = None
-        if spec is not None and not (hints is not None and hints.likely_open(member_id)):
+        if spec is not None:
             try:
                 got = await _one_trip(conn, spec, member_id, now=now, rules=rules, idem=idem,
                                       hints=hints)
