@@ -299,3 +299,30 @@ async def test_concurrent_purchases_on_one_card_over_two_connections_keep_the_bo
     assert balance == earned
     assert await conn.fetchval("SELECT tier FROM wallet_accounts WHERE id = $1",
                                m.account_id) == "gold"
+
+
+async def test_a_purchase_that_lost_the_race_runs_the_statement_once_more_then_two_trips(
+        pool: asyncpg.Pool, conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    pid = await fx.program(conn)
+    sid = await fx.store(conn, pid)
+    m = await fx.member(conn, pid)
+    earn = earn_repo.earn
+    lost = 0
+
+    async def losing(conn_: Any, card: Any, fast: earn_repo.Fast) -> earn_repo.Answer:
+        nonlocal lost
+        if lost < losses:  # a concurrent writer moved the account: nothing written
+            lost += 1
+            return earn_repo.Answer(reason="account changed")
+        return await earn(conn_, card, fast)
+
+    monkeypatch.setattr(earn_repo, "earn", losing)
+    trips = Trips(monkeypatch)
+    cache = earn_fast.RulesCache()
+    losses = 1
+    out = await _buy(pool, m, sid, amount=1_000, key=_key("once"), cache=cache)
+    assert (lost, trips.reads, out.result.points_earned) == (1, 0, 10)  # the 2nd statement
+    lost, losses = 0, 2
+    out = await _buy(pool, m, sid, amount=1_000, key=_key("twice"), cache=cache)
+    assert (lost, trips.reads, out.result.points_balance) == (2, 1, 20)  # then two trips
+    assert await fx.ledger_sums(conn, m.account_id) == (20, 0, 20)

@@ -13,7 +13,8 @@ the program's `rules_version` (migration 0018), which the statement checks.
 
 When the statement writes nothing (unknown or blocked card, another program's store, rules
 changed since the cache loaded them, a lot due for expiry, a concurrent write on the
-account), `try_earn` returns None and `till.purchase` runs its two-trip path, which gives
+account twice in a row: a hot card's purchase that lost the race runs the statement once
+more first), `try_earn` returns None and `till.purchase` runs its two-trip path, which gives
 the exact answer or error; a stored Idempotency-Key comes back from the same statement and
 is replayed (or is a 409 for another request), as the two-trip path does.
 
@@ -116,11 +117,14 @@ async def try_earn(conn: Conn, cache: RulesCache, card: uuid.UUID | str, *,
     made = bands(program, amount=amount, now=now, tx_id=tx_id, lot_id=lot_id)
     if made is None:
         return None
-    answer = await earn_repo.earn(conn, card, Fast(
+    fast = Fast(
         program_id=program_id, rules_version=program.version, store_id=store_id, now=now,
         idem=idem, bands=made[0], set_tier=bool(program.rules.tiers), tx_id=tx_id,
         receipt_id=receipt_id, amount=amount, currency=currency, lot_id=lot_id,
-        entry_id=uuid.uuid4(), expires_at=made[1], access=access))
+        entry_id=uuid.uuid4(), expires_at=made[1], access=access)
+    answer = await earn_repo.earn(conn, card, fast)
+    if answer.reason == "account changed":  # a concurrent writer (a hot card) committed
+        answer = await earn_repo.earn(conn, card, fast)  # while we waited: once more
     if answer.body is not None:
         return Outcome(status=201, result=msgspec.json.decode(answer.body, type=type_))
     if answer.stored is not None:
