@@ -149,9 +149,18 @@ WITH ctx AS ({READ_CONTEXT}
                     * (1 + 1e-9) + 1e-6 - $11::float8
                     <= $12::float8 * extract(epoch FROM $8::timestamptz
                                                           - ctx.last_ping_at)::float8)))
+), touch AS (
+    -- First: the member row, then the last position (`geo`), the order the locked
+    -- transaction locks them in (the other order could deadlock with it).
+    UPDATE members SET last_active_at = $13::timestamptz  -- at most once a day
+     WHERE id = $1 AND last_active_at < $13::timestamptz - interval '1 day'
+       AND EXISTS (SELECT FROM ok)
+       AND (SELECT last_active_at FROM ctx) < $13::timestamptz - interval '1 day'
+    RETURNING 1
 ), geo AS (
     INSERT INTO member_geo_state (member_id, last_ping_at, last_lat, last_lon)
-    SELECT $1, $14, $15, $16 FROM ok WHERE $14::timestamptz IS NOT NULL
+    SELECT $1, $14, $15, $16 FROM ok
+     WHERE $14::timestamptz IS NOT NULL AND (SELECT count(*) FROM touch) >= 0
     ON CONFLICT (member_id) DO UPDATE
        SET last_ping_at = EXCLUDED.last_ping_at, last_lat = EXCLUDED.last_lat,
            last_lon = EXCLUDED.last_lon
@@ -163,12 +172,6 @@ WITH ctx AS ({READ_CONTEXT}
     INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response_body)
     SELECT $2, $3, $24, 200, $25 FROM ok
      WHERE $2::text IS NOT NULL AND ($14::timestamptz IS NULL OR EXISTS (SELECT FROM geo))
-    RETURNING 1
-), touch AS (
-    UPDATE members SET last_active_at = $13::timestamptz  -- at most once a day
-     WHERE id = $1 AND last_active_at < $13::timestamptz - interval '1 day'
-       AND EXISTS (SELECT FROM ok)
-       AND (SELECT last_active_at FROM ctx) < $13::timestamptz - interval '1 day'
     RETURNING 1
 )
 SELECT ctx.*, EXISTS (SELECT FROM ok) AS done,

@@ -256,7 +256,8 @@ async def ingest_batch(pool: asyncpg.Pool, member_id: uuid.UUID, pings: Sequence
             try:
                 got = await _one_trip(conn, spec, member_id, now=now, rules=rules, idem=idem,
                                       hints=hints)
-            except (asyncpg.SerializationError, asyncpg.ForeignKeyViolationError):
+            except (asyncpg.SerializationError, asyncpg.ForeignKeyViolationError,
+                    asyncpg.DeadlockDetectedError):
                 got = None  # another batch or an erasure since the snapshot: read again
             except IdempotencyRace:
                 return await _replay_race(conn, idem)

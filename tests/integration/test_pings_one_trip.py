@@ -466,3 +466,35 @@ def test_hints_forget_the_oldest_members_beyond_their_limit() -> None:
     assert [hints.likely_open(m) for m in members] == [False, True, True]
     hints.note(members[1], [])  # its last batch closed every visit
     assert not hints.likely_open(members[1])
+
+
+async def test_the_statement_takes_the_member_row_before_the_last_position(
+        counted_pool: tuple[asyncpg.Pool, list[str]], conn: asyncpg.Connection,
+        db_url: str) -> None:
+    """A batch that records the day's activity locks the member row first, as the locked
+    transaction does: behind one holding the member and then writing the last position, it
+    waits, then refuses whole (no deadlock)."""
+    pool, _ = counted_pool
+    w = await _world(pool, COMMON._replace(idle=True), ENTER)
+    m, zones, head = w.members[0], w.zones.peek(w.program_id), w.campaigns.peek(w.program_id)
+    assert zones is not None and head is not None
+    spec = speculate(zones, w.batch, now=w.now, rules=RULES, program_id=w.program_id,
+                     campaigns_version=head.version)
+    other = w.now - timedelta(seconds=40)
+    holder = await asyncpg.connect(db_url)
+    try:
+        async with pool.acquire() as mine, holder.transaction():
+            await holder.execute("SELECT 1 FROM members WHERE id = $1 FOR UPDATE", m)
+            late = asyncio.create_task(pings_repo.one_trip(
+                mine, m, spec, max_speed_mps=RULES.max_speed_mps, now=w.now, idem=None,
+                response=b""))
+            await _until_waiting_for_a_lock(conn, mine.get_server_pid())
+            await holder.execute(
+                "UPDATE member_geo_state SET last_ping_at = $2 WHERE member_id = $1", m, other)
+    finally:
+        await holder.close()
+    with pytest.raises(asyncpg.SerializationError):
+        await late
+    assert await conn.fetchval("SELECT count(*) FROM visits WHERE member_id = $1", m) == 0
+    assert await conn.fetchval(
+        "SELECT last_active_at < $2 FROM members WHERE id = $1", m, w.now)
