@@ -27,7 +27,7 @@ from geo.issuance import CampaignCache, IssueSettings
 from geo.issuance_repo import Scheduled
 from geo.pings import IngestResult, PingRules, Track
 from geo.pings_service import BatchResult, ingest_batch
-from geo.pings_speculation import VisitHints, speculate
+from geo.pings_speculation import Speculation, VisitHints, speculate
 from geo.registry import ZoneRegistry
 from wallet.kernel.db import keep_session
 from wallet.kernel.idempotency import IdemKey, Outcome, encode
@@ -368,6 +368,20 @@ async def test_a_batch_that_may_earn_offers_goes_straight_to_the_locked_transact
     assert sent[0] == "BEGIN;" or "FOR UPDATE" in sent[0], sent
 
 
+def _speculation(w: World) -> Speculation:
+    """The first member's batch decided as the one-trip path decides it."""
+    zones, head = w.zones.peek(w.program_id), w.campaigns.peek(w.program_id)
+    assert zones is not None and head is not None
+    return speculate(zones, w.batch, now=w.now, rules=RULES, program_id=w.program_id,
+                     campaigns_version=head.version)
+
+
+async def _statement(conn: Any, m: uuid.UUID, spec: Speculation, now: datetime
+                     ) -> asyncpg.Record | None:
+    return await pings_repo.one_trip(conn, m, spec, max_speed_mps=RULES.max_speed_mps,
+                                     now=now, idem=None, response=b"")
+
+
 async def _until_waiting_for_a_lock(watch: asyncpg.Connection, pid: int) -> None:
     """Returns once backend `pid` waits for a lock (polls pg_stat_activity, a state change)."""
     query = "SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1"
@@ -385,19 +399,13 @@ async def test_a_batch_committed_while_the_statement_runs_makes_it_write_nothing
     snapshot taken before that batch commits) waits for the row, then refuses whole."""
     pool, _ = counted_pool
     w = await _world(pool, COMMON, ENTER)
-    m, zones, head = w.members[0], w.zones.peek(w.program_id), w.campaigns.peek(w.program_id)
-    assert zones is not None and head is not None
-    spec = speculate(zones, w.batch, now=w.now, rules=RULES, program_id=w.program_id,
-                     campaigns_version=head.version)
-    other = w.now - timedelta(seconds=40)
+    m, spec, other = w.members[0], _speculation(w), w.now - timedelta(seconds=40)
     holder = await asyncpg.connect(db_url)
     try:
         async with pool.acquire() as mine, holder.transaction():
             await holder.execute(
                 "UPDATE member_geo_state SET last_ping_at = $2 WHERE member_id = $1", m, other)
-            late = asyncio.create_task(pings_repo.one_trip(
-                mine, m, spec, max_speed_mps=RULES.max_speed_mps,
-                now=w.now, idem=None, response=b""))
+            late = asyncio.create_task(_statement(mine, m, spec, w.now))
             await _until_waiting_for_a_lock(conn, mine.get_server_pid())
     finally:
         await holder.close()
@@ -476,18 +484,12 @@ async def test_the_statement_takes_the_member_row_before_the_last_position(
     waits, then refuses whole (no deadlock)."""
     pool, _ = counted_pool
     w = await _world(pool, COMMON._replace(idle=True), ENTER)
-    m, zones, head = w.members[0], w.zones.peek(w.program_id), w.campaigns.peek(w.program_id)
-    assert zones is not None and head is not None
-    spec = speculate(zones, w.batch, now=w.now, rules=RULES, program_id=w.program_id,
-                     campaigns_version=head.version)
-    other = w.now - timedelta(seconds=40)
+    m, spec, other = w.members[0], _speculation(w), w.now - timedelta(seconds=40)
     holder = await asyncpg.connect(db_url)
     try:
         async with pool.acquire() as mine, holder.transaction():
             await holder.execute("SELECT 1 FROM members WHERE id = $1 FOR UPDATE", m)
-            late = asyncio.create_task(pings_repo.one_trip(
-                mine, m, spec, max_speed_mps=RULES.max_speed_mps, now=w.now, idem=None,
-                response=b""))
+            late = asyncio.create_task(_statement(mine, m, spec, w.now))
             await _until_waiting_for_a_lock(conn, mine.get_server_pid())
             await holder.execute(
                 "UPDATE member_geo_state SET last_ping_at = $2 WHERE member_id = $1", m, other)
