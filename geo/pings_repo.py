@@ -112,7 +112,10 @@ WITH geo AS (
 ), ins AS (
     -- After `upd` (the WHERE makes it run first): a visit closed and the same store entered
     -- again in one batch would otherwise hit `visits_one_open` before the close is applied.
-    {_insert_visits(3, program="$2", when="(SELECT count(*) FROM upd) >= 0")}
+    -- And after `geo`: a stale write must not insert a visit another batch of the member
+    -- opened meanwhile (`visits_one_open` would answer before `write_guard` refuses).
+    {_insert_visits(3, program="$2",
+                    when="EXISTS (SELECT FROM geo) AND (SELECT count(*) FROM upd) >= 0")}
 ), idem AS (
     INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response_body)
     SELECT $19, $20, $21, $22, $23 WHERE $19::text IS NOT NULL AND EXISTS (SELECT FROM geo)
@@ -227,24 +230,26 @@ async def write(conn: Conn, member_id: uuid.UUID, program_id: uuid.UUID,
                 tracks: Sequence[Track], accepted: Sequence[core.Ping], *,
                 version: str | None = None, idem: IdemKey | None = None,
                 response: bytes = b"") -> None:
-    """The batch's visits and last position. `version`: None under the member lock; else
-    the `geo_version` read by `read_context`, and the write refuses
+    """The batch's visits and last position; nothing when it accepted no ping (its visits
+    are then unchanged). `version`: the `geo_version` the batch read (under the member lock
+    or not: the optimistic and one-trip writes don't take that lock), and the write refuses
     (`asyncpg.SerializationError`, nothing written) if another batch of the member, an
-    erasure or a consent withdrawal came in between. With `idem` (optimistic only) the
-    same statement stores `response` (status 200) under the key; a concurrent request that
-    committed the key first makes it raise IdempotencyRace, nothing written."""
+    erasure or a consent withdrawal came in between; None writes unchecked. With `idem`
+    (optimistic only) the same statement stores `response` (status 200) under the key; a
+    concurrent request that committed the key first makes it raise IdempotencyRace, nothing
+    written."""
+    if not accepted:
+        return
     new = [t for t in tracks if t.new]
     old = [t for t in tracks if not t.new]
-    last = accepted[-1] if accepted else None
-    if not (new or old or last):
-        return
+    last = accepted[-1]
     try:
         await conn.fetchrow(
             WRITE, member_id, program_id, *new_visits(new),
             [t.id for t in old], [t.state.last_seen_at for t in old],
             [t.dwell_at for t in old], [t.state.outside_since for t in old],
             [t.exited_at for t in old],
-            last.at if last else None, last.lat if last else None, last.lon if last else None,
+            last.at, last.lat, last.lon,
             version, idem.scope if idem else None, idem.key if idem else None,
             idem.request_hash if idem else None, 200, response)
     except asyncpg.UniqueViolationError as exc:

@@ -148,7 +148,11 @@ async def ingest(conn: Conn, registry: ZoneRegistry, member_id: uuid.UUID,
     if ctx["last_active_at"] < now - _ACTIVE_EVERY:  # at most one write a day
         await touch_active(conn, member_id, now)
     result, tracks, accepted = await _step(conn, ctx, registry, pings, now=now, rules=rules)
-    await pings_repo.write(conn, member_id, result.program_id, tracks, accepted)
+    # Checked against the version read under the lock, too: the optimistic and one-trip
+    # writes don't take the member lock, so one may have committed since that read (then
+    # this refuses as a whole and `run_idempotent` runs the transaction again).
+    await pings_repo.write(conn, member_id, result.program_id, tracks, accepted,
+                           version=ctx["geo_version"])
     if hints is not None:
         hints.note(member_id, tracks)
     if rules.raw_retention_s > 0 and accepted:

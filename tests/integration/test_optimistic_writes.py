@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -18,9 +18,11 @@ import pytest
 from support import ledger_fixtures as fx
 from support.locks import wait_until_blocked
 
-from geo import pings_repo
+from geo import pings_repo, pings_service
 from geo import visits as core
-from geo.pings import Track
+from geo.pings import PingRules, Track
+from geo.registry import ProgramZones, ZoneRegistry
+from wallet.kernel.db import Conn
 from wallet.kernel.hashing import Hasher
 from wallet.kernel.idempotency_repo import IdemKey, IdempotencyRace
 from wallet.ledger import account_repo, rules, till
@@ -217,3 +219,77 @@ async def test_a_ping_write_whose_key_another_request_stored_first_writes_nothin
     assert await conn.fetchval("SELECT count(*) FROM member_geo_state") == 0
     again = await pings_repo.read_context(conn, m.id, key)
     assert again is not None and pings_repo.stored(again) is not None
+
+
+async def test_a_stale_ping_write_refuses_rather_than_open_a_second_visit_at_a_store(
+        db_url: str, conn: asyncpg.Connection) -> None:
+    m, sid = await _consenting_member(conn)
+    ctx = await pings_repo.read_context(conn, m.id)
+    assert ctx is not None
+    earlier = NOW - timedelta(seconds=30)
+    other = await asyncpg.connect(db_url)  # another batch of the member enters the store first
+    try:
+        await pings_repo.write(other, m.id, m.program_id, [_visit(sid, earlier)],
+                               [_ping(earlier)], version="")
+    finally:
+        await other.close()
+    # the stale batch would open the same store's visit again: it reads again (retried), it
+    # does not meet `visits_one_open` (a 500)
+    with pytest.raises(asyncpg.SerializationError):
+        await pings_repo.write(conn, m.id, m.program_id, [_visit(sid, NOW)], [_ping(NOW)],
+                               version=ctx["geo_version"])
+    assert await conn.fetchval("SELECT count(*) FROM visits") == 1
+    assert await conn.fetchval("SELECT last_ping_at FROM member_geo_state") == earlier
+
+
+class _Interleaved(ZoneRegistry):
+    """The real registry, which first runs `between` once when a batch asks for its zones:
+    after the batch read its context, before it writes."""
+
+    def __init__(self, pool: asyncpg.Pool, between: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(pool)
+        self._between: Callable[[], Awaitable[None]] | None = between
+
+    async def current(self, program_id: uuid.UUID, version: int,
+                      conn: Conn | None = None) -> ProgramZones:
+        if self._between is not None:
+            between, self._between = self._between, None
+            await asyncio.wait_for(between(), 30)  # it must not wait for the member lock
+        return await super().current(program_id, version, conn)
+
+
+async def test_a_locked_batch_refuses_to_write_over_a_batch_committed_since_its_read(
+        db_url: str, conn: asyncpg.Connection) -> None:
+    """The optimistic and one-trip writes don't take the member lock: a batch of the member
+    can commit while a locked batch steps. The locked one must then refuse as a whole (its
+    transaction runs again), not write its older view over the other's."""
+    m, _ = await _consenting_member(conn)
+    await pings_repo.write(conn, m.id, m.program_id, [], [_ping(NOW - timedelta(seconds=90))],
+                           version="")
+    between_at = NOW - timedelta(seconds=20)
+
+    async def another_batch() -> None:
+        other = await asyncpg.connect(db_url)
+        try:
+            ctx = await pings_repo.read_context(other, m.id)
+            assert ctx is not None
+            await pings_repo.write(other, m.id, m.program_id, [], [_ping(between_at)],
+                                   version=ctx["geo_version"])
+        finally:
+            await other.close()
+
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
+    try:
+        registry = _Interleaved(pool, another_batch)
+        async with pool.acquire() as locked:
+            with pytest.raises(asyncpg.SerializationError):
+                async with locked.transaction():
+                    await pings_service.ingest(locked, registry, m.id, [_ping(NOW)], now=NOW,
+                                               rules=_PING_RULES)
+    finally:
+        await pool.close()
+    assert await conn.fetchval("SELECT last_ping_at FROM member_geo_state") == between_at
+
+
+_PING_RULES = PingRules(max_age_s=3600, max_future_s=60, max_accuracy_m=100, max_speed_mps=50,
+                        exit_after_s=120, dwell_s=300, lost_after_s=3600, raw_retention_s=0)
