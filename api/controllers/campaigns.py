@@ -24,6 +24,7 @@ from litestar.types import ControllerRouterHandler
 from msgspec import UNSET, Meta, UnsetType
 
 from api.auth.tokens import Caller, live_member, roles
+from api.boundary import day
 from api.controllers.admin import in_path_program
 from api.errors import responses
 from api.paging import Cursor, Limit, Page, decode_cursor, page_of
@@ -233,8 +234,8 @@ class CampaignsController(Controller):
     async def stats(self, request: Request[Any, Any, Any], state: State, *,
                     program_id: FromPath[uuid.UUID], campaign_id: FromPath[uuid.UUID],
                     from_: FromDate = None, to: ToDate = None) -> Response[Any]:
-        figures = await service.stats(state.pool, program_id, campaign_id, first=from_,
-                                      last=to, now=_now())
+        figures = await service.stats(state.pool, program_id, campaign_id,
+                                      first=day(from_, "from"), last=day(to, "to"), now=_now())
         if request.accept.best_match([MediaType.JSON, CSV], default=MediaType.JSON) == CSV:
             return _csv(figures, campaign_id)
         return Response(figures)
@@ -248,8 +249,9 @@ class CampaignsController(Controller):
     async def stats_csv(self, state: State, program_id: FromPath[uuid.UUID],
                         campaign_id: FromPath[uuid.UUID], from_: FromDate = None,
                         to: ToDate = None) -> Response[str]:
-        return _csv(await service.stats(state.pool, program_id, campaign_id, first=from_,
-                                        last=to, now=_now()), campaign_id)
+        return _csv(await service.stats(state.pool, program_id, campaign_id,
+                                        first=day(from_, "from"), last=day(to, "to"),
+                                        now=_now()), campaign_id)
 
     @get("/{campaign_id:uuid}/revisions",
          summary="Every change of the campaign, newest first: who, when, before, after",

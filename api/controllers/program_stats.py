@@ -19,6 +19,7 @@ from litestar.params import FromPath, Parameter, QueryParameter
 from litestar.types import ControllerRouterHandler
 
 from api.auth.tokens import roles
+from api.boundary import day
 from api.controllers.admin import in_path_program
 from api.errors import responses
 from geo import campaigns_service as service
@@ -90,7 +91,8 @@ class ProgramStatsController(Controller):
     async def stats(self, request: Request[Any, Any, Any], state: State, *,
                     program_id: FromPath[uuid.UUID], from_: FromDate = None,
                     to: ToDate = None) -> Response[Any]:
-        figures = await service.program_stats(state.pool, program_id, first=from_, last=to,
+        figures = await service.program_stats(state.pool, program_id,
+                                              first=day(from_, "from"), last=day(to, "to"),
                                               now=_now())
         if request.accept.best_match([MediaType.JSON, CSV], default=MediaType.JSON) == CSV:
             return _csv(figures, program_id)
@@ -106,7 +108,8 @@ class ProgramStatsController(Controller):
              examples=[Example(summary="Three days of one campaign", value=CSV_EXAMPLE)])})
     async def stats_csv(self, state: State, program_id: FromPath[uuid.UUID],
                         from_: FromDate = None, to: ToDate = None) -> Response[str]:
-        return _csv(await service.program_stats(state.pool, program_id, first=from_, last=to,
+        return _csv(await service.program_stats(state.pool, program_id,
+                                                first=day(from_, "from"), last=day(to, "to"),
                                                 now=_now()), program_id)
 
 

@@ -221,3 +221,23 @@ async def test_a_control_character_in_a_reward_tier_is_a_400(world: World) -> No
                                 headers=world.manager())
     assert r.status_code == 400, r.text
     assert r.json()["errors"][0]["field"] == "tiers[0]"
+
+
+STATS_ROUTES = ["/v1/programs/{p}/stats", "/v1/programs/{p}/stats.csv",
+                "/v1/programs/{p}/campaigns/{c}/stats", "/v1/programs/{p}/campaigns/{c}/stats.csv"]
+
+
+@pytest.mark.parametrize("route", STATS_ROUTES)
+@pytest.mark.parametrize("query", ["to=0001-01-01", "from=0001-01-01", "to=9999-12-31",
+                                   "from=9999-12-31", "from=1969-12-31"])
+async def test_a_stats_date_out_of_range_is_a_400_naming_it(world: World, route: str,
+                                                            query: str) -> None:
+    """Found by the schema fuzzing with a larger budget: a period's bounds become instants
+    in the program's time zone, and year 1 or 9999 overflowed (a 500)."""
+    made = await _campaign(world)
+    assert made.status_code == 201, made.text
+    url = route.format(p=world.program_id, c=made.json()["id"])
+    r = await world.client.get(f"{url}?{query}", headers=world.manager())
+    assert r.status_code == 400, r.text
+    assert r.json()["type"] == "/problems/validation"
+    assert r.json()["errors"][0]["field"] == query.split("=", maxsplit=1)[0]
