@@ -249,6 +249,11 @@ class EmbeddedPostgres:
                     "shared_buffers": "64MB"}
         if not self._fsync:
             settings |= {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+        if not self._persistent:
+            # Dynamic shared memory as files in the throwaway data dir, not POSIX segments in
+            # /dev/shm: a server killed with SIGKILL (with its parent) would leave those behind
+            # for good; the data dir goes with the run, or with the next start's clean-up.
+            settings["dynamic_shared_memory_type"] = "mmap"
         failure = ""
         for _attempt in range(3):
             with socket.socket() as s:

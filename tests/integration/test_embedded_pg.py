@@ -94,6 +94,12 @@ def test_start_twice_returns_the_same_server() -> None:
         assert pg.start().pid == pg.pid
 
 
+def test_a_throwaway_servers_shared_memory_lives_in_its_data_dir() -> None:
+    """Not in /dev/shm, where a server killed with SIGKILL would leave it for good."""
+    with EmbeddedPostgres(fsync=False) as pg:
+        assert list((pg.data_dir / "pg_dynshmem").glob("mmap.*")), "segments in the data dir"
+
+
 def test_server_dies_when_the_process_that_started_it_is_killed_with_sigkill() -> None:
     child_code = (
         "import sys\n"
