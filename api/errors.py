@@ -40,6 +40,8 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     wallet_errors.IdempotencyConflict: (
         409, "/problems/idempotency-key-reused",
         "Idempotency-Key reused for another request"),
+    wallet_errors.PinCheckInProgress: (
+        409, "/problems/pin-check-in-progress", "PIN check in progress: retry"),
     wallet_errors.StoredValueRemaining: (
         409, "/problems/stored-value-remaining", "Stored value must be paid out first"),
     wallet_errors.RuleViolation: (422, "/problems/rule-violation", "Refused by a business rule"),
@@ -163,13 +165,33 @@ _EXAMPLES: dict[int, dict[str, Any]] = {
 }
 
 
-def responses(*codes: int) -> dict[int, ResponseSpec]:
+# A route that checks the member's PIN (`wallet.ledger.pin_check`) may also answer this 409.
+_PIN_IN_PROGRESS = (
+    "PIN checks on this card in flight, one of which may lock it: nothing was checked, "
+    "retry after `Retry-After` (1 s) with the same Idempotency-Key",
+    {"type": "/problems/pin-check-in-progress", "title": "PIN check in progress: retry",
+     "status": 409, "field": "stored_value.pin",
+     "detail": "other PIN checks on this card are in progress and one may lock it: nothing "
+               "was checked; retry in a second with the same Idempotency-Key"})
+
+
+def responses(*codes: int, pin: bool = False) -> dict[int, ResponseSpec]:
     """OpenAPI error responses for a route: each a problem+json `Problem`, with a realistic
-    example (no generated placeholder text)."""
-    return {c: ResponseSpec(data_container=Problem, description=_DESCRIPTIONS[c],
-                            media_type=PROBLEM_JSON, generate_examples=False,
-                            examples=[Example(summary=_DESCRIPTIONS[c], value=_EXAMPLES[c])])
-            for c in (400, 401, *codes)}
+    example (no generated placeholder text). `pin`: the route checks the member's PIN, its
+    409 may be `/problems/pin-check-in-progress` (added when absent from `codes`)."""
+    specs = {c: ResponseSpec(data_container=Problem, description=_DESCRIPTIONS[c],
+                             media_type=PROBLEM_JSON, generate_examples=False,
+                             examples=[Example(summary=_DESCRIPTIONS[c], value=_EXAMPLES[c])])
+             for c in (400, 401, *codes)}
+    if pin:
+        summary, value = _PIN_IN_PROGRESS
+        before = specs[409].examples or [] if 409 in specs else []
+        examples = [*before, Example(summary=summary, value=value)]
+        specs[409] = ResponseSpec(
+            data_container=Problem, media_type=PROBLEM_JSON, generate_examples=False,
+            description=(f"{_DESCRIPTIONS[409]}; or {summary}" if 409 in codes else summary),
+            examples=examples)
+    return dict(sorted(specs.items()))
 
 
 _AT_PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`")

@@ -263,10 +263,11 @@ class MeController(Controller):
                      "`/problems/wrong-password`), and `current_pin` once a PIN is set "
                      "(missing → 422 `/problems/pin-required`; wrong → 422 "
                      "`/problems/wrong-pin` with `attempts_left`, counted with the till's "
-                     "wrong PINs; locked → 422 `/problems/pin-locked` with `locked_until`). "
-                     "Rate-limited per client address like logins (429). The PIN is stored "
-                     "hashed and never returned.",
-         responses=responses(403, 422, 429))
+                     "wrong PINs; locked → 422 `/problems/pin-locked` with `locked_until`; "
+                     "other PIN checks in flight → 409 `/problems/pin-check-in-progress`, "
+                     "retry after `Retry-After`). Rate-limited per client address like logins "
+                     "(429). The PIN is stored hashed and never returned.",
+         responses=responses(403, 422, 429, pin=True))
     async def set_pin(self, state: State, principal: Caller,
                       data: Annotated[PinIn, ex.body("A change of PIN", ex.CHANGE_PIN_IN)]
                       ) -> None:

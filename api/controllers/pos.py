@@ -207,7 +207,14 @@ class PosController(Controller):
     @post("/purchases", status_code=201,
           summary="Record a purchase: earn points, redeem points and offers, spend stored "
                   "value (PIN)",
-          responses=responses(403, 404, 409, 422))
+          description="Spending stored value, or points or offers by `card_number`, needs the "
+                      "member's PIN: wrong → 422 `/problems/wrong-pin` with `attempts_left`; "
+                      "the wrong PIN that uses the last attempt, and any PIN while locked → "
+                      "422 `/problems/pin-locked` with `locked_until`. While other PIN checks "
+                      "on the card are in flight and one of them may lock it → 409 "
+                      "`/problems/pin-check-in-progress` with `Retry-After: 1`, nothing "
+                      "checked or counted: retry with the same Idempotency-Key.",
+          responses=responses(403, 404, 409, 422, pin=True))
     async def purchase(self, request: Request[Any, Any, Any], state: State,
                        principal: Authenticated, data: JSONBody[PurchaseRequest],
                        idempotency_key: IdempotencyKey) -> Response[PurchaseResult]:
@@ -283,12 +290,13 @@ class PosController(Controller):
           description="Hands `amount` of the member's purse back in cash, confirmed with the "
                       "member's PIN (as a purchase's: wrong → `/problems/wrong-pin` with "
                       "`attempts_left`, locked → `/problems/pin-locked` with `locked_until`, "
-                      "each naming `pin`). More than the purse holds → 422 "
+                      "checks in flight → 409 `/problems/pin-check-in-progress`, retry; each "
+                      "naming `pin`). More than the purse holds → 422 "
                       "`/problems/insufficient-balance` naming `amount`. A transaction of kind "
                       "`payout` and a `stored_value_payout` ledger entry; logged in the "
                       "member's access log. This is how a member empties their purse before "
                       "erasing their account (an erasure refuses while it holds money).",
-          responses={**responses(403, 404, 409, 422), **money_ex.ok(
+          responses={**responses(403, 404, 409, 422, pin=True), **money_ex.ok(
               201, PayoutResult, "Paid out: the purse is empty", money_ex.TILL_PAYOUT)})
     async def payout(self, request: Request[Any, Any, Any], state: State,
                      principal: Authenticated,

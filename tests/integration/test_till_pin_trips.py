@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import msgspec
 import pytest
 from support import ledger_fixtures as fx
 
@@ -73,13 +74,13 @@ async def _member(conn: asyncpg.Connection, *, status: str = "active",
 
 async def _buy(pool: asyncpg.Pool, m: fx.Member, sid: uuid.UUID, *, pin: str | None,
                key: str = "k", value: int = 300, points: int = 0,
-               amount: int = 1_000) -> till.PurchaseResult:
+               amount: int = 1_000, now: datetime = NOW) -> till.PurchaseResult:
     out = await till.purchase(
         pool, till.Caller(account_id=uuid.uuid4(), program_id=m.program_id), store_id=sid,
         card=m.card_number, receipt_id=key, amount=amount, currency="EUR",
         stored_value=value, redeem_points=points, pin=pin,
         idem=IdemKey(scope="staff", key=key, request_hash=b"h" * 32), hasher=HASHER,
-        pin_policy=POLICY, now=NOW)
+        pin_policy=POLICY, now=now)
     return out.result
 
 
@@ -173,3 +174,75 @@ async def test_a_pin_purchase_that_keeps_losing_the_race_counts_one_attempt_and_
     assert await _failures(conn, m) == (0, None)
     assert await fx.ledger_sums(conn, m.account_id) == (
         got.points_balance, got.stored_value_balance, got.points_balance)
+
+
+async def _pin_row(conn: asyncpg.Connection, m: fx.Member) -> tuple[int, Any, Any]:
+    row = await conn.fetchrow("SELECT pin_failures, pin_locked_until, pin_lock_pending_until "
+                              "FROM members WHERE id = $1", m.id)
+    assert row is not None
+    return row[0], row[1], row[2]
+
+
+class _Stale(msgspec.Struct, frozen=True, kw_only=True):
+    """A card read before the lock was set (a payout's, say): the check must count."""
+
+    member_id: uuid.UUID
+    pin_hash: str | None
+    pin_locked_until: datetime | None = None
+    pin_lock_pending_until: datetime | None = None
+
+
+async def test_a_check_that_never_reports_leaves_the_card_in_progress_then_locked(
+        pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+    """A worker that dies between the last place's claim and its verification: for
+    `pending_s` the card answers "in progress, retry" (nothing counted), then it is locked
+    until the claim's `locked_until`, then a right PIN goes through."""
+    m, sid = await _member(conn)
+    lock_until = NOW + timedelta(seconds=POLICY.lock_s)
+    pending_until = NOW + timedelta(seconds=POLICY.pending_s)
+    claims = [await pin_claim_repo.claim_pin_attempt(
+        conn, m.id, max_attempts=POLICY.max_attempts, lock_until=lock_until,
+        pending_until=pending_until, now=NOW) for _ in range(POLICY.max_attempts)]
+    assert [c.locks for c in claims] == [False] * (POLICY.max_attempts - 1) + [True]
+    assert await _pin_row(conn, m) == (0, lock_until, pending_until)  # and no verification
+
+    during = NOW + timedelta(seconds=1)
+    with pytest.raises(errors.PinCheckInProgress) as busy:  # the purchase's one statement
+        await _buy(pool, m, sid, pin=PIN, key="during", now=during)
+    assert (busy.value.field, busy.value.retry_after_s) == ("stored_value.pin", 1)
+    with pytest.raises(errors.PinCheckInProgress):  # a check counting on its own (payouts)
+        await till.check_pin(conn, _Stale(member_id=m.id, pin_hash=HASHER.hash(PIN)), PIN,
+                             hasher=HASHER, policy=POLICY, now=during, field="pin")
+    assert await _pin_row(conn, m) == (0, lock_until, pending_until)  # nothing counted
+
+    after = pending_until + timedelta(seconds=1)  # the bound passed: the lock stands
+    with pytest.raises(errors.PinLocked) as locked:
+        await _buy(pool, m, sid, pin=PIN, key="after", now=after)
+    assert locked.value.members["locked_until"] == lock_until
+    with pytest.raises(errors.PinLocked):
+        await till.check_pin(conn, _Stale(member_id=m.id, pin_hash=HASHER.hash(PIN)), PIN,
+                             hasher=HASHER, policy=POLICY, now=after, field="pin")
+    got = await _buy(pool, m, sid, pin=PIN, key="later", now=lock_until + timedelta(seconds=1))
+    assert got.stored_value_spent == 300
+    assert (await fx.snapshot(conn, m)).transactions == 1
+
+
+@pytest.mark.parametrize("last", ["right", "wrong"])
+async def test_the_last_places_verification_settles_its_provisional_lock(
+        pool: asyncpg.Pool, conn: asyncpg.Connection, last: str) -> None:
+    """A right PIN at the last place lifts the lock; a wrong one confirms it at once (the
+    PIN sent next is told "locked", not "in progress")."""
+    m, sid = await _member(conn)
+    for i in range(POLICY.max_attempts - 1):
+        with pytest.raises(errors.WrongPin):
+            await _buy(pool, m, sid, pin="00000", key=f"w{i}")
+    if last == "right":
+        await _buy(pool, m, sid, pin=PIN, key="last")
+        assert await _pin_row(conn, m) == (0, None, None)
+        return
+    with pytest.raises(errors.PinLocked) as locked:
+        await _buy(pool, m, sid, pin="00000", key="last")
+    until = locked.value.members["locked_until"]
+    assert await _pin_row(conn, m) == (0, until, None)
+    with pytest.raises(errors.PinLocked):
+        await _buy(pool, m, sid, pin=PIN, key="next")

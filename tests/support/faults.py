@@ -27,6 +27,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from support import till_retry
 
 from loadtests.till import CHECK, PIN, Card
 
@@ -180,6 +181,8 @@ class TillLoad:
                 self.replays += key in self.acked
                 self.acked.setdefault(key, set()).add(r.json()["transaction_id"])
                 return
+            if till_retry.in_progress(r):  # PIN checks in flight on the card: send it again
+                continue
             if r.status_code == 503:
                 retry = r.headers.get("retry-after")
                 if retry is None:

@@ -43,6 +43,15 @@ class StoredValueRemaining(Conflict):
         self.members = {"stored_value_balance": balance, "currency": currency}
 
 
+class PinCheckInProgress(Conflict):
+    """Other PIN checks on the card are still being verified, one of them on the attempt
+    that may lock it: nothing was checked; retry after `retry_after_s` (same request)."""
+
+    def __init__(self, detail: str, *, field: str, retry_after_s: int = 1) -> None:
+        super().__init__(detail, field=field)
+        self.retry_after_s = retry_after_s
+
+
 class RuleViolation(DomainError):
     """Well-formed, but refused by a business rule (HTTP 422)."""
 

@@ -31,6 +31,7 @@ class CardContext(msgspec.Struct, frozen=True, kw_only=True):
     pin_hash: str | None
     pin_failures: int
     pin_locked_until: datetime | None
+    pin_lock_pending_until: datetime | None  # the lock is provisional until then
     account_id: uuid.UUID
     balances: Balances
     tier: str | None
@@ -66,7 +67,7 @@ _LIMIT_COLUMNS = "p.max_purchase_amount, p.max_top_up_amount, p.max_stored_value
 # What a till needs of a card, its member, wallet account and program ($2: the till's store).
 _CARD_COLUMNS = """
 SELECT c.id AS card_id, c.status AS card_status, m.id AS member_id, m.first_name,
-       m.pin_hash, m.pin_failures, m.pin_locked_until,
+       m.pin_hash, m.pin_failures, m.pin_locked_until, m.pin_lock_pending_until,
        w.id AS account_id, w.points_balance, w.stored_value_balance, w.tier,
        p.id AS program_id, p.currency, p.stored_value, p.earn_points, p.earn_per_amount,
        p.points_expiry_days, p.tiers::text AS tiers, """ + _LIMIT_COLUMNS + """,
@@ -116,7 +117,7 @@ def _context(row: asyncpg.Record) -> CardContext:
         card_id=row["card_id"], card_status=row["card_status"], member_id=row["member_id"],
         first_name=row["first_name"], pin_hash=row["pin_hash"],
         pin_failures=row["pin_failures"], pin_locked_until=row["pin_locked_until"],
-        account_id=row["account_id"],
+        pin_lock_pending_until=row["pin_lock_pending_until"], account_id=row["account_id"],
         balances=Balances(points=row["points_balance"],
                           stored_value=row["stored_value_balance"]),
         tier=row["tier"], program_id=row["program_id"], currency=row["currency"].strip(),
@@ -299,76 +300,6 @@ async def lock_account(conn: Conn, account_id: uuid.UUID) -> LockedAccount:
     return LockedAccount(
         program_id=row["program_id"], rules=earn_rules(row), limits=_limits(row),
         balances=Balances(points=row["points_balance"], stored_value=row["stored_value_balance"]))
-
-
-# One PIN attempt, counted before the PIN is verified, in one autocommitted statement: parallel
-# requests each take their own place in the count (the row lock orders them), so at most
-# `$2` PINs are ever checked before the lock; the attempt taking the last place sets the lock
-# at once, and a right PIN lifts it again (`PIN_VERIFIED`). While locked (`$4` = now), no
-# attempt is counted and nothing is verified. The count restarts after the lock.
-PIN_CLAIM = """
-UPDATE members SET
-  pin_failures = CASE WHEN pin_failures + 1 >= $2 THEN 0 ELSE pin_failures + 1 END,
-  pin_locked_until = CASE WHEN pin_failures + 1 >= $2 THEN $3::timestamptz ELSE NULL END
-WHERE id = $1 AND pin_hash IS NOT NULL AND (pin_locked_until IS NULL OR pin_locked_until <= $4)
-RETURNING pin_failures, pin_locked_until, pin_hash
-"""
-
-PIN_STATE = "SELECT pin_hash, pin_locked_until FROM members WHERE id = $1"
-
-# The PIN was right: the count starts again and the lock this attempt set (if it took the
-# last place) is lifted; a lock a concurrent wrong attempt set stays.
-PIN_VERIFIED = """
-UPDATE members SET pin_failures = 0,
-       pin_locked_until = CASE WHEN pin_locked_until = $2 THEN NULL ELSE pin_locked_until END
-WHERE id = $1 AND (pin_failures > 0 OR pin_locked_until = $2)
-"""
-
-
-class PinAttempt(msgspec.Struct, frozen=True, kw_only=True):
-    """The outcome of counting one PIN attempt before verifying it.
-
-    Counted (`pin_hash` set): `number` is its place in the count (1..max_attempts) and
-    `locks` says it took the last place (the lock until `lock_until` is already set). Not
-    counted: `pin_hash` is None and `locked_until` is the running lock (None: no PIN set)."""
-
-    number: int = 0
-    locks: bool = False
-    pin_hash: str | None = None
-    locked_until: datetime | None = None
-
-
-def pin_attempt(failures: int, locked_until: datetime | None, pin_hash: str,
-                max_attempts: int) -> PinAttempt:
-    """The counted attempt `PIN_CLAIM` returned (`pin_failures`, `pin_locked_until` and
-    `pin_hash` after the count)."""
-    locks = locked_until is not None
-    return PinAttempt(number=max_attempts if locks else failures, locks=locks,
-                      pin_hash=pin_hash, locked_until=locked_until)
-
-
-async def claim_pin_attempt(conn: Conn, member_id: uuid.UUID, *, max_attempts: int,
-                            lock_until: datetime, now: datetime) -> PinAttempt:
-    """Count one PIN attempt before its verification (autocommitted: call outside a
-    transaction, so the count sticks whatever the request does next). NotFound for an
-    unknown member."""
-    for _ in range(3):  # bounded: a lock that ends or is lifted between the two statements
-        row = await conn.fetchrow(PIN_CLAIM, member_id, max_attempts, lock_until, now)
-        if row is not None:
-            return pin_attempt(row["pin_failures"], row["pin_locked_until"], row["pin_hash"],
-                               max_attempts)
-        state = await conn.fetchrow(PIN_STATE, member_id)
-        if state is None:
-            raise errors.NotFound("no such member")
-        until: datetime | None = state["pin_locked_until"]
-        if state["pin_hash"] is None or (until is not None and until > now):
-            return PinAttempt(locked_until=until if state["pin_hash"] is not None else None)
-    raise errors.Conflict("the PIN changed while it was checked; try again")  # pragma: no cover
-
-
-async def pin_verified(conn: Conn, member_id: uuid.UUID, attempt: PinAttempt) -> None:
-    """After a right PIN: restart the count, lift the lock `attempt` set (if it did)."""
-    await conn.execute(PIN_VERIFIED, member_id, attempt.locked_until if attempt.locks else None)
 
 
 class MemberAccount(msgspec.Struct, frozen=True, kw_only=True):

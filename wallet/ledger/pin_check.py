@@ -10,6 +10,12 @@ round trips instead of three): a right PIN's attempt would then stay counted unt
 commits instead of for argon2's milliseconds, and parallel purchases with the right PIN on
 one card (the concurrency test: many at once on four cards) took the last place and locked
 the card.
+
+The lock the last place sets is provisional until that attempt's PIN is verified
+(`pending_s`, a bound for a worker that dies mid-check): a right PIN lifts it, a wrong one
+confirms it. A request meeting a provisional lock was refused only because other checks are
+in flight, so it is told to retry (`PinCheckInProgress`, 409 with `Retry-After: 1`), not
+that the card is locked: parallel purchases with the right PIN all go through once retried.
 """
 
 from __future__ import annotations
@@ -23,13 +29,14 @@ import msgspec
 from wallet.kernel import errors
 from wallet.kernel.db import Conn
 from wallet.kernel.hashing import Hasher
-from wallet.ledger import account_repo, pin_claim_repo
-from wallet.ledger.account_repo import PinAttempt
+from wallet.ledger import pin_claim_repo
+from wallet.ledger.pin_claim_repo import PinAttempt
 
 
 class PinPolicy(msgspec.Struct, frozen=True, kw_only=True):
     max_attempts: int
     lock_s: int
+    pending_s: int = 10  # the last place's lock is provisional at most this long
 
 
 
@@ -42,6 +49,8 @@ class PinHolder(Protocol):
     def pin_hash(self) -> str | None: ...
     @property
     def pin_locked_until(self) -> datetime | None: ...
+    @property
+    def pin_lock_pending_until(self) -> datetime | None: ...
 
 
 async def check_pin(conn: Conn, ctx: PinHolder, pin: str | None, *,
@@ -52,7 +61,8 @@ async def check_pin(conn: Conn, ctx: PinHolder, pin: str | None, *,
     """Verify the member's PIN (given as `field`, needed for `spending`): refuse while
     locked; count the attempt *before* verifying it, so parallel requests never check more
     than `max_attempts` PINs (the one taking the last place locks it for `lock_s` unless it
-    is right); a right PIN restarts the count.
+    is right, provisionally until its PIN is verified: `PinCheckInProgress` meanwhile); a
+    right PIN restarts the count.
 
     Call it outside a transaction: the count is autocommitted by its own statement (it
     sticks although the request is refused), and no row lock is held while argon2 runs.
@@ -61,23 +71,28 @@ async def check_pin(conn: Conn, ctx: PinHolder, pin: str | None, *,
     until = now + timedelta(seconds=policy.lock_s)
     if attempt is None:
         if ctx.pin_locked_until is not None and ctx.pin_locked_until > now:
-            raise _pin_locked(ctx.pin_locked_until, now, field)
+            pending = ctx.pin_lock_pending_until
+            raise (_in_progress(field) if pending is not None and pending > now
+                   else _pin_locked(ctx.pin_locked_until, now, field))
         if ctx.pin_hash is None:
             raise errors.PinRequired(f"the member has not set a PIN ({spending} needs one)",
                                      field=field)
         if pin is None:
             raise errors.PinRequired(f"{spending} needs the member's PIN", field=field)
-        attempt = await account_repo.claim_pin_attempt(
-            conn, ctx.member_id, max_attempts=policy.max_attempts, lock_until=until, now=now)
+        attempt = await pin_claim_repo.claim_pin_attempt(
+            conn, ctx.member_id, max_attempts=policy.max_attempts, lock_until=until,
+            pending_until=now + timedelta(seconds=policy.pending_s), now=now)
     if attempt.pin_hash is None:  # locked by a concurrent attempt, or the PIN was removed
         if attempt.locked_until is None:
             raise errors.PinRequired(f"the member has not set a PIN ({spending} needs one)",
                                      field=field)
-        raise _pin_locked(attempt.locked_until, now, field)
+        raise (_in_progress(field) if attempt.pending
+               else _pin_locked(attempt.locked_until, now, field))
     if pin is not None and await hasher.verify_async(attempt.pin_hash, pin):
-        await account_repo.pin_verified(conn, ctx.member_id, attempt)
+        await pin_claim_repo.pin_verified(conn, ctx.member_id, attempt)
         return
     if attempt.locks:
+        await pin_claim_repo.pin_lock_confirmed(conn, ctx.member_id, attempt)
         raise errors.PinLocked(_locked(until), retry_after_s=policy.lock_s,
                                locked_until=until, new_lock=True, field=field)
     left = max(0, policy.max_attempts - attempt.number)
@@ -89,6 +104,12 @@ def _pin_locked(until: datetime, now: datetime, field: str) -> errors.PinLocked:
     retry = max(1, int((until - now).total_seconds() + 0.999))
     return errors.PinLocked(_locked(until), retry_after_s=retry, locked_until=until,
                             field=field)
+
+
+def _in_progress(field: str) -> errors.PinCheckInProgress:
+    return errors.PinCheckInProgress(
+        "other PIN checks on this card are in progress and one may lock it: nothing was "
+        "checked; retry in a second with the same Idempotency-Key", field=field)
 
 
 def _locked(until: datetime) -> str:
@@ -114,6 +135,7 @@ class PurchasePin:
         return pin_claim_repo.Claim(
             max_attempts=self.policy.max_attempts, currency=currency, amount=amount,
             lock_until=now + timedelta(seconds=self.policy.lock_s),
+            pending_until=now + timedelta(seconds=self.policy.pending_s),
             stored_value=bool(stored_value))
 
     async def check(self, conn: Conn, ctx: PinHolder, *, hasher: Hasher, now: datetime,

@@ -184,10 +184,12 @@ class Credentials(msgspec.Struct, frozen=True, kw_only=True):
     password_hash: str
     pin_hash: str | None
     pin_locked_until: datetime | None
+    pin_lock_pending_until: datetime | None
 
 
 SELECT_CREDENTIALS = """
-SELECT id AS member_id, password_hash, pin_hash, pin_locked_until FROM members WHERE id = $1
+SELECT id AS member_id, password_hash, pin_hash, pin_locked_until, pin_lock_pending_until
+FROM members WHERE id = $1
 """
 
 
