@@ -12,8 +12,10 @@ stepping the rate up until p99 exceeds 50 ms or a request fails: earn-only purch
 with a points redemption (with the PIN: the card is given by number), 10% paying part with
 stored value and the PIN; 10% of requests
 retry an earlier request with the same Idempotency-Key and body; 10% of traffic goes to
-5 hot cards. `--mix earn` sends earn-only purchases only (and the retries): the statements
-per request of the one-statement path, apart from the others'.
+5 hot cards. A 409 pin-check-in-progress (another PIN check on the card in flight) is retried
+with the same key after its Retry-After, as a till does; its latency includes the wait.
+`--mix earn` sends earn-only purchases only (and the retries): the statements per request of
+the one-statement path, apart from the others'.
 
 Printed per step: offered and answered requests/s, purchases/s, p50/p99/max latency, CPU ms
 per request of the server, PostgreSQL and the generator, PostgreSQL statements per request;
@@ -30,6 +32,7 @@ parameters each stored-value payment costs an extra ~20-40 ms of one core by des
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import random
@@ -121,6 +124,12 @@ class Stats:
         self.sent: dict[str, dict[str, Any]] = {}  # key -> body
         self.answers: dict[str, set[str]] = {}  # key -> transaction ids answered
         self.done_keys: list[str] = []  # keys answered 201, which a till may retry
+        self.pin_busy = 0  # 409 pin-check-in-progress answers, each retried
+
+
+PIN_BUSY = b"/problems/pin-check-in-progress"
+PIN_BUSY_RETRY_S = 1.0  # the problem's Retry-After
+PIN_BUSY_TRIES = 30
 
 
 def purchases(token: str, store_id: uuid.UUID, cards: list[Card], stats: Stats,
@@ -157,8 +166,16 @@ def purchases(token: str, store_id: uuid.UUID, cards: list[Card], stats: Stats,
         payload = json.dumps(body).encode()
 
         async def send(http: Http) -> str | None:
-            status, raw = await http.request("POST", "/v1/pos/purchases", headers, payload)
-            stats.statuses[status] = stats.statuses.get(status, 0) + 1
+            for _ in range(PIN_BUSY_TRIES):
+                status, raw = await http.request("POST", "/v1/pos/purchases", headers, payload)
+                stats.statuses[status] = stats.statuses.get(status, 0) + 1
+                if status != 409 or PIN_BUSY not in raw:
+                    break
+                # another till's PIN check on this card is in flight (a hot card): retry
+                # with the same key after the answer's Retry-After (1 s), as a till does; the
+                # latency, from the intended send time, includes the wait
+                stats.pin_busy += 1
+                await asyncio.sleep(PIN_BUSY_RETRY_S)
             if status != 201:
                 return f"HTTP {status}"
             ids = stats.answers.setdefault(key, set())
@@ -283,7 +300,7 @@ async def main_async(args: argparse.Namespace) -> int:
             await statements.close()
             await locks.close()
         print(f"answers: {dict(sorted(stats.statuses.items()))}, {stats.new} purchases, "
-              f"{stats.replays} replays")
+              f"{stats.replays} replays, {stats.pin_busy} PIN checks in progress retried")
         save("till", target, runs, settings=vars(args), database=db.where, problems=problems)
         if problems:
             print("LEDGER CHECK FAILED:\n  " + "\n  ".join(problems[:20]))
