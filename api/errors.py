@@ -176,9 +176,10 @@ _PIN_IN_PROGRESS = (
 
 
 def responses(*codes: int, pin: bool = False) -> dict[int, ResponseSpec]:
-    """OpenAPI error responses for a route: each a problem+json `Problem`, with a realistic
-    example (no generated placeholder text). `pin`: the route checks the member's PIN, its
-    409 may be `/problems/pin-check-in-progress` (added when absent from `codes`)."""
+    """OpenAPI error responses for a route: each a problem+json `Problem`, with the realistic
+    example written above (not one generated from the schema). `pin`: the route checks the
+    member's PIN, its 409 may be `/problems/pin-check-in-progress` (added when absent from
+    `codes`)."""
     specs = {c: ResponseSpec(data_container=Problem, description=_DESCRIPTIONS[c],
                              media_type=PROBLEM_JSON, generate_examples=False,
                              examples=[Example(summary=_DESCRIPTIONS[c], value=_EXAMPLES[c])])

@@ -82,10 +82,10 @@ class DeliveryStats(msgspec.Struct, frozen=True, kw_only=True):
     failed_attempts: int = 0  # attempts that failed (each retried until delivered or expired)
 
 
-class Stats(msgspec.Struct, frozen=True, kw_only=True):
-    """Figures of the period `from`..`to` (local dates of `timezone`). `conversion_rate` is
-    redeemed / issued in the period; `expired` counts offers whose validity ended in the
-    period (up to now) unredeemed. `deliveries` is the webhook outbox, all time."""
+class Figures(msgspec.Struct, frozen=True, kw_only=True):
+    """What a campaign's and a program's figures share, over the period `from`..`to` (local
+    dates of `timezone`). `conversion_rate` is redeemed / issued in the period; `expired`
+    counts offers whose validity ended in the period (up to now) unredeemed."""
 
     from_: date = msgspec.field(name="from")
     to: date
@@ -96,6 +96,12 @@ class Stats(msgspec.Struct, frozen=True, kw_only=True):
     expired: int
     conversion_rate: float
     by_store: list[StoreStats]
+
+
+class Stats(Figures, frozen=True, kw_only=True):
+    """A campaign's figures (`Figures`), its `daily` series, and `deliveries`: the webhook
+    outbox, all time."""
+
     daily: list[Day]
     deliveries: DeliveryStats
 
@@ -152,21 +158,12 @@ class CampaignFigures(msgspec.Struct, frozen=True, kw_only=True):
     conversion_rate: float
 
 
-class ProgramStats(msgspec.Struct, frozen=True, kw_only=True):
+class ProgramStats(Figures, frozen=True, kw_only=True):
     """The program's figures over `from`..`to` (local dates), all campaigns together, with
     the same meanings as a campaign's `Stats`; `by_store` counts every visit of the period
     (not only those inside a campaign's schedule), `by_campaign` every campaign but drafts
     that issued nothing."""
 
-    from_: date = msgspec.field(name="from")
-    to: date
-    timezone: str
-    issued: int
-    opened: int
-    redeemed: int
-    expired: int
-    conversion_rate: float
-    by_store: list[StoreStats]
     by_campaign: list[CampaignFigures]
     daily: list[Day]
 

@@ -12,6 +12,7 @@ import csv
 import io
 import logging
 import uuid
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
@@ -165,14 +166,20 @@ STATS_DESCRIPTION = (
     "422 naming the parameter.")
 
 
-def _csv(figures: Stats, campaign_id: uuid.UUID) -> Response[str]:
+def csv_attachment(header: Sequence[str], rows: Iterable[Sequence[object]],
+                   filename: str) -> Response[str]:
+    """A CSV file (RFC 4180 line ends, UTF-8) the browser saves as `filename`."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_HEADER)
-    writer.writerows(csv_rows(figures))
-    name = f"campaign-{campaign_id}-{figures.from_}-{figures.to}.csv"
+    writer.writerow(header)
+    writer.writerows(rows)
     return Response(out.getvalue(), media_type=f"{CSV}; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _csv(figures: Stats, campaign_id: uuid.UUID) -> Response[str]:
+    return csv_attachment(CSV_HEADER, csv_rows(figures),
+                          f"campaign-{campaign_id}-{figures.from_}-{figures.to}.csv")
 
 
 class CampaignsController(Controller):

@@ -4,8 +4,6 @@ campaign, over a range of local dates, as JSON or CSV. Thin: one service call.""
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
@@ -21,11 +19,11 @@ from litestar.types import ControllerRouterHandler
 from api.auth.tokens import roles
 from api.boundary import day
 from api.controllers.admin import in_path_program
+from api.controllers.campaigns import CSV, csv_attachment
 from api.errors import responses
 from geo import campaigns_service as service
 from geo.campaign_stats import PROGRAM_CSV_HEADER, PROGRAM_DAYS, ProgramStats, program_csv_rows
 
-CSV = "text/csv"
 FromDate = Annotated[date | None, QueryParameter(
     name="from", description="first local date (YYYY-MM-DD, the program's time zone); "
                               f"default: {PROGRAM_DAYS} days ending on `to`")]
@@ -64,13 +62,8 @@ CSV_EXAMPLE = (",".join(PROGRAM_CSV_HEADER) + "\r\n"
 
 
 def _csv(figures: ProgramStats, program_id: uuid.UUID) -> Response[str]:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(PROGRAM_CSV_HEADER)
-    writer.writerows(program_csv_rows(figures))
-    name = f"program-{program_id}-{figures.from_}-{figures.to}.csv"
-    return Response(out.getvalue(), media_type=f"{CSV}; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return csv_attachment(PROGRAM_CSV_HEADER, program_csv_rows(figures),
+                          f"program-{program_id}-{figures.from_}-{figures.to}.csv")
 
 
 def _now() -> datetime:
