@@ -22,13 +22,13 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path.cwd()))
 sys.path.insert(0, str(Path.cwd() / "tests"))
 
 import asyncpg
 from support import ledger_fixtures as fx
+from support.counting import Counting
 
 from api.runtime.embedded_pg import EmbeddedPostgres
 from migrations.runner import migrate
@@ -46,26 +46,6 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-class Counting(asyncpg.Connection):  # type: ignore[type-arg]
-    """Counts the statements sent: the round trips."""
-
-    sent = 0
-
-    async def execute(self, *args: Any, **kwargs: Any) -> Any:
-        Counting.sent += 1
-        return await super().execute(*args, **kwargs)
-
-    async def fetch(self, *args: Any, **kwargs: Any) -> Any:
-        Counting.sent += 1
-        return await super().fetch(*args, **kwargs)
-
-    async def fetchrow(self, *args: Any, **kwargs: Any) -> Any:
-        Counting.sent += 1
-        return await super().fetchrow(*args, **kwargs)
-
-    async def fetchval(self, *args: Any, **kwargs: Any) -> Any:
-        Counting.sent += 1
-        return await super().fetchval(*args, **kwargs)
 
 
 async def main(purchases: int, rounds: int) -> None:

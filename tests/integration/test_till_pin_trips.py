@@ -15,6 +15,7 @@ import asyncpg
 import msgspec
 import pytest
 from support import ledger_fixtures as fx
+from support.counting import Counting
 
 from wallet.kernel import errors
 from wallet.kernel.db import keep_session
@@ -28,27 +29,6 @@ POLICY = till.PinPolicy(max_attempts=3, lock_s=60)
 PIN = "13579"
 
 
-class Counting(asyncpg.Connection):  # type: ignore[type-arg]
-    """Counts the statements sent (BEGIN and COMMIT included): the round trips. The pool
-    does not reset sessions on release, as the app's does not (`keep_session`)."""
-
-    sent = 0
-
-    async def execute(self, *args: Any, **kwargs: Any) -> Any:
-        Counting.sent += 1
-        return await super().execute(*args, **kwargs)
-
-    async def fetch(self, *args: Any, **kwargs: Any) -> Any:
-        Counting.sent += 1
-        return await super().fetch(*args, **kwargs)
-
-    async def fetchrow(self, *args: Any, **kwargs: Any) -> Any:
-        Counting.sent += 1
-        return await super().fetchrow(*args, **kwargs)
-
-    async def fetchval(self, *args: Any, **kwargs: Any) -> Any:
-        Counting.sent += 1
-        return await super().fetchval(*args, **kwargs)
 
 
 @pytest.fixture
