@@ -123,13 +123,7 @@ def plot(doc: dict[str, Any], path: Path) -> Path | None:
         c = colours[i % len(colours)]
         steps = sorted(run["steps"], key=lambda s: s["offered_rps"])
         x = [s["achieved_rps"] * per for s in steps]
-        lat.plot(x, [s["p99_ms"] for s in steps], "o-", color=c,
-                 label=f"p99, {run['workers']} worker(s)")
-        lat.plot(x, [s["p50_ms"] for s in steps], "s--", color=c, alpha=0.6,
-                 label=f"p50, {run['workers']} worker(s)")
-        if best := run["highest_sustained"]:
-            lat.plot([best["achieved_rps"] * per], [best["p99_ms"]], "*", color=c,
-                     markersize=16, markeredgecolor="black")
+        _latencies(lat, run, steps, per, colour=c, label=f"{run['workers']} worker(s)")
         for part, style in (("server", "o-"), ("postgres", "^-")):
             cpu.plot(x, [s["cpu_ms_per_request"].get(part, 0.0) for s in steps], style,
                      color=c, label=f"{part}, {run['workers']} worker(s)")
@@ -151,6 +145,19 @@ def plot(doc: dict[str, Any], path: Path) -> Path | None:
     return path
 
 
+def _latencies(lat: Any, run: dict[str, Any], steps: list[dict[str, Any]], per: float, *,
+               colour: str, label: str, note: str = "") -> None:
+    """A run's p99 (`note` added to its label) and p50 against achieved throughput, its
+    highest sustained rate starred."""
+    x = [s["achieved_rps"] * per for s in steps]
+    lat.plot(x, [s["p99_ms"] for s in steps], "o-", color=colour, label=f"p99, {label}{note}")
+    lat.plot(x, [s["p50_ms"] for s in steps], "s--", color=colour, alpha=0.6,
+             label=f"p50, {label}")
+    if best := run["highest_sustained"]:
+        lat.plot([best["achieved_rps"] * per], [best["p99_ms"]], "*", color=colour,
+                 markersize=16, markeredgecolor="black")
+
+
 def compare(runs: list[tuple[str, dict[str, Any]]], path: Path, *, workers: int) -> Path:
     """One plot of several results files of one test (e.g. before and after a change) at
     `workers` workers: p99 and p50 against achieved throughput, CPU per request below."""
@@ -169,14 +176,9 @@ def compare(runs: list[tuple[str, dict[str, Any]]], path: Path, *, workers: int)
         run = next(r for r in doc["runs"] if r["workers"] == workers)
         steps = sorted(run["steps"], key=lambda s: s["offered_rps"])
         x = [s["achieved_rps"] * per for s in steps]
-        stmts = steps[0]["statements_per_request"]
-        lat.plot(x, [s["p99_ms"] for s in steps], "o-", color=c,
-                 label=f"p99, {label} ({stmts} statements/request)")
-        lat.plot(x, [s["p50_ms"] for s in steps], "s--", color=c, alpha=0.6,
-                 label=f"p50, {label}")
-        if best := run["highest_sustained"]:
-            lat.plot([best["achieved_rps"] * per], [best["p99_ms"]], "*", color=c,
-                     markersize=16, markeredgecolor="black")
+        shown = run["highest_sustained"] or steps[0]  # the statements where it held p99
+        _latencies(lat, run, steps, per, colour=c, label=label,
+                   note=f" ({shown['statements_per_request']} statements/request)")
         cpu.plot(x, [s["cpu_ms_per_request"].get("server", 0.0)
                      + s["cpu_ms_per_request"].get("postgres", 0.0) for s in steps], "o-",
                  color=c, label=f"server + PostgreSQL, {label}")
