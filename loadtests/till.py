@@ -197,13 +197,17 @@ def purchases(token: str, store_id: uuid.UUID, cards: list[Card], stats: Stats,
 ONE_STATEMENT = "WITH stored AS ("  # wallet/ledger/earn_repo.EARN_BY_*: an earn-only purchase
 READ = "SELECT c.id AS card_id"  # account_repo.READ_STATE_BY_*: the two-trip path's read
 PIN_READ = "WITH st AS ("  # pin_claim_repo.CLAIM_BY_*: a PIN purchase's read, its count
+# pin_claim_repo.PIN_VERIFIED (its 0 normalised to a parameter): a right PIN's restart on its
+# own, not carried by the write (an earlier wrong PIN or another check on the card in flight)
+PIN_RESTART = "UPDATE members SET pin_failures = $"
 
 
 def paths(s: Step) -> None:
     """Per request, from pg_stat_statements: the share answered by the one statement (an
     earn-only purchase or its replay), the two-trip reads (an earn-only purchase that fell
     back; in the till mix also a PIN purchase's second attempt after a lost race), and the
-    PIN purchases' read-and-count statements."""
+    PIN purchases' read-and-count statements and the restarts of the count made on their
+    own (the write carries the rest)."""
     def per_request(prefix: str) -> float:
         return float(sum(t["calls_per_request"] for t in s.top_statements
                          if t["query"].startswith(prefix)))
@@ -214,10 +218,11 @@ def paths(s: Step) -> None:
     s.extra["one_statement_pct"] = 100 * max(0.0, per_request(ONE_STATEMENT) - reads)
     s.extra["two_trip_reads_pct"] = 100 * reads
     s.extra["pin_reads_pct"] = 100 * per_request(PIN_READ)
+    s.extra["pin_restarts_pct"] = 100 * per_request(PIN_RESTART)
     print(f"  purchases: {s.extra['one_statement_pct']:.1f}% in one statement, "
           f"{s.extra['two_trip_reads_pct']:.1f}% read by the two-trip path, "
-          f"{s.extra['pin_reads_pct']:.1f}% with a PIN (read and count, restart, write)",
-          flush=True)
+          f"{s.extra['pin_reads_pct']:.1f}% with a PIN (read and count, write), "
+          f"{s.extra['pin_restarts_pct']:.1f}% with the PIN's restart on its own", flush=True)
 
 
 # --- checks ------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
-"""A purchase with a PIN in three round trips instead of four (`wallet/ledger/
-pin_claim_repo.py`): the read counts the PIN's attempt, a right PIN restarts the count, the
-write. The attempt is still counted before argon2 runs (issue 14, bug 2), and only when the
-purchase reaches its PIN check; a right PIN restarts the count whatever happens next.
+"""A purchase with a PIN in two round trips (`wallet/ledger/pin_claim_repo.py`,
+`pin_check.py`): the read counts the PIN's attempt, argon2, the write, which also restarts the
+count after a right PIN when the attempt took the count's first place; otherwise (an earlier
+wrong PIN, another check in flight) the restart is its own statement before the write: three.
+The attempt is still counted before argon2 runs (issue 14, bug 2), and only when the purchase
+reaches its PIN check; a right PIN restarts the count whatever happens next.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from wallet.kernel import errors
 from wallet.kernel.db import keep_session
 from wallet.kernel.hashing import Hasher
 from wallet.kernel.idempotency_repo import IdemKey
-from wallet.ledger import pin_claim_repo, till
+from wallet.ledger import account_repo, pin_claim_repo, till
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 HASHER = Hasher(memory_kib=8, time_cost=1)
@@ -54,10 +56,11 @@ async def _member(conn: asyncpg.Connection, *, status: str = "active",
 
 async def _buy(pool: asyncpg.Pool, m: fx.Member, sid: uuid.UUID, *, pin: str | None,
                key: str = "k", value: int = 300, points: int = 0,
-               amount: int = 1_000, now: datetime = NOW) -> till.PurchaseResult:
+               amount: int = 1_000, now: datetime = NOW,
+               receipt: str | None = None) -> till.PurchaseResult:
     out = await till.purchase(
         pool, till.Caller(account_id=uuid.uuid4(), program_id=m.program_id), store_id=sid,
-        card=m.card_number, receipt_id=key, amount=amount, currency="EUR",
+        card=m.card_number, receipt_id=receipt or key, amount=amount, currency="EUR",
         stored_value=value, redeem_points=points, pin=pin,
         idem=IdemKey(scope="staff", key=key, request_hash=b"h" * 32), hasher=HASHER,
         pin_policy=POLICY, now=now)
@@ -71,8 +74,41 @@ async def _failures(conn: asyncpg.Connection, m: fx.Member) -> tuple[int, Any]:
     return row[0], row[1]
 
 
+async def _books_hold(conn: asyncpg.Connection, m: fx.Member,
+                      got: till.PurchaseResult) -> None:
+    assert await fx.ledger_sums(conn, m.account_id) == (
+        got.points_balance, got.stored_value_balance, got.points_balance)
+
+
 @pytest.mark.parametrize(("value", "points"), [(300, 0), (0, 40)])
-async def test_a_purchase_with_the_right_pin_is_three_round_trips_and_restarts_the_count(
+async def test_a_purchase_with_the_right_pin_is_two_round_trips_and_restarts_the_count(
+        pool: asyncpg.Pool, conn: asyncpg.Connection, value: int, points: int) -> None:
+    m, sid = await _member(conn)
+    Counting.sent = 0
+    got = await _buy(pool, m, sid, pin=PIN, value=value, points=points)
+    assert Counting.sent == 2  # read + count, the write + the count's restart
+    assert (got.stored_value_spent, got.points_redeemed) == (value, points)
+    assert await _failures(conn, m) == (0, None)
+    await _books_hold(conn, m, got)
+
+    with pytest.raises(errors.WrongPin) as wrong:  # the next wrong PIN: as before
+        await _buy(pool, m, sid, pin="00000", key="wrong", value=value, points=points)
+    assert wrong.value.members["attempts_left"] == POLICY.max_attempts - 1
+    assert await _failures(conn, m) == (1, None)
+    Counting.sent = 0
+    await _buy(pool, m, sid, pin=PIN, key="again", value=value, points=points)
+    assert Counting.sent == 3  # not the count's first place: restarted on its own
+    assert await _failures(conn, m) == (0, None)
+    for i in range(POLICY.max_attempts - 1):
+        with pytest.raises(errors.WrongPin):
+            await _buy(pool, m, sid, pin="00000", key=f"w{i}", value=value, points=points)
+    with pytest.raises(errors.PinLocked) as locked:  # the limit, counted from the restart
+        await _buy(pool, m, sid, pin="00000", key="last", value=value, points=points)
+    assert locked.value.new_lock is True
+
+
+@pytest.mark.parametrize(("value", "points"), [(300, 0), (0, 40)])
+async def test_a_right_pin_after_a_wrong_one_is_three_round_trips_and_restarts_the_count(
         pool: asyncpg.Pool, conn: asyncpg.Connection, value: int, points: int) -> None:
     m, sid = await _member(conn)
     with pytest.raises(errors.WrongPin):
@@ -115,6 +151,93 @@ async def test_a_right_pin_restarts_the_count_even_when_the_purchase_is_refused_
         await _buy(pool, m, sid, pin=PIN, value=5_000, amount=6_000)
     assert await _failures(conn, m) == (0, None)
     assert (await fx.snapshot(conn, m)).transactions == 0
+
+
+async def test_a_right_pin_while_another_check_is_in_flight_restarts_the_count_at_once(
+        pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+    """Another till's attempt on the card, counted and not yet verified: this right PIN
+    takes the second place, so its restart does not wait for the write (three trips)."""
+    m, sid = await _member(conn)
+    await pin_claim_repo.claim_pin_attempt(
+        conn, m.id, max_attempts=POLICY.max_attempts, lock_until=NOW + timedelta(minutes=1),
+        pending_until=NOW + timedelta(seconds=POLICY.pending_s), now=NOW)
+    Counting.sent = 0
+    got = await _buy(pool, m, sid, pin=PIN)
+    assert Counting.sent == 3
+    assert await _failures(conn, m) == (0, None)
+    await _books_hold(conn, m, got)
+
+
+@pytest.mark.parametrize("case", ["stored value short", "points short", "receipt twice",
+                                  "lost races"])
+async def test_a_right_pin_whose_write_is_refused_or_lost_still_restarts_the_count(
+        pool: asyncpg.Pool, conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch,
+        case: str) -> None:
+    """The restart was to ride on the write: when no write commits after the right PIN
+    (refused by the rules or by a constraint, or a race lost to a concurrent write), it is
+    made at once, and a right PIN never counts as a wrong one."""
+    m, sid = await _member(conn)
+    if case == "receipt twice":
+        await _buy(pool, m, sid, pin=PIN, key="first", receipt="r1")
+    if case == "lost races":
+        read = pin_claim_repo.read_and_claim
+
+        async def always_stale(*args: Any, **kwargs: Any) -> Any:
+            ctx, state, _, attempt = await read(*args, **kwargs)
+            return ctx, state, "0", attempt  # a version the account never has
+
+        lock = account_repo.lock_card_state
+        at_lock: list[tuple[int, Any]] = []
+
+        async def locking(*args: Any, **kwargs: Any) -> Any:
+            at_lock.append(await _failures(conn, m))
+            return await lock(*args, **kwargs)
+
+        monkeypatch.setattr(pin_claim_repo, "read_and_claim", always_stale)
+        monkeypatch.setattr(account_repo, "lock_card_state", locking)
+        got = await _buy(pool, m, sid, pin=PIN)  # under the lock, in the end
+        assert got.stored_value_spent == 300
+        assert at_lock == [(0, None)]  # restarted when the first write missed, not held
+        await _books_hold(conn, m, got)
+    else:
+        refused: dict[str, type[Exception]] = {
+            "stored value short": errors.InsufficientBalance,
+            "points short": errors.InsufficientBalance, "receipt twice": errors.Conflict}
+        with pytest.raises(refused[case]):
+            await _buy(pool, m, sid, pin=PIN, key="k2", receipt="r1",
+                       value={"stored value short": 5_000, "receipt twice": 300}.get(case, 0),
+                       points={"points short": 900}.get(case, 0), amount=6_000)
+    assert await _failures(conn, m) == (0, None)
+    for i in range(POLICY.max_attempts - 1):  # the whole count is there for wrong PINs
+        with pytest.raises(errors.WrongPin):
+            await _buy(pool, m, sid, pin="00000", key=f"w{i}")
+
+
+async def test_a_lock_set_while_a_right_pins_write_is_due_stands(
+        pool: asyncpg.Pool, conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wrong PINs on the card counted and confirmed while this right PIN (the count's first
+    place) was being verified: the lock they set is not lifted by this PIN's restart, and
+    the purchase, whose PIN was right, goes through."""
+    m, sid = await _member(conn)
+    verify = HASHER.verify_async
+    lock_until = NOW + timedelta(seconds=POLICY.lock_s)
+
+    async def meanwhile(hashed: str, secret: str) -> bool:
+        for _ in range(POLICY.max_attempts - 1):  # the other places, the last one locking
+            last = await pin_claim_repo.claim_pin_attempt(
+                conn, m.id, max_attempts=POLICY.max_attempts, lock_until=lock_until,
+                pending_until=NOW + timedelta(seconds=POLICY.pending_s), now=NOW)
+        assert last.locks
+        await pin_claim_repo.pin_lock_confirmed(conn, m.id, last)  # it was wrong
+        return await verify(hashed, secret)
+
+    monkeypatch.setattr(HASHER, "verify_async", meanwhile)
+    got = await _buy(pool, m, sid, pin=PIN)
+    assert got.stored_value_spent == 300
+    assert await _pin_row(conn, m) == (0, lock_until, None)
+    monkeypatch.undo()
+    with pytest.raises(errors.PinLocked):
+        await _buy(pool, m, sid, pin=PIN, key="next")
 
 
 async def test_the_last_wrong_attempt_locks_and_a_locked_pin_counts_nothing_more(

@@ -92,6 +92,7 @@ class Write(msgspec.Struct, frozen=True, kw_only=True):
     response: bytes = b""
     redeem_offers: tuple[uuid.UUID, ...] = ()  # offers this purchase redeems (unredeemed)
     access: Access | None = None  # the staff read of the member's balances, to log
+    pin_restart: uuid.UUID | None = None  # the member whose PIN count restarts with it
 
 
 # `account` comes first and the rows that other writers of the account also lock (its open
@@ -99,7 +100,7 @@ class Write(msgspec.Struct, frozen=True, kw_only=True):
 # version read, optimistic writes) a concurrent writer is met on the account row, first,
 # and the statement refuses as a whole (`write_guard`, migration 0013) instead of failing
 # half-way on a chain check or deadlocking on a lot. The main SELECT reads `account` first.
-APPLY = """
+_APPLY = """
 WITH
 account AS (
   UPDATE wallet_accounts SET points_balance = $6::bigint, stored_value_balance = $7::bigint,
@@ -148,6 +149,7 @@ access AS (
   SELECT m.id, m.program_id, $23::uuid, $24::text, $25::text, $26::text, $21::uuid,
          $20::timestamptz
     FROM members m WHERE m.wallet_account_id = $5::uuid AND $23::uuid IS NOT NULL RETURNING 1)
+{pin}
 SELECT (SELECT count(*) FROM account) AS accounts, (SELECT count(*) FROM entries) AS entries,
        (SELECT count(*) FROM lot_updates) AS lots_updated, (SELECT count(*) FROM orig) AS refunded,
        (SELECT count(*) FROM offers_used) AS offers_redeemed,
@@ -157,6 +159,15 @@ SELECT (SELECT count(*) FROM account) AS accounts, (SELECT count(*) FROM entries
                              AND (SELECT count(*) FROM offers_used) = $29::bigint,
                              'wallet account') END AS checked
 """
+
+APPLY = _APPLY.format(pin="")
+# The same write restarting the PIN count of the member `$30` (a right PIN's, checked
+# before this write: `wallet/ledger/pin_check.py`), in the write's own transaction, only
+# when the account's update went through (after it: the account row is locked first).
+APPLY_RESTARTING_PIN = _APPLY.format(pin=""",
+pin_restart AS (
+  UPDATE members SET pin_failures = 0
+   WHERE id = $30::uuid AND pin_failures > 0 AND EXISTS (SELECT FROM account) RETURNING 1)""")
 
 _json = msgspec.json.Encoder()
 
@@ -208,7 +219,8 @@ def unique_errors() -> Iterator[None]:
 async def apply(conn: Conn, w: Write, *, version: str | None = None) -> None:
     """Append the operation: transaction row, ledger entries, lots, cached balances, tier
     points, redeemed offers, the Idempotency-Key's response and the
-    access-log entry of the staff read (of the account's member, if any), in one statement.
+    access-log entry of the staff read (of the account's member, if any), in one statement;
+    with `w.pin_restart`, the member's PIN count restarts with it.
 
     `version`: None when the caller holds the account's row lock (in its transaction).
     Otherwise the account row version its read saw (`account_repo.read_card_state`), and
@@ -227,16 +239,18 @@ async def apply(conn: Conn, w: Write, *, version: str | None = None) -> None:
     IdempotencyRace when a concurrent request committed the same key first."""
     txs, entries, lots, updates = _rows(w)
     idem = w.idem
+    restart = () if w.pin_restart is None else (w.pin_restart,)
     with unique_errors():
         row = await conn.fetchrow(
-            APPLY, txs, entries, lots, updates, w.account_id, w.effect.balances.points,
+            APPLY_RESTARTING_PIN if restart else APPLY, txs, entries, lots, updates,
+            w.account_id, w.effect.balances.points,
             w.effect.balances.stored_value, w.set_tier, w.refund_of, w.refund_amount, w.tier,
             w.tier_day, w.tier_points,
             idem.scope if idem else None, idem.key if idem else None,
             idem.request_hash if idem else None, w.status_code, w.response,
             list(w.redeem_offers), w.at, w.store_id, w.tx.id if w.tx else None,
             *_access_params(w.access), version, len(w.effect.lot_updates),
-            len(w.redeem_offers))
+            len(w.redeem_offers), *restart)
     assert row is not None
     if row["offers_redeemed"] != len(w.redeem_offers):  # the account lock makes this a bug
         raise errors.RuleViolation("an offer was redeemed by a concurrent purchase",

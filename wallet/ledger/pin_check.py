@@ -3,13 +3,29 @@ restarting the count (issue 14, bug 2), and how a purchase carries that across i
 
 `check_pin` is the one check (purchases, payouts, changing the PIN). A purchase does it with
 `PurchasePin`: the attempt is counted by the purchase's first read (`pin_claim_repo`), then
-the PIN is verified with no lock held and a right one restarts the count at once.
+the PIN is verified with no lock held, then the purchase's self-committing write. A PIN
+purchase is two round trips, not one: the count must be committed before argon2 runs, and
+argon2 runs in Python with no lock held.
 
-Why the restart is not folded into the purchase's write (which would make a PIN purchase two
-round trips instead of three): a right PIN's attempt would then stay counted until the write
-commits instead of for argon2's milliseconds, and parallel purchases with the right PIN on
-one card (the concurrency test: many at once on four cards) took the last place and locked
-the card.
+Where a right PIN's restart of the count goes (`folds`): a right PIN's attempt stays counted
+until its restart commits, and while it is counted, parallel checks on the card see one place
+fewer. So the restart rides on the purchase's write (two round trips) only when the attempt
+took the count's first place: no earlier wrong PIN, no other check on the card in flight, and
+it did not lock. Otherwise (the card nearer its limit, or the provisional lock below) it is
+its own statement right after argon2, as before: three round trips. The rule keeps a folded
+restart from ever holding more than one place: places are counted from the last restart, and
+only one attempt since then took the first place; so reaching the lock still needs
+`max_attempts - 1` PINs checked at once, as against `max_attempts` with every restart
+immediate (a rule folding up to `max_attempts - 2` places would let two checks in flight
+lock a card while earlier right PINs' writes ran, e.g. queued on a hot card's row). And the
+fold holds a place for one write at most: when that write does not commit (refused by the
+rules or a constraint, a race lost to a concurrent write, a deadlock), the restart is made
+at once (`PurchasePin.settle`), so a right PIN never counts as a wrong one and a retry or the
+locked path never queues holding it. The restart is the same wherever it runs: the count
+back to zero, a lock left alone unless this attempt set it (so it also forgives wrong PINs
+counted while this one was checked: when folded, also while its write ran, a write's time
+more). A worker dying between the count and the write leaves the attempt counted, as it did
+between the count and the restart.
 
 The lock the last place sets is provisional until that attempt's PIN is verified
 (`pending_s`, a bound for a worker that dies mid-check): a right PIN lifts it, a wrong one
@@ -57,7 +73,7 @@ async def check_pin(conn: Conn, ctx: PinHolder, pin: str | None, *,
                     hasher: Hasher, policy: PinPolicy, now: datetime,
                     field: str = "stored_value.pin",
                     spending: str = "spending stored value",
-                    claimed: PinAttempt | None = None) -> None:
+                    claimed: PinAttempt | None = None, restart: bool = True) -> None:
     """Verify the member's PIN (given as `field`, needed for `spending`): refuse while
     locked; count the attempt *before* verifying it, so parallel requests never check more
     than `max_attempts` PINs (the one taking the last place locks it for `lock_s` unless it
@@ -66,7 +82,8 @@ async def check_pin(conn: Conn, ctx: PinHolder, pin: str | None, *,
 
     Call it outside a transaction: the count is autocommitted by its own statement (it
     sticks although the request is refused), and no row lock is held while argon2 runs.
-    `claimed`: the attempt already counted with the read (`pin_claim_repo`)."""
+    `claimed`: the attempt already counted with the read (`pin_claim_repo`); `restart`
+    False: a right PIN's restart is the caller's (`PurchasePin`: its write carries it)."""
     attempt = claimed
     until = now + timedelta(seconds=policy.lock_s)
     if attempt is None:
@@ -89,7 +106,8 @@ async def check_pin(conn: Conn, ctx: PinHolder, pin: str | None, *,
         raise (_in_progress(field) if attempt.pending
                else _pin_locked(attempt.locked_until, now, field))
     if pin is not None and await hasher.verify_async(attempt.pin_hash, pin):
-        await pin_claim_repo.pin_verified(conn, ctx.member_id, attempt)
+        if restart:
+            await pin_claim_repo.pin_verified(conn, ctx.member_id, attempt)
         return
     if attempt.locks:
         await pin_claim_repo.pin_lock_confirmed(conn, ctx.member_id, attempt)
@@ -117,6 +135,14 @@ def _locked(until: datetime) -> str:
             f"{until.astimezone(UTC).isoformat(timespec='seconds')}")
 
 
+def folds(attempt: PinAttempt | None) -> bool:
+    """Whether a right PIN's restart may ride on the purchase's write: the attempt was counted
+    and took the count's first place (no earlier wrong PIN, no other check on the card in
+    flight), so it did not lock (see the module docstring)."""
+    return (attempt is not None and attempt.pin_hash is not None and attempt.number == 1
+            and not attempt.locks)
+
+
 class PurchasePin:
     """The PIN of one purchase across its read-and-write attempts (see the module docstring).
     `needed` False: the purchase needs no PIN and every method does nothing."""
@@ -125,6 +151,7 @@ class PurchasePin:
         self.needed, self.pin, self.policy = needed, pin, policy
         self.member: uuid.UUID | None = None  # set once the PIN was checked
         self.claimed: PinAttempt | None = None  # counted by the read just made
+        self.restart_due: PinAttempt | None = None  # right; its restart rides on the write
 
     def claim(self, *, currency: str, stored_value: int, amount: int,
               now: datetime) -> pin_claim_repo.Claim | None:
@@ -141,9 +168,28 @@ class PurchasePin:
     async def check(self, conn: Conn, ctx: PinHolder, *, hasher: Hasher, now: datetime,
                     field: str, spending: str) -> None:
         """Verify the PIN once per purchase (`check_pin`), with the attempt the last read
-        counted if it did."""
+        counted if it did. A right PIN's restart is left to the write when the attempt
+        `folds` (`restart_due`), else made at once."""
         if not self.needed or self.member is not None:
             return
+        fold = folds(self.claimed)
         await check_pin(conn, ctx, self.pin, hasher=hasher, policy=self.policy, now=now,
-                        field=field, spending=spending, claimed=self.claimed)
+                        field=field, spending=spending, claimed=self.claimed,
+                        restart=not fold)
         self.member = ctx.member_id
+        if fold:
+            self.restart_due = self.claimed
+
+    def carried(self) -> uuid.UUID | None:
+        """The member whose count the next write restarts (None: no restart is due); call
+        `written` once that write committed."""
+        return self.member if self.restart_due is not None else None
+
+    def written(self) -> None:
+        self.restart_due = None
+
+    async def settle(self, conn: Conn) -> None:
+        """The restart still due, at once (the write meant to carry it did not commit)."""
+        if self.restart_due is not None and self.member is not None:
+            await pin_claim_repo.pin_verified(conn, self.member, self.restart_due)
+            self.restart_due = None

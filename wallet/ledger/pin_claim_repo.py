@@ -12,13 +12,13 @@ card, the account's state and version in one snapshot, and counts the attempt
 is active, the store is the program's, the currency is the program's, stored value is on when
 spent, the Idempotency-Key is not stored (a replay checks no PIN), the amount is within the
 program's limit, a PIN was given, the member has one and it is not locked. Then the service
-verifies the PIN with no lock held, a right one restarts the count (`pin_check`), and the
-self-committing write follows: three round trips instead of four (read, count, restart,
-write).
+verifies the PIN with no lock held and the self-committing write follows, which restarts the
+count after a right PIN when this attempt took the count's first place: two round trips
+instead of four (read, count, restart, write); otherwise a right PIN restarts it on its own
+first (`PIN_VERIFIED`): three (see `wallet/ledger/pin_check.py`).
 
 Why not one: the write depends on the PIN being right, which only argon2 in Python can tell,
-and only from the hash this statement returns after counting the attempt. Why not two (the
-restart folded into the write): see `wallet/ledger/pin_check.py`.
+and only from the hash this statement returns after counting the attempt.
 
 When no attempt was counted although the service's checks pass (a concurrent attempt locked
 the PIN in between), the service counts it on its own (`till.check_pin`), as before.

@@ -33,7 +33,10 @@ optimistic attempt (argon2 takes milliseconds by design: it must not hold the ac
 and each attempt is counted *before* its PIN is verified and committed at once: by the
 optimistic read itself when the purchase reaches its PIN check (`pin_claim_repo`), else by a
 statement of its own (`check_pin`). The count sticks although the purchase is refused, and
-parallel purchases on one card never check more PINs than the limit (`pin_check.py`).
+parallel purchases on one card never check more PINs than the limit (`pin_check.py`). A right
+PIN's restart of the count rides on the optimistic write when its attempt took the count's
+first place (a PIN purchase in two round trips), else, or when that write does not commit,
+it is a statement of its own.
 """
 
 from __future__ import annotations
@@ -226,8 +229,9 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
                 set_tier=bool(ctx.rules.tiers), tier_day=now.date(),
                 tier_points=done.points_earned, idem=idem,
                 status_code=201, response=encode(result),
-                redeem_offers=tuple(offer_ids),
+                redeem_offers=tuple(offer_ids), pin_restart=pin_.carried(),
                 access=till_access(caller, "till.purchase", store_id)), version=version)
+            pin_.written()
             if used:  # after the write: they name its transaction
                 await voucher_redemption.use(conn, [v.id for v in used], at=now,
                                              store_id=store_id, by=caller.account_id,
@@ -253,8 +257,13 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
                     idem=idem, now=now, fifo_limit=fifo)  # counted with it
                 try:
                     return await record(ctx, state, version)
-                except asyncpg.SerializationError:
-                    continue  # a concurrent write on this account since the read: read again
+                except Exception as exc:
+                    # A right PIN's restart its write was to carry: now (the write did not
+                    # commit; the count is never held beyond the first write).
+                    await pin_.settle(conn)
+                    if not isinstance(exc, asyncpg.SerializationError):
+                        raise
+                    # a concurrent write on this account since the read: read again
             async with conn.transaction():  # a contended card: queue on its row lock
                 ctx, state = await account_repo.lock_card_state(
                     conn, card, program_id=caller.program_id, store_id=store_id, idem=idem,
