@@ -29,7 +29,7 @@ from api.jobs import PERIODIC, run_periodic
 from geo import outbox
 from geo.issuance import CampaignCache
 from geo.locator_service import LocatorCache
-from geo.pings_speculation import VisitHints
+from geo.pings_memory import MemberMemory
 from geo.registry import ZoneRegistry
 from wallet.ledger.earn_fast import RulesCache
 from wallet.passes import delivery
@@ -53,10 +53,10 @@ async def start_zone_registry(app: Litestar) -> Stop:
 
 
 async def start_campaign_cache(app: Litestar) -> None:
-    """One cache of active campaigns per worker (see `geo.issuance`), and the worker's hints
-    of which members' last batch left a visit open (`geo.pings_speculation.VisitHints`)."""
+    """One cache of active campaigns per worker (see `geo.issuance`), and the worker's memory
+    of what it last wrote for each member (`geo.pings_memory`), counted in the metrics."""
     app.state.campaigns = CampaignCache()
-    app.state.visit_hints = VisitHints()
+    app.state.pings_memory = MemberMemory(count=metrics.count_pings_memory)
 
 
 async def start_till_rules(app: Litestar) -> None:

@@ -30,6 +30,9 @@ PINGS_RECEIVED = Counter("pings_received_total", "Location pings received")
 PINGS_MATCHED = Counter("pings_matched_total", "Pings inside at least one store zone")
 PINGS_IGNORED = Counter("pings_ignored_total", "Pings not used, by reason", ["reason"])
 VISIT_EVENTS = Counter("visit_events_total", "Visit events", ["event"])
+PINGS_MEMORY = Counter(
+    "pings_memory_total", "Ping batches by what the worker remembered of the member: hit, "
+    "miss, stale (refused: another worker or path wrote since)", ["outcome"])
 OFFERS_ISSUED = Counter("offers_issued_total", "Drive-to-store offers issued")
 WEBHOOK_DELIVERIES = Counter("webhook_deliveries_total", "Offer webhook deliveries", ["outcome"])
 PURCHASES = Counter("pos_purchases_total", "Till purchases recorded (a replayed retry is not "
@@ -168,3 +171,8 @@ class MetricsMiddleware:
                     REQUESTS.labels(method, route, str(status[0])), LATENCY.labels(method, route))
             children[0].inc()
             children[1].observe(time.perf_counter() - start)
+
+
+def count_pings_memory(outcome: str) -> None:
+    """`geo.pings_memory.MemberMemory`'s counter."""
+    PINGS_MEMORY.labels(outcome).inc()

@@ -39,8 +39,8 @@ import msgspec
 from geo import issuance_repo as repo
 from geo.eligibility import MemberFacts, Moment, Policy, Weather, plan
 from geo.issuance_repo import ActiveCampaigns
-from geo.pings import VisitEvent
-from geo.visits_repo import OpenVisit, decode_open_visits
+from geo.pings import OpenVisit, VisitEvent
+from geo.visits_repo import decode_open_visits
 from wallet.kernel.db import Conn
 from wallet.kernel.localtime import local
 from wallet.members.consents import Preferences, QuietHours

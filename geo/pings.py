@@ -8,7 +8,7 @@ No I/O: `pings_service` reads the member's context and writes what `walk` return
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -61,6 +61,28 @@ class Track(msgspec.Struct, kw_only=True):
     state: core.VisitState
     dwell_at: datetime | None = None
     exited_at: datetime | None = None
+
+
+class OpenVisit(msgspec.Struct, frozen=True, kw_only=True):
+    """An open visit as stored (`geo.visits_repo` reads it back; a worker remembers writing
+    it, `geo.pings_memory`)."""
+
+    id: uuid.UUID
+    store_id: uuid.UUID
+    entered_at: datetime
+    last_seen_at: datetime
+    dwell_at: datetime | None
+    outside_since: datetime | None
+
+
+def open_tracks(visits: Iterable[OpenVisit]) -> dict[uuid.UUID, Track]:
+    """The member's open visits as the tracks `walk` steps (by store)."""
+    return {v.store_id: Track(
+        id=v.id, store_id=v.store_id, new=False, dwell_at=v.dwell_at,
+        state=core.VisitState(inside=True, entered_at=v.entered_at, last_seen_at=v.last_seen_at,
+                              dwell_fired=v.dwell_at is not None,
+                              outside_since=v.outside_since))
+        for v in visits}
 
 
 # What `ZoneIndex.classify_batch` says of each accepted ping: (zone key, INSIDE or EDGE) pairs.

@@ -79,6 +79,26 @@ def _insert_visits(first: int, *, program: str, when: str) -> str:
     RETURNING 1"""
 
 
+def _update_visits(first: int) -> str:
+    """SQL: update member $1's visits given as the five arrays of `old_visits` from parameter
+    `first` on, once `geo` wrote."""
+    p = [f"${first + i}" for i in range(5)]
+    return f"""UPDATE visits v
+       SET last_seen_at = u.last_seen_at, dwell_at = u.dwell_at,
+           outside_since = u.outside_since, exited_at = u.exited_at
+      FROM unnest({p[0]}::uuid[], {p[1]}::timestamptz[], {p[2]}::timestamptz[],
+                  {p[3]}::timestamptz[], {p[4]}::timestamptz[])
+           AS u(id, last_seen_at, dwell_at, outside_since, exited_at)
+     WHERE v.id = u.id AND v.member_id = $1 AND EXISTS (SELECT FROM geo)
+    RETURNING 1"""
+
+
+def old_visits(old: Sequence[Track]) -> tuple[list[Any], ...]:
+    """The five arrays `_update_visits` takes."""
+    return ([t.id for t in old], [t.state.last_seen_at for t in old], [t.dwell_at for t in old],
+            [t.state.outside_since for t in old], [t.exited_at for t in old])
+
+
 def new_visits(new: Sequence[Track]) -> tuple[list[Any], ...]:
     """The seven arrays `_insert_visits` takes."""
     return ([t.id for t in new], [t.store_id for t in new], [t.state.entered_at for t in new],
@@ -100,15 +120,9 @@ WITH geo AS (
        SET last_ping_at = EXCLUDED.last_ping_at, last_lat = EXCLUDED.last_lat,
            last_lon = EXCLUDED.last_lon
      WHERE $18::text IS NULL OR member_geo_state.xmin::text = $18::text
-    RETURNING 1
+    RETURNING xmin::text AS version
 ), upd AS (
-    UPDATE visits v
-       SET last_seen_at = u.last_seen_at, dwell_at = u.dwell_at,
-           outside_since = u.outside_since, exited_at = u.exited_at
-      FROM unnest($10::uuid[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[],
-                  $14::timestamptz[]) AS u(id, last_seen_at, dwell_at, outside_since, exited_at)
-     WHERE v.id = u.id AND v.member_id = $1 AND EXISTS (SELECT FROM geo)
-    RETURNING 1
+    {_update_visits(10)}
 ), ins AS (
     -- After `upd` (the WHERE makes it run first): a visit closed and the same store entered
     -- again in one batch would otherwise hit `visits_one_open` before the close is applied.
@@ -121,7 +135,7 @@ WITH geo AS (
     SELECT $19, $20, $21, $22, $23 WHERE $19::text IS NOT NULL AND EXISTS (SELECT FROM geo)
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM geo), (SELECT count(*) FROM ins), (SELECT count(*) FROM upd),
+SELECT (SELECT version FROM geo), (SELECT count(*) FROM ins), (SELECT count(*) FROM upd),
        CASE WHEN $18::text IS NULL THEN true
             ELSE write_guard((SELECT count(*) FROM geo) = 1, 'member geo state') END
 """
@@ -130,55 +144,72 @@ SELECT (SELECT count(*) FROM geo), (SELECT count(*) FROM ins), (SELECT count(*) 
 # and `done`: whether the batch's speculated writes were made. They are made, in this one
 # self-committing statement, only if the state read is one the speculation holds for: current
 # consent, the token's program ($4), the zones and campaigns versions Python decided with ($5,
-# $6), no open visit, no stored answer under the key, and a last ping at or before the stale
-# bound ($7) that the first accepted ping ($8-$11) is not too fast from ($12 m/s; haversine as
-# in `geo.visits.distance_m`, with a margin: a rounding difference can only refuse). Else
-# nothing is written and the service goes on from the returned context. As in WRITE, the last
-# position is written only if its row is still the version read (`xmin`), or `write_guard`
-# rolls the whole statement back (another batch of the member since the snapshot).
-ONE_TRIP = f"""
+# $6), no stored answer under the key, and
+# - from the empty state (`ONE_TRIP`): no open visit, and a last ping at or before the stale
+#   bound ($20) that the first accepted ping ($21-$24) is not too fast from ($25 m/s;
+#   haversine as in `geo.visits.distance_m`, with a margin: a rounding difference can only
+#   refuse);
+# - from the state the worker remembers writing (`ONE_TRIP_REMEMBERED`, `geo/pings_memory.py`):
+#   the last position's row at the version that write returned ($20) and as many open visits
+#   ($21: the purge may delete one without a new version), whose changes ($22-$26) it writes.
+# Else nothing is written and the service goes on from the returned context. As in WRITE, the
+# last position is written only if its row is still the version read (`xmin`), or
+# `write_guard` rolls the whole statement back (another batch of the member since the
+# snapshot); `version` is the row's new one.
+_FROM_EMPTY = """ctx.open_visits = '[]'
+       AND (ctx.last_ping_at IS NULL OR (
+            ($20::timestamptz IS NULL OR ctx.last_ping_at <= $20::timestamptz)
+            AND ($21::timestamptz IS NULL
+                 OR 2 * 6371008.8 * asin(least(1, sqrt(
+                        sin((radians($23::float8) - radians(ctx.last_lat)) / 2) ^ 2
+                        + cos(radians(ctx.last_lat)) * cos(radians($23::float8))
+                          * sin(radians($22::float8 - ctx.last_lon) / 2) ^ 2)))
+                    * (1 + 1e-9) + 1e-6 - $24::float8
+                    <= $25::float8 * extract(epoch FROM $21::timestamptz
+                                                          - ctx.last_ping_at)::float8)))"""
+_FROM_MEMORY = """ctx.geo_version = $20::text
+       AND json_array_length(ctx.open_visits::json) = $21::int"""
+
+
+def _one_trip(remembered: bool) -> str:
+    upd = f"""
+), upd AS (
+    {_update_visits(22)}""" if remembered else ""
+    after_upd = " AND (SELECT count(*) FROM upd) >= 0" if remembered else ""
+    return f"""
 WITH ctx AS ({READ_CONTEXT}
 ), ok AS (
     SELECT FROM ctx
-     WHERE ctx.consent AND ctx.status_code IS NULL AND ctx.open_visits = '[]'
+     WHERE ctx.consent AND ctx.status_code IS NULL
        AND ctx.program_id = $4 AND ctx.zones_version = $5 AND ctx.campaigns_version = $6
-       AND (ctx.last_ping_at IS NULL OR (
-            ($7::timestamptz IS NULL OR ctx.last_ping_at <= $7::timestamptz)
-            AND ($8::timestamptz IS NULL
-                 OR 2 * 6371008.8 * asin(least(1, sqrt(
-                        sin((radians($10::float8) - radians(ctx.last_lat)) / 2) ^ 2
-                        + cos(radians(ctx.last_lat)) * cos(radians($10::float8))
-                          * sin(radians($9::float8 - ctx.last_lon) / 2) ^ 2)))
-                    * (1 + 1e-9) + 1e-6 - $11::float8
-                    <= $12::float8 * extract(epoch FROM $8::timestamptz
-                                                          - ctx.last_ping_at)::float8)))
+       AND {_FROM_MEMORY if remembered else _FROM_EMPTY}
 ), touch AS (
     -- First: the member row, then the last position (`geo`), the order the locked
     -- transaction locks them in (the other order could deadlock with it).
-    UPDATE members SET last_active_at = $13::timestamptz  -- at most once a day
-     WHERE id = $1 AND last_active_at < $13::timestamptz - interval '1 day'
+    UPDATE members SET last_active_at = $7::timestamptz  -- at most once a day
+     WHERE id = $1 AND last_active_at < $7::timestamptz - interval '1 day'
        AND EXISTS (SELECT FROM ok)
-       AND (SELECT last_active_at FROM ctx) < $13::timestamptz - interval '1 day'
+       AND (SELECT last_active_at FROM ctx) < $7::timestamptz - interval '1 day'
     RETURNING 1
 ), geo AS (
     INSERT INTO member_geo_state (member_id, last_ping_at, last_lat, last_lon)
-    SELECT $1, $14, $15, $16 FROM ok
-     WHERE $14::timestamptz IS NOT NULL AND (SELECT count(*) FROM touch) >= 0
+    SELECT $1, $8, $9, $10 FROM ok
+     WHERE $8::timestamptz IS NOT NULL AND (SELECT count(*) FROM touch) >= 0
     ON CONFLICT (member_id) DO UPDATE
        SET last_ping_at = EXCLUDED.last_ping_at, last_lat = EXCLUDED.last_lat,
            last_lon = EXCLUDED.last_lon
      WHERE member_geo_state.xmin::text = (SELECT geo_version FROM ctx)
-    RETURNING 1
+    RETURNING xmin::text AS version{upd}
 ), ins AS (
-    {_insert_visits(17, program="$4", when="EXISTS (SELECT FROM geo)")}
+    {_insert_visits(11, program="$4", when="EXISTS (SELECT FROM geo)" + after_upd)}
 ), idem AS (
     INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response_body)
-    SELECT $2, $3, $24, 200, $25 FROM ok
-     WHERE $2::text IS NOT NULL AND ($14::timestamptz IS NULL OR EXISTS (SELECT FROM geo))
+    SELECT $2, $3, $18, 200, $19 FROM ok
+     WHERE $2::text IS NOT NULL AND ($8::timestamptz IS NULL OR EXISTS (SELECT FROM geo))
     RETURNING 1
 )
-SELECT ctx.*, EXISTS (SELECT FROM ok) AS done,
-       CASE WHEN $14::timestamptz IS NULL OR NOT EXISTS (SELECT FROM ok) THEN true
+SELECT ctx.*, EXISTS (SELECT FROM ok) AS done, (SELECT version FROM geo) AS version,
+       CASE WHEN $8::timestamptz IS NULL OR NOT EXISTS (SELECT FROM ok) THEN true
             ELSE write_guard((SELECT count(*) FROM geo) = 1, 'member geo state') END AS guarded,
        (SELECT count(*) FROM ins) + (SELECT count(*) FROM idem) + (SELECT count(*) FROM touch)
        AS written
@@ -186,25 +217,36 @@ FROM ctx
 """
 
 
+ONE_TRIP = _one_trip(remembered=False)
+ONE_TRIP_REMEMBERED = _one_trip(remembered=True)
+
+
 async def one_trip(conn: Conn, member_id: uuid.UUID, spec: Speculation, *,
                    max_speed_mps: float, now: datetime,
                    idem: IdemKey | None, response: bytes) -> asyncpg.Record | None:
-    """Run ONE_TRIP for `spec`: the context read (None if the member is gone) with `done`.
-    `response` is stored under `idem` (status 200) when it is done; a concurrent request that
-    committed the key first makes it raise IdempotencyRace, and another batch of the member
-    since the snapshot `asyncpg.SerializationError`, nothing written."""
-    result, first = spec.result, spec.first
-    new = spec.tracks  # all new: the speculation starts with no open visit
+    """Run ONE_TRIP (or ONE_TRIP_REMEMBERED, for a `spec` decided from `spec.memory`): the
+    context read (None if the member is gone) with `done` and, if it wrote the last position,
+    its new `version`. `response` is stored under `idem` (status 200) when it is done; a
+    concurrent request that committed the key first makes it raise IdempotencyRace, and
+    another batch of the member since the snapshot `asyncpg.SerializationError`, nothing
+    written."""
+    result, first, memory = spec.result, spec.first, spec.memory
     last = spec.accepted[-1] if spec.accepted else None
+    args: list[Any] = [
+        member_id, idem.scope if idem else None, idem.key if idem else None,
+        result.program_id, spec.zones_version, result.campaigns_version, now,
+        last.at if last else None, last.lat if last else None, last.lon if last else None,
+        *new_visits([t for t in spec.tracks if t.new]),
+        idem.request_hash if idem else None, response]
+    if memory is None:  # from the empty state: every track is new
+        args += [spec.stale_bound, first.at if first else None, first.lon if first else None,
+                 first.lat if first else None, first.accuracy_m if first else None,
+                 max_speed_mps]
+    else:
+        args += [memory.version, len(memory.open_visits),
+                 *old_visits([t for t in spec.tracks if not t.new])]
     try:
-        return await conn.fetchrow(
-            ONE_TRIP, member_id, idem.scope if idem else None, idem.key if idem else None,
-            result.program_id, spec.zones_version, result.campaigns_version, spec.stale_bound,
-            first.at if first else None, first.lon if first else None,
-            first.lat if first else None, first.accuracy_m if first else None,
-            max_speed_mps, now,
-            last.at if last else None, last.lat if last else None, last.lon if last else None,
-            *new_visits(new), idem.request_hash if idem else None, response)
+        return await conn.fetchrow(ONE_TRIP if memory is None else ONE_TRIP_REMEMBERED, *args)
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "idempotency_keys_pkey":
             raise IdempotencyRace(str(exc)) from exc
@@ -229,7 +271,7 @@ async def insert_raw(conn: Conn, member_id: uuid.UUID, retention_s: int,
 async def write(conn: Conn, member_id: uuid.UUID, program_id: uuid.UUID,
                 tracks: Sequence[Track], accepted: Sequence[core.Ping], *,
                 version: str | None = None, idem: IdemKey | None = None,
-                response: bytes = b"") -> None:
+                response: bytes = b"") -> str | None:
     """The batch's visits and last position; nothing when it accepted no ping (its visits
     are then unchanged). `version`: the `geo_version` the batch read (under the member lock
     or not: the optimistic and one-trip writes don't take that lock), and the write refuses
@@ -237,18 +279,15 @@ async def write(conn: Conn, member_id: uuid.UUID, program_id: uuid.UUID,
     erasure or a consent withdrawal came in between; None writes unchecked. With `idem`
     (optimistic only) the same statement stores `response` (status 200) under the key; a
     concurrent request that committed the key first makes it raise IdempotencyRace, nothing
-    written."""
+    written. Returns the last position's new version (None when nothing was written)."""
     if not accepted:
-        return
+        return None
     new = [t for t in tracks if t.new]
     old = [t for t in tracks if not t.new]
     last = accepted[-1]
     try:
-        await conn.fetchrow(
-            WRITE, member_id, program_id, *new_visits(new),
-            [t.id for t in old], [t.state.last_seen_at for t in old],
-            [t.dwell_at for t in old], [t.state.outside_since for t in old],
-            [t.exited_at for t in old],
+        written: str | None = await conn.fetchval(
+            WRITE, member_id, program_id, *new_visits(new), *old_visits(old),
             last.at, last.lat, last.lon,
             version, idem.scope if idem else None, idem.key if idem else None,
             idem.request_hash if idem else None, 200, response)
@@ -256,3 +295,4 @@ async def write(conn: Conn, member_id: uuid.UUID, program_id: uuid.UUID,
         if exc.constraint_name == "idempotency_keys_pkey":
             raise IdempotencyRace(str(exc)) from exc
         raise
+    return written

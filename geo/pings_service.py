@@ -20,16 +20,16 @@ Raw pings are stored only when a retention is configured (off by default).
 Most batches take ONE round trip (`_one_trip`, `geo/pings_speculation.py`): with the program
 from the member's token and the worker's zone snapshot and campaigns (no I/O), the pure cores
 decide the batch for a member with no open visit and a last ping that changes nothing in the
-screening, and one self-committing statement (`pings_repo.ONE_TRIP`) reads the context and
-writes that outcome, with the answer under the key, only if the member's state is such a
-state, the consent current and both versions the ones used; else it writes nothing and the
-batch goes on from the context it read, the optimistic way below (a stored key is replayed, a
-withdrawn consent refused, from that read). A member whose last batch on this worker left a
-visit open (`VisitHints`) skips the statement (it would most likely refuse): it reads, then
-writes. A refused batch reuses the speculation's screening
-when the real last ping changes nothing in it, and its zone classification. A batch that may
-earn offers by the worker's campaigns (one active, the batch in or near a store) goes straight
-to the locked transaction.
+screening, or, for a member with a visit open, from the state this worker last wrote for it
+(`geo/pings_memory.py`); one self-committing statement (`pings_repo.ONE_TRIP`,
+`ONE_TRIP_REMEMBERED`) reads the context and writes that outcome, with the answer under the
+key, only if the member's state is such a state (or the remembered one: the last position's
+row at the version the worker's write returned), the consent current and both versions the
+ones used; else it writes nothing and the batch goes on from the context it read, the
+optimistic way below (a stored key is replayed, a withdrawn consent refused, from that read).
+A refused batch reuses the speculation's screening when the real last ping changes nothing in
+it, and its zone classification. A batch that may earn offers by the worker's campaigns (one
+active, the batch in or near a store) goes straight to the locked transaction.
 
 Otherwise a batch goes the optimistic way (`_optimistic`): step 1 reads without the lock (one
 statement, one snapshot, with the version of the member's last-position row and the answer
@@ -53,14 +53,9 @@ import msgspec
 from geo import pings_repo
 from geo import visits as core
 from geo.issuance import CampaignCache, IssueSettings, issue_for_batch
-from geo.pings import IngestResult, Ping, PingRules, Track, walk
-from geo.pings_speculation import (
-    Speculation,
-    VisitHints,
-    reusable,
-    same_screening,
-    speculate,
-)
+from geo.pings import IngestResult, Ping, PingRules, Track, open_tracks, walk
+from geo.pings_memory import MemberMemory, Remembered, written
+from geo.pings_speculation import Speculation, reusable, same_screening, speculate
 from geo.registry import ZoneRegistry
 from geo.visits_repo import decode_open_visits
 from wallet.kernel.db import Conn
@@ -124,12 +119,7 @@ async def _step(conn: Conn, ctx: asyncpg.Record, registry: ZoneRegistry,
             max_accuracy_m=rules.max_accuracy_m, max_speed_mps=rules.max_speed_mps)
         ignored = {r: n for r, n in counts.items() if n}
 
-    tracks = {v.store_id: Track(
-        id=v.id, store_id=v.store_id, new=False, dwell_at=v.dwell_at,
-        state=core.VisitState(inside=True, entered_at=v.entered_at, last_seen_at=v.last_seen_at,
-                              dwell_fired=v.dwell_at is not None,
-                              outside_since=v.outside_since))
-        for v in decode_open_visits(ctx["open_visits"])}
+    tracks = open_tracks(decode_open_visits(ctx["open_visits"]))
     visit_rules = core.VisitRules(dwell_s=rules.dwell_s, exit_after_s=rules.exit_after_s,
                                   lost_after_s=rules.lost_after_s)
     events, closed, matched = walk(zones, accepted, tracks, visit_rules,
@@ -142,7 +132,7 @@ async def _step(conn: Conn, ctx: asyncpg.Record, registry: ZoneRegistry,
 
 async def ingest(conn: Conn, registry: ZoneRegistry, member_id: uuid.UUID,
                  pings: Sequence[Ping], *, now: datetime, rules: PingRules,
-                 hints: VisitHints | None = None) -> IngestResult:
+                 memory: MemberMemory | None = None) -> IngestResult:
     """Steps 1–4 of the module docstring, inside the caller's transaction."""
     ctx = _usable(await pings_repo.lock_member_context(conn, member_id))
     if ctx["last_active_at"] < now - _ACTIVE_EVERY:  # at most one write a day
@@ -151,10 +141,10 @@ async def ingest(conn: Conn, registry: ZoneRegistry, member_id: uuid.UUID,
     # Checked against the version read under the lock, too: the optimistic and one-trip
     # writes don't take the member lock, so one may have committed since that read (then
     # this refuses as a whole and `run_idempotent` runs the transaction again).
-    await pings_repo.write(conn, member_id, result.program_id, tracks, accepted,
-                           version=ctx["geo_version"])
-    if hints is not None:
-        hints.note(member_id, tracks)
+    version = await pings_repo.write(conn, member_id, result.program_id, tracks, accepted,
+                                     version=ctx["geo_version"])
+    _remember(memory, member_id, result.program_id, version, accepted=accepted,
+              tracks=tracks)
     if rules.raw_retention_s > 0 and accepted:
         await pings_repo.insert_raw(conn, member_id, rules.raw_retention_s, accepted)
     return result
@@ -163,7 +153,7 @@ async def ingest(conn: Conn, registry: ZoneRegistry, member_id: uuid.UUID,
 async def _optimistic(conn: Conn, registry: ZoneRegistry, campaigns: CampaignCache,
                       member_id: uuid.UUID, pings: Sequence[Ping], *, now: datetime,
                       rules: PingRules, idem: IdemKey | None, ctx: asyncpg.Record | None = None,
-                      spec: Speculation | None = None, hints: VisitHints | None = None
+                      spec: Speculation | None = None, memory: MemberMemory | None = None
                       ) -> Outcome[BatchResult] | None:
     """Steps 1–4 without the member lock or a transaction: read (with the key's stored
     answer; or go on from `ctx`, what a refused one-trip statement read), step, then one
@@ -188,34 +178,45 @@ async def _optimistic(conn: Conn, registry: ZoneRegistry, campaigns: CampaignCac
         await touch_active(conn, member_id, now)
     done = BatchResult(ingest=result, offers=[])
     if accepted:
-        await pings_repo.write(conn, member_id, result.program_id, tracks, accepted,
-                               version=ctx["geo_version"], idem=idem, response=encode(done))
-        if hints is not None:
-            hints.note(member_id, tracks)
+        version = await pings_repo.write(conn, member_id, result.program_id, tracks, accepted,
+                                         version=ctx["geo_version"], idem=idem,
+                                         response=encode(done))
+        _remember(memory, member_id, result.program_id, version, accepted=accepted,
+              tracks=tracks)
     elif idem is not None:  # nothing changed: only the answer is kept
         await record(conn, idem, 200, encode(done))
     return Outcome(status=200, result=done)
 
 
+def _remember(memory: MemberMemory | None, member_id: uuid.UUID, program_id: uuid.UUID,
+              version: str | None, *, accepted: Sequence[core.Ping], tracks: Sequence[Track]
+              ) -> None:
+    """Keep what a write that returned `version` left (`geo/pings_memory.py`)."""
+    if memory is not None and version is not None and accepted:
+        memory.note(member_id, written(program_id, version, accepted[-1], tracks))
+
+
 def _speculation(registry: ZoneRegistry, campaigns: CampaignCache,
                  program_id: uuid.UUID | None, pings: Sequence[Ping], *, now: datetime,
-                 rules: PingRules) -> tuple[Speculation | None, bool]:
-    """(the batch decided against the empty state, or None when it cannot be: the worker
-    holds no zone snapshot or campaigns of the program yet, or raw pings are kept; whether
-    offers may be due: then the batch goes straight to the locked transaction)."""
+                 rules: PingRules, memory: Remembered | None
+                 ) -> tuple[Speculation | None, bool]:
+    """(the batch decided against the empty state, or against `memory`, the state this worker
+    last wrote for the member; or None when it cannot be: the worker holds no zone snapshot
+    or campaigns of the program yet, or raw pings are kept; whether offers may be due: then
+    the batch goes straight to the locked transaction)."""
     zones = registry.peek(program_id) if program_id is not None else None
     head = campaigns.peek(program_id) if program_id is not None else None
     if zones is None or head is None or program_id is None or rules.raw_retention_s > 0:
         return None, False
     spec = speculate(zones, pings, now=now, rules=rules, program_id=program_id,
-                     campaigns_version=head.version)
+                     campaigns_version=head.version, memory=memory)
     if spec.may_earn_offers and head.at(now):
         return None, True
     return spec, False
 
 
 async def _one_trip(conn: Conn, spec: Speculation, member_id: uuid.UUID, *, now: datetime,
-                    rules: PingRules, idem: IdemKey | None, hints: VisitHints | None
+                    rules: PingRules, idem: IdemKey | None, memory: MemberMemory | None
                     ) -> Outcome[BatchResult] | asyncpg.Record:
     """The batch in one statement (`pings_repo.ONE_TRIP`): its outcome if the member's state
     is one `spec` holds for, else the context the statement read (nothing written)."""
@@ -226,9 +227,11 @@ async def _one_trip(conn: Conn, spec: Speculation, member_id: uuid.UUID, *, now:
     if row is None:
         raise gone()  # erased: the token must stop working (401)
     if row["done"]:
-        if hints is not None:
-            hints.note(member_id, spec.tracks)
+        _remember(memory, member_id, spec.result.program_id, row["version"],
+                  accepted=spec.accepted, tracks=spec.tracks)
         return Outcome(status=200, result=done)
+    if memory is not None and spec.memory is not None:
+        memory.stale(member_id)  # another worker or path wrote since: forget it
     return row
 
 
@@ -244,25 +247,29 @@ async def ingest_batch(pool: asyncpg.Pool, member_id: uuid.UUID, pings: Sequence
                        registry: ZoneRegistry, campaigns: CampaignCache, rules: PingRules,
                        issuing: IssueSettings, now: datetime, idem: IdemKey | None,
                        program_id: uuid.UUID | None = None,
-                       hints: VisitHints | None = None) -> Outcome[BatchResult]:
+                       memory: MemberMemory | None = None) -> Outcome[BatchResult]:
     """Process one batch (the whole module docstring) in one transaction; a retried batch
     with the same key replays the first answer and changes nothing. `program_id` (the
-    token's) lets it try `_one_trip` first (unless `hints`, the worker's, say it would most
-    likely be refused), then `_optimistic` (two round trips, no lock held but during its
-    write), then the locked transaction."""
-    spec, offers_due = None, False
-    if hints is None or not hints.likely_open(member_id):  # else it would most likely refuse
-        spec, offers_due = _speculation(registry, campaigns, program_id, pings, now=now,
-                                        rules=rules)
+    token's) lets it try `_one_trip` first (from the state `memory`, the worker's, holds for
+    the member if a visit was open), then `_optimistic` (two round trips, no lock held but
+    during its write), then the locked transaction."""
+    remembered = memory.recall(member_id) if memory is not None else None
+    if remembered is not None and (remembered.program_id != program_id
+                                   or not remembered.open_visits):
+        remembered = None  # no visit open: the empty state's checks hold after any writer
+    spec, offers_due = _speculation(registry, campaigns, program_id, pings, now=now,
+                                    rules=rules, memory=remembered)
     async with pool.acquire() as conn:
         ctx: asyncpg.Record | None = None
         if spec is not None:
             try:
                 got = await _one_trip(conn, spec, member_id, now=now, rules=rules, idem=idem,
-                                      hints=hints)
+                                      memory=memory)
             except (asyncpg.SerializationError, asyncpg.ForeignKeyViolationError,
                     asyncpg.DeadlockDetectedError):
                 got = None  # another batch or an erasure since the snapshot: read again
+                if memory is not None and spec.memory is not None:
+                    memory.stale(member_id)
             except IdempotencyRace:
                 return await _replay_race(conn, idem)
             if isinstance(got, Outcome):
@@ -272,7 +279,7 @@ async def ingest_batch(pool: asyncpg.Pool, member_id: uuid.UUID, pings: Sequence
             try:
                 done = await _optimistic(conn, registry, campaigns, member_id, pings,
                                          now=now, rules=rules, idem=idem, ctx=ctx, spec=spec,
-                                         hints=hints)
+                                         memory=memory)
             except (asyncpg.SerializationError, asyncpg.ForeignKeyViolationError):
                 continue  # another batch, an erasure or a withdrawal since the read
             except IdempotencyRace:  # the same key, committed first by a concurrent request
@@ -285,7 +292,7 @@ async def ingest_batch(pool: asyncpg.Pool, member_id: uuid.UUID, pings: Sequence
 
     async def work(conn: Conn) -> BatchResult:
         result = await ingest(conn, registry, member_id, pings, now=now, rules=rules,
-                              hints=hints)
+                              memory=memory)
         offers: list[Offer] = []
         if result.matched or result.events:  # in or near a store: offers may be due
             offers = await issue_for_batch(

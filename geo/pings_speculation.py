@@ -15,6 +15,12 @@ last accepted ping is at `last` (position `P`), the outcome is the same if and o
 With no open visit, `walk` from the empty state is the real walk. The statement checks
 both conditions in SQL (`pings_repo`: the speed test with a margin, so a rounding difference
 between SQL and Python can only refuse, never accept a ping Python would refuse).
+
+A member with a visit open is decided instead from the state the worker last wrote for it
+(`geo/pings_memory.py`): the same cores, screening after the remembered last ping and walking
+from the remembered open visits; the statement then checks that the member's last-position row
+is still the version that write returned (and the open visits as many), which makes the
+remembered state the real one.
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from geo import visits as core
-from geo.pings import IngestResult, Near, PingRules, Track, classify, walk
+from geo.pings import IngestResult, Near, PingRules, Track, classify, open_tracks, walk
+from geo.pings_memory import Remembered
 
 if TYPE_CHECKING:  # a type only: no I/O here
     from geo.registry import ProgramZones
@@ -45,6 +52,9 @@ class Speculation(msgspec.Struct, frozen=True, kw_only=True):
     accepted: list[core.Ping]
     stale_bound: datetime | None
     first: core.Ping | None
+    # Decided from this state, as the worker last wrote it (`geo/pings_memory.py`), not
+    # from the empty state: what the statement checks is then that state's version.
+    memory: Remembered | None = None
 
     @property
     def may_earn_offers(self) -> bool:
@@ -53,13 +63,16 @@ class Speculation(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def speculate(zones: ProgramZones, pings: Sequence[core.Ping], *, now: datetime,
-              rules: PingRules, program_id: uuid.UUID, campaigns_version: int) -> Speculation:
-    """The batch's outcome for a member with no last ping and no open visit."""
+              rules: PingRules, program_id: uuid.UUID, campaigns_version: int,
+              memory: Remembered | None = None) -> Speculation:
+    """The batch's outcome for a member with no last ping and no open visit, or, given
+    `memory`, for a member in that state."""
+    prev = memory.last if memory is not None else None
     accepted, counts = core.screen_pings(
-        pings, now=now, last_processed_at=None, prev_position=None, max_age_s=rules.max_age_s,
-        max_future_s=rules.max_future_s, max_accuracy_m=rules.max_accuracy_m,
-        max_speed_mps=rules.max_speed_mps)
-    tracks: dict[uuid.UUID, Track] = {}
+        pings, now=now, last_processed_at=prev.at if prev else None, prev_position=prev,
+        max_age_s=rules.max_age_s, max_future_s=rules.max_future_s,
+        max_accuracy_m=rules.max_accuracy_m, max_speed_mps=rules.max_speed_mps)
+    tracks: dict[uuid.UUID, Track] = open_tracks(memory.open_visits) if memory else {}
     visit_rules = core.VisitRules(dwell_s=rules.dwell_s, exit_after_s=rules.exit_after_s,
                                   lost_after_s=rules.lost_after_s)
     near = classify(zones, accepted)
@@ -72,12 +85,16 @@ def speculate(zones: ProgramZones, pings: Sequence[core.Ping], *, now: datetime,
         accepted=accepted,
         stale_bound=core.stale_bound(pings, now=now, max_age_s=rules.max_age_s,
                                      max_future_s=rules.max_future_s),
-        first=accepted[0] if accepted else None)
+        first=accepted[0] if accepted else None, memory=memory)
 
 
 def same_screening(spec: Speculation, prev: core.Ping | None, max_speed_mps: float) -> bool:
     """Whether screening the batch after `prev` (the member's last accepted ping, accuracy 0)
     keeps what `spec` kept and ignores what it ignored (the module docstring's conditions)."""
+    if spec.memory is not None:  # screened after the remembered last ping: the same one?
+        last = spec.memory.last
+        return prev is not None and (prev.at, prev.lat, prev.lon) == (last.at, last.lat,
+                                                                        last.lon)
     if prev is None:
         return True
     if spec.stale_bound is not None and prev.at > spec.stale_bound:
@@ -93,25 +110,3 @@ def reusable(spec: Speculation | None, zones: ProgramZones, accepted: Sequence[c
             or any(a is not b for a, b in zip(spec.accepted, accepted, strict=True))):
         return None
     return spec.near
-
-
-class VisitHints:
-    """The members whose last batch on this worker left a visit open, the latest `limit`: a
-    hint only, never a fact an answer depends on. Such a member's next batch would most
-    likely be refused by the one-trip statement (an open visit), so it reads, then writes; a
-    wrong hint costs a round trip, never a wrong answer."""
-
-    def __init__(self, limit: int = 100_000) -> None:
-        self._open: dict[uuid.UUID, None] = {}  # insertion order: the oldest first
-        self._limit = limit
-
-    def likely_open(self, member_id: uuid.UUID) -> bool:
-        return member_id in self._open
-
-    def note(self, member_id: uuid.UUID, tracks: Sequence[Track]) -> None:
-        """What a written batch left: `tracks`, its visits (open unless `exited_at`)."""
-        self._open.pop(member_id, None)
-        if any(t.exited_at is None for t in tracks):
-            self._open[member_id] = None
-            if len(self._open) > self._limit:
-                del self._open[next(iter(self._open))]

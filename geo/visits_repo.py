@@ -4,10 +4,9 @@ visits an offer may be for)."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
-
 import msgspec
+
+from geo.pings import OpenVisit
 
 # A visit is open until it has an exit time (`visits_one_open` allows one per member and store).
 _OPEN = "FROM visits v WHERE v.member_id = {member} AND v.exited_at IS NULL"
@@ -29,15 +28,6 @@ def open_visits_json(member: str = "m.id") -> str:
 
 
 OPEN_VISITS = open_visits_json()
-
-
-class OpenVisit(msgspec.Struct, frozen=True, kw_only=True):
-    id: uuid.UUID
-    store_id: uuid.UUID
-    entered_at: datetime
-    last_seen_at: datetime
-    dwell_at: datetime | None
-    outside_since: datetime | None
 
 
 decode_open_visits = msgspec.json.Decoder(list[OpenVisit]).decode

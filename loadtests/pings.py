@@ -255,6 +255,7 @@ class Batches:
 # --- which way the batches went ---------------------------------------------------------------
 
 ONE_TRIP = "WITH ctx AS ("  # geo/pings_repo.ONE_TRIP, as pg_stat_statements shows it
+REMEMBERED = "ctx.geo_version = $20"  # and in it, ONE_TRIP_REMEMBERED's check
 WRITE = "WITH geo AS ("  # geo/pings_repo.WRITE: the write of a batch that fell back
 LOCKED = "SELECT 1 FROM members WHERE id = $1 FOR UPDATE"  # the locked transaction's lock
 
@@ -266,17 +267,19 @@ def paths(s: Step) -> None:
     if s.statements is None:  # the warm-up, or no pg_stat_statements
         return
 
-    def per_request(prefix: str) -> float:
+    def per_request(prefix: str, having: str = "") -> float:
         return float(sum(t["calls_per_request"] for t in s.top_statements
-                         if t["query"].startswith(prefix)))
+                         if t["query"].startswith(prefix) and having in t["query"]))
 
     s.extra["one_trip_tried_pct"] = 100 * per_request(ONE_TRIP)
+    s.extra["remembered_tried_pct"] = 100 * per_request(ONE_TRIP, REMEMBERED)
     s.extra["fell_back_pct"] = 100 * per_request(WRITE)
     s.extra["one_trip_pct"] = max(0.0, 100 - s.extra["fell_back_pct"])
     s.extra["locked_pct"] = 100 * per_request(LOCKED)
     print(f"  batches: {s.extra['one_trip_pct']:.1f}% in one statement (tried for "
-          f"{s.extra['one_trip_tried_pct']:.1f}%), {s.extra['fell_back_pct']:.1f}% written by "
-          f"the two-trip path, {s.extra['locked_pct']:.1f}% locked", flush=True)
+          f"{s.extra['one_trip_tried_pct']:.1f}%, from the worker's memory for "
+          f"{s.extra['remembered_tried_pct']:.1f}%), {s.extra['fell_back_pct']:.1f}% written "
+          f"by the two-trip path, {s.extra['locked_pct']:.1f}% locked", flush=True)
 
 
 # --- checks ------------------------------------------------------------------------------------

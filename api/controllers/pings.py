@@ -109,7 +109,7 @@ class PingsController(Controller):
             state.pool, principal.sub, batch, registry=state.zones, campaigns=state.campaigns,
             rules=ping_rules(settings), issuing=issue_settings(settings), now=now,
             program_id=principal.program_id if settings.pings_one_trip else None,
-            hints=state.visit_hints if settings.pings_one_trip else None,
+            memory=state.pings_memory if settings.pings_one_trip else None,
             idem=None if idempotency_key is None
             else request_key(request, principal.sub, idempotency_key, data))
         done = outcome.result

@@ -6,14 +6,14 @@ On a throwaway embedded PostgreSQL with fsync on, the ping load test's world
 (`loadtests/pings.py`: 1,000 store zones around European cities, members staying at stores
 and travelling between them, a fix every 5 s, batches of 50): batches go through the ping
 service (`geo.pings_service.ingest_batch`, one pooled connection, sequential, no HTTP) in
-alternating blocks (ABBA) with the program id of the member's token and the worker's visit
-hints (the one-trip path, as the API runs it) and without them (the two-trip path: read, then
-the self-committing write). Each path has its own members, twins sending the same tracks, so
-both see the same batches from members with a history (open visits, a last ping). Per batch:
-wall time, this process's CPU (the service, the pure cores, asyncpg), the CPU of the
-PostgreSQL backend serving the connection (from /proc) and statements sent; medians of the
-rounds, the ratio one-trip / two-trip measured in the same run, and the share of batches the
-one-trip statement was tried for and wrote.
+alternating blocks (ABBA) with the program id of the member's token and the worker's memory
+of what it wrote (the one-trip path, as the API runs it) and without them (the two-trip
+path: read, then the self-committing write). Each path has its own members, twins sending
+the same tracks, so both see the same batches from members with a history (open visits, a
+last ping). Per batch: wall time, this process's CPU (the service, the pure cores, asyncpg),
+the CPU of the PostgreSQL backend serving the connection (from /proc) and statements sent;
+medians of the rounds, the ratio one-trip / two-trip measured in the same run, and the share
+of batches the one-trip statement was tried for and wrote.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ from api.runtime.embedded_pg import EmbeddedPostgres
 from geo import pings_repo
 from geo.issuance import CampaignCache, IssueSettings
 from geo.pings import Ping, PingRules
+from geo.pings_memory import MemberMemory
 from geo.pings_service import ingest_batch
-from geo.pings_speculation import VisitHints
 from geo.registry import ZoneRegistry
 from loadtests.pings import START_AGO_S, Member, neighbours, seed
 from wallet.kernel.db import keep_session
@@ -78,7 +78,7 @@ class Counts:
 
 async def _block(pool: asyncpg.Pool, backend: int, members: list[Member], n: int,
                  program_id: uuid.UUID | None, zones: ZoneRegistry, campaigns: CampaignCache,
-                 counts: Counts, hints: VisitHints | None = None
+                 counts: Counts, memory: MemberMemory | None = None
                  ) -> tuple[float, float, float, float]:
     """(wall µs, client CPU µs, backend CPU µs, statements) per batch of one block."""
     batches = []
@@ -92,7 +92,7 @@ async def _block(pool: asyncpg.Pool, backend: int, members: list[Member], n: int
     for member_id, pings in batches:
         await ingest_batch(pool, member_id, pings, registry=zones, campaigns=campaigns,
                            rules=RULES, issuing=ISSUING, now=datetime.now(UTC), idem=None,
-                           program_id=program_id, hints=hints)
+                           program_id=program_id, memory=memory)
     return ((time.perf_counter() - wall) / n * 1e6, (time.process_time() - cpu) / n * 1e6,
             (_cpu_s(backend) - pg) / n * 1e6, (counts.statements - sent) / n)
 
@@ -134,16 +134,16 @@ async def main(batches: int, rounds: int, members: int) -> None:
         zones, campaigns = ZoneRegistry(pool), CampaignCache()
         paths = {"one trip": (program_id, crowd(ids[:members])),
                  "two trips": (None, crowd(ids[members:]))}
-        hints = VisitHints()  # the one-trip path's, as a worker keeps them
+        memory = MemberMemory()  # the one-trip path's, as a worker keeps it
         for pid, who in paths.values():  # warm up: prepared statements, zones, campaigns
             await _block(pool, backend, who, min(100, batches), pid, zones, campaigns, counts,
-                         hints if pid else None)
+                         memory if pid else None)
         got: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in paths}
         counts.done = counts.tried = 0
         for i in range(rounds):  # ABBA: a drift over the run (caches, tracks) favours neither
             for name, (pid, who) in list(paths.items())[::1 if i % 2 == 0 else -1]:
                 got[name].append(await _block(pool, backend, who, batches, pid, zones,
-                                              campaigns, counts, hints if pid else None))
+                                              campaigns, counts, memory if pid else None))
         medians = {name: [statistics.median(r[i] for r in rows) for i in range(4)]
                    for name, rows in got.items()}
         print(f"{batches} batches of 50 pings x {rounds} rounds per path ({members} members "

@@ -26,9 +26,11 @@ from geo import visits as core
 from geo.issuance import CampaignCache, IssueSettings
 from geo.issuance_repo import Scheduled
 from geo.pings import IngestResult, PingRules, Track
+from geo.pings_memory import MemberMemory, Remembered, written
 from geo.pings_service import BatchResult, ingest_batch
-from geo.pings_speculation import Speculation, VisitHints, speculate
+from geo.pings_speculation import Speculation, speculate
 from geo.registry import ZoneRegistry
+from geo.visits_repo import decode_open_visits
 from wallet.kernel.db import keep_session
 from wallet.kernel.idempotency import IdemKey, Outcome, encode
 
@@ -60,18 +62,25 @@ class State(NamedTuple):
     # withdrawn: the consent; stored: the key holds this request's answer; other: another
     # request's; new_store, campaigns: changed since the worker loaded the program.
     change: str
+    # What the worker remembers writing for the member (`geo/pings_memory.py`): nothing,
+    # the state as it is, or a state since changed by another worker's batch (a later last
+    # ping, the open visit dwelt or closed) or by the purge (the open visit deleted).
+    memory: str = ""
 
 
 states = st.builds(
     State,
     last=st.none() | st.tuples(st.sampled_from([5, 60, 400, 1900, 3000]),
                                st.integers(0, len(POINTS) - 2)),  # not out of range
-    open_visit=st.sampled_from([None, None, 0, 1]), dwelt=st.booleans(), idle=st.booleans(),
+    open_visit=st.sampled_from([None, 0, 0, 1]), dwelt=st.booleans(), idle=st.booleans(),
     key=st.booleans(),
     change=st.sampled_from(["", "", "", "", "", "withdrawn", "stored", "other", "new_store",
-                            "campaigns"]))
+                            "campaigns"]),
+    memory=st.sampled_from(["", "exact", "exact", "exact", "other_stay", "other_left",
+                            "purged"]))
 FAR_LAST = State(last=(400, 5), open_visit=None, dwelt=False, idle=False, key=True, change="")
 NEAR_LAST = FAR_LAST._replace(last=(60, 0))
+IN_STORE = NEAR_LAST._replace(open_visit=0, memory="exact")
 # Seconds ago (most batches are recent, some reach before the last ping, too old or ahead),
 # a point, an accuracy (150 m: inaccurate).
 batches = st.lists(st.tuples(st.integers(0, 90) | st.integers(0, 90) | st.integers(-120, 3700),
@@ -173,7 +182,7 @@ class Paths:
     """How often the one-trip statement wrote, and how often it refused."""
 
     def __init__(self) -> None:
-        self.done = self.refused = 0
+        self.done = self.refused = self.remembered = 0  # remembered: done from memory
 
 
 @pytest.fixture
@@ -184,6 +193,7 @@ def paths(monkeypatch: pytest.MonkeyPatch) -> Iterator[Paths]:
         row = await one_trip(*args, **kwargs)
         if row is not None and row["done"]:
             seen.done += 1
+            seen.remembered += args[2].memory is not None
         else:
             seen.refused += 1
         return row
@@ -194,11 +204,12 @@ def paths(monkeypatch: pytest.MonkeyPatch) -> Iterator[Paths]:
 
 async def _run(pool: asyncpg.Pool, m: uuid.UUID, batch: list[core.Ping], now: datetime,
                key: IdemKey | None, registry: ZoneRegistry, campaigns: CampaignCache,
-               program_id: uuid.UUID | None) -> Outcome[BatchResult] | BaseException:
+               program_id: uuid.UUID | None, memory: MemberMemory | None = None
+               ) -> Outcome[BatchResult] | BaseException:
     try:
         return await ingest_batch(pool, m, batch, registry=registry, campaigns=campaigns,
                                   rules=RULES, issuing=ISSUING, now=now, idem=key,
-                                  program_id=program_id)
+                                  program_id=program_id, memory=memory)
     except Exception as exc:  # the same error from both paths is the expected answer
         return exc
 
@@ -235,12 +246,46 @@ async def _world(pool: asyncpg.Pool, state: State, raw: list[tuple[int, int, flo
     return World(pid, (a, b), batch, now, zones, campaigns)
 
 
+async def _remembered(pool: asyncpg.Pool, w: World, state: State) -> MemberMemory:
+    """The worker's memory of the first member, as `state.memory` says (the twins' rows
+    changed alike after it was taken, for a stale one)."""
+    memory = MemberMemory()
+    if not state.memory:
+        return memory
+    async with pool.acquire() as conn:
+        ctx = await pings_repo.read_context(conn, w.members[0])
+        assert ctx is not None
+        if ctx["last_ping_at"] is None:  # nothing was written: nothing to remember
+            return memory
+        last = core.Ping(at=ctx["last_ping_at"], lat=ctx["last_lat"], lon=ctx["last_lon"],
+                         accuracy_m=0.0)
+        memory.note(w.members[0], Remembered(
+            program_id=w.program_id, version=ctx["geo_version"], last=last,
+            open_visits=tuple(decode_open_visits(ctx["open_visits"]))))
+        for m in w.members:
+            if state.memory in ("other_stay", "other_left"):  # another worker's batch
+                async with conn.transaction():  # a later ping; the visit dwelt, or closed
+                    await conn.execute(
+                        "UPDATE member_geo_state SET last_ping_at = last_ping_at + interval"
+                        " '1 second' WHERE member_id = $1", m)
+                    await conn.execute(
+                        "UPDATE visits SET last_seen_at = last_seen_at + interval '1 second',"
+                        " dwell_at = coalesce(dwell_at, last_seen_at), exited_at = CASE WHEN"
+                        " $2 THEN last_seen_at + interval '1 second' END"
+                        " WHERE member_id = $1 AND exited_at IS NULL", m,
+                        state.memory == "other_left")
+            elif state.memory == "purged":
+                await conn.execute("DELETE FROM visits WHERE member_id = $1", m)
+    return memory
+
+
 async def _example(pool: asyncpg.Pool, state: State, raw: list[tuple[int, int, float]]
                    ) -> tuple[Any, Any]:
     w = await _world(pool, state, raw)
     (a, b), batch, now = w.members, w.batch, w.now
+    memory = await _remembered(pool, w, state)
     one = await _run(pool, a, batch, now, _key(a, state, batch), w.zones, w.campaigns,
-                     w.program_id)
+                     w.program_id, memory)
     two = await _run(pool, b, batch, now, _key(b, state, batch), ZoneRegistry(pool),
                      CampaignCache(), None)  # no program id: the two-trip path only
     async with pool.acquire() as conn:
@@ -264,6 +309,12 @@ def test_one_trip_answers_and_writes_what_the_two_trip_path_does(db_url: str,
         @example(state=NEAR_LAST, raw=[(60, 1, 5.0), (10, 0, 5.0)])  # at the last ping: kept
         @example(state=NEAR_LAST._replace(open_visit=0), raw=[(10, 3, 5.0)])  # an open visit
         @example(state=NEAR_LAST._replace(last=(16, 3)), raw=[(10, 0, 5.0)])  # 55 m/s
+        # From the worker's memory, as it is and since changed (the visit dwelt, closed or
+        # purged): each stale state would answer differently (dwell, no enter, no enter).
+        @example(state=IN_STORE, raw=[(10, 0, 5.0), (5, 3, 5.0)])
+        @example(state=IN_STORE._replace(memory="other_stay"), raw=[(10, 0, 5.0)])
+        @example(state=IN_STORE._replace(memory="other_left"), raw=[(10, 0, 5.0)])
+        @example(state=IN_STORE._replace(memory="purged"), raw=[(10, 0, 5.0)])
         @settings(max_examples=150, database=None, derandomize=True,
                   suppress_health_check=[HealthCheck.too_slow])
         def same(state: State, raw: list[tuple[int, int, float]]) -> None:
@@ -274,8 +325,10 @@ def test_one_trip_answers_and_writes_what_the_two_trip_path_does(db_url: str,
     finally:
         loop.run_until_complete(pool.close())
         loop.close()
-    # Both branches ran: the batch written in one statement, and the refusals' fallbacks.
+    # Both branches ran: the batch written in one statement (from the empty state and from
+    # the worker's memory), and the refusals' fallbacks.
     assert paths.done >= 10 and paths.refused >= 10, (paths.done, paths.refused)
+    assert paths.remembered >= 5, paths.remembered
 
 
 # --- each fallback, and what it costs ----------------------------------------------------------
@@ -439,41 +492,94 @@ async def test_a_snapshot_refreshed_after_the_decision_does_not_lend_it_its_vers
     assert [e.event for e in out.result.ingest.events] == ["enter"]
 
 
-async def test_a_member_whose_last_batch_left_a_visit_open_reads_first(
-        counted_pool: tuple[asyncpg.Pool, list[str]]) -> None:
-    """The worker remembers that the member's last batch left a visit open: the statement
-    would most likely refuse, so the next batch reads, then writes (no refused statement)."""
+LATER = [(30, 0, 5.0), (20, 1, 5.0), (10, 3, 5.0)]  # in the store, then out at its edge
+
+
+def _later(batch: list[core.Ping], seconds: int) -> list[core.Ping]:
+    return [msgspec.structs.replace(p, at=p.at + timedelta(seconds=seconds)) for p in batch]
+
+
+@pytest.mark.parametrize("steps", [
+    [ENTER, ENTER, ENTER],  # enter, then stay: the visit open from memory
+    [ENTER, LATER, LATER, ENTER],  # stay, go out (an exit pending), come back
+    [ENTER, [(10, 5, 5.0)], ENTER],  # a ping too fast from the remembered last one: ignored
+])
+async def test_a_member_with_a_visit_open_is_one_statement_from_the_workers_memory(
+        counted_pool: tuple[asyncpg.Pool, list[str]], steps: list[list[tuple[int, int, float]]]
+        ) -> None:
+    """Batch after batch on one worker, the member's visit open: each batch is decided from
+    what the worker wrote last and written by one statement, and answers and writes what the
+    two-trip path does for a twin."""
     pool, sent = counted_pool
-    w = await _world(pool, COMMON, ENTER)
-    hints, m = VisitHints(), w.members[0]
-    first = await ingest_batch(pool, m, w.batch, registry=w.zones, campaigns=w.campaigns,
-                               rules=RULES, issuing=ISSUING, now=w.now, idem=None,
-                               program_id=w.program_id, hints=hints)
-    assert [e.event for e in first.result.ingest.events] == ["enter"]  # one statement
-    assert hints.likely_open(m)
+    w = await _world(pool, COMMON._replace(last=None, key=False), ENTER)
+    (a, b), memory = w.members, MemberMemory()
+    for i, raw in enumerate(steps):
+        now = w.now + timedelta(seconds=300 * i)
+        batch = [core.Ping(lon=POINTS[p][0], lat=POINTS[p][1], accuracy_m=acc,
+                           at=now - timedelta(seconds=ago)) for ago, p, acc in raw]
+        sent.clear()
+        one = await _run(pool, a, batch, now, None, w.zones, w.campaigns, w.program_id, memory)
+        assert len(sent) == 1, sent
+        assert sent[0] == (pings_repo.ONE_TRIP if i == 0 else pings_repo.ONE_TRIP_REMEMBERED)
+        two = await _run(pool, b, batch, now, None, w.zones, w.campaigns, None)
+        async with pool.acquire() as conn:
+            ids_a, ids_b = Ids(), Ids()
+            assert ((_answer(one, ids_a), await _rows(conn, a, ids_a, now))
+                    == (_answer(two, ids_b), await _rows(conn, b, ids_b, now)))
+    assert (recalled := memory.recall(a)) is not None and recalled.open_visits
+
+
+async def test_a_write_by_another_worker_makes_the_memory_refused_and_the_answer_right(
+        counted_pool: tuple[asyncpg.Pool, list[str]]) -> None:
+    """Worker A remembers the member's visit open; worker B writes the member's next batch
+    (the member left: the visit closed); A's next batch is refused (the version moved),
+    writes nothing, and is decided again from what the statement read: two statements."""
+    pool, sent = counted_pool
+    w = await _world(pool, COMMON._replace(last=None, key=False), ENTER)
+    (a, b), mine, other = w.members, MemberMemory(), MemberMemory()
+    out = [core.Ping(lon=POINTS[3][0], lat=POINTS[3][1], accuracy_m=5.0,
+                     at=w.now + timedelta(seconds=s)) for s in (200, 400)]
+    for m in (a, b):  # the twin goes the same way, on the two-trip path
+        worker = (mine, other) if m == a else (None, None)
+        pid = w.program_id if m == a else None
+        await _run(pool, m, w.batch, w.now, None, w.zones, w.campaigns, pid, worker[0])
+        left = await _run(pool, m, out, w.now + timedelta(seconds=400), None, w.zones,
+                          w.campaigns, pid, worker[1])
+        assert not isinstance(left, BaseException)
+        assert [e.event for e in left.result.ingest.events] == ["exit"]
+    assert (stale := mine.recall(a)) is not None and stale.open_visits
+    later = _later(w.batch, 900)
     sent.clear()
-    later = [msgspec.structs.replace(p, at=p.at + timedelta(seconds=12)) for p in w.batch[1:]]
-    out = await ingest_batch(pool, m, later, registry=w.zones, campaigns=w.campaigns,
-                             rules=RULES, issuing=ISSUING, now=w.now, idem=None,
-                             program_id=w.program_id, hints=hints)
-    assert out.result.ingest.accepted == 2 and not out.result.ingest.events
-    assert len(sent) == 2 and sent[0] == pings_repo.READ_CONTEXT, sent
-    away = [core.Ping(lon=5.0, lat=45.0, accuracy_m=5.0, at=w.now - timedelta(seconds=1))]
-    await ingest_batch(pool, m, away, registry=w.zones, campaigns=w.campaigns, rules=RULES,
-                       issuing=ISSUING, now=w.now, idem=None, program_id=w.program_id,
-                       hints=hints)  # too fast: ignored, the visit stays open
-    assert hints.likely_open(m)
+    one = await _run(pool, a, later, w.now + timedelta(seconds=900), None, w.zones,
+                     w.campaigns, w.program_id, mine)
+    assert sent[0] == pings_repo.ONE_TRIP_REMEMBERED and len(sent) == 2, sent
+    two = await _run(pool, b, later, w.now + timedelta(seconds=900), None, w.zones,
+                     w.campaigns, None)
+    async with pool.acquire() as conn:
+        ids_a, ids_b = Ids(), Ids()
+        assert ((_answer(one, ids_a), await _rows(conn, a, ids_a, w.now))
+                == (_answer(two, ids_b), await _rows(conn, b, ids_b, w.now)))
+    assert not isinstance(one, BaseException)
+    assert [e.event for e in one.result.ingest.events] == ["enter"]  # a new visit
 
 
-def test_hints_forget_the_oldest_members_beyond_their_limit() -> None:
-    hints, members = VisitHints(limit=2), [uuid.uuid4() for _ in range(3)]
-    open_visit = [Track(id=uuid.uuid4(), store_id=uuid.uuid4(), new=True,
-                        state=core.VisitState(inside=True))]
-    for m in members:
-        hints.note(m, open_visit)
-    assert [hints.likely_open(m) for m in members] == [False, True, True]
-    hints.note(members[1], [])  # its last batch closed every visit
-    assert not hints.likely_open(members[1])
+def test_the_memory_forgets_the_members_used_longest_ago_beyond_its_limit() -> None:
+    counted: list[str] = []
+    memory, members = MemberMemory(limit=2, count=counted.append), [uuid.uuid4() for _ in
+                                                                    range(3)]
+    last = core.Ping(lon=2.35, lat=48.85, accuracy_m=5.0, at=datetime.now(UTC))
+    state = written(uuid.uuid4(), "7", last, [Track(
+        id=uuid.uuid4(), store_id=uuid.uuid4(), new=True,
+        state=core.VisitState(inside=True, entered_at=last.at, last_seen_at=last.at))])
+    memory.note(members[0], state)
+    memory.note(members[1], state)
+    assert memory.recall(members[0]) == state  # used: now the most recent
+    memory.note(members[2], state)
+    assert [memory.recall(m) is not None for m in members] == [True, False, True]
+    memory.stale(members[0])
+    assert memory.recall(members[0]) is None and len(memory) == 1
+    assert counted == ["hit", "hit", "miss", "hit", "stale", "miss"]
+    assert state.last.accuracy_m == 0.0 and len(state.open_visits) == 1
 
 
 async def test_the_statement_takes_the_member_row_before_the_last_position(
@@ -500,3 +606,4 @@ async def test_the_statement_takes_the_member_row_before_the_last_position(
     assert await conn.fetchval("SELECT count(*) FROM visits WHERE member_id = $1", m) == 0
     assert await conn.fetchval(
         "SELECT last_active_at < $2 FROM members WHERE id = $1", m, w.now)
+
