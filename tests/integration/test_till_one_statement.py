@@ -326,3 +326,33 @@ async def test_a_purchase_that_lost_the_race_runs_the_statement_once_more_then_t
     out = await _buy(pool, m, sid, amount=1_000, key=_key("twice"), cache=cache)
     assert (lost, trips.reads, out.result.points_balance) == (2, 1, 20)  # then two trips
     assert await fx.ledger_sums(conn, m.account_id) == (20, 0, 20)
+
+
+@pytest.mark.parametrize("path", ["one statement", "two trips"])
+async def test_the_rows_a_purchase_appends_get_time_ordered_ids(
+        pool: asyncpg.Pool, conn: asyncpg.Connection, path: str) -> None:
+    # Issue 13: version-7 ids go to the rightmost leaf of each primary key (no random page
+    # read, no full-page image in the WAL per insert after a checkpoint), on both paths.
+    pid = await fx.program(conn)
+    sid = await fx.store(conn, pid)
+    m = await fx.member(conn, pid)
+    cache = earn_fast.RulesCache() if path == "one statement" else None
+    for n in range(3):
+        await _buy(pool, m, sid, amount=1_000 + n, key=_key(f"{path}-{n}"), cache=cache)
+    rows = {
+        "transactions": "SELECT id FROM transactions WHERE wallet_account_id = $1 ORDER BY at, "
+                        "amount",
+        "points_lots": "SELECT l.id FROM points_lots l JOIN transactions t "
+                       "ON t.id = l.transaction_id WHERE t.wallet_account_id = $1 ORDER BY "
+                       "t.amount",
+        "ledger_entries": "SELECT id FROM ledger_entries WHERE wallet_account_id = $1 "
+                          "ORDER BY seq",
+        "access_log": "SELECT a.id FROM access_log a JOIN members m ON m.id = a.member_id "
+                      "WHERE m.wallet_account_id = $1 ORDER BY a.at, a.id",
+    }
+    for table, query in rows.items():
+        got = [r["id"] for r in await conn.fetch(query, m.account_id)]
+        assert len(got) == 3, table
+        assert {u.version for u in got} == {7}, table
+        if table != "access_log":  # appended in order (the access log's `at` is `now` here)
+            assert got == sorted(got), table

@@ -30,6 +30,7 @@ from typing import TypeVar
 
 import msgspec
 
+from wallet.kernel import ids
 from wallet.kernel.db import Conn
 from wallet.kernel.errors import DomainError
 from wallet.kernel.idempotency import IdemKey, Outcome, encode, replay
@@ -113,7 +114,7 @@ async def try_earn(conn: Conn, cache: RulesCache, card: uuid.UUID | str, *,
     if program is None or currency != program.currency or (
             amount > program.max_purchase_amount):  # the two-trip path refuses it exactly
         return None
-    tx_id, lot_id = uuid.uuid4(), uuid.uuid4()
+    tx_id, lot_id = ids.time_ordered(), ids.time_ordered()
     made = bands(program, amount=amount, now=now, tx_id=tx_id, lot_id=lot_id)
     if made is None:
         return None
@@ -121,7 +122,7 @@ async def try_earn(conn: Conn, cache: RulesCache, card: uuid.UUID | str, *,
         program_id=program_id, rules_version=program.version, store_id=store_id, now=now,
         idem=idem, bands=made[0], set_tier=bool(program.rules.tiers), tx_id=tx_id,
         receipt_id=receipt_id, amount=amount, currency=currency, lot_id=lot_id,
-        entry_id=uuid.uuid4(), expires_at=made[1], access=access)
+        entry_id=ids.time_ordered(), expires_at=made[1], access=access)
     answer = await earn_repo.earn(conn, card, fast)
     if answer.reason == "account changed":  # a concurrent writer (a hot card) committed
         answer = await earn_repo.earn(conn, card, fast)  # while we waited: once more

@@ -23,7 +23,7 @@ from typing import Literal
 import asyncpg
 import msgspec
 
-from wallet.kernel import errors
+from wallet.kernel import errors, ids
 from wallet.kernel.db import Conn
 from wallet.kernel.idempotency_repo import IdemKey, IdempotencyRace
 from wallet.kernel.model import EntryFields, PointsLot
@@ -182,7 +182,7 @@ def _access_params(a: Access | None) -> tuple[uuid.UUID | None, str | None, str 
 def _rows(w: Write) -> tuple[str, str, str, str]:
     tx_id = w.tx.id if w.tx else None
     entries = [EntryRow(
-        id=uuid.uuid4(), wallet_account_id=w.account_id, program_id=w.program_id, at=w.at,
+        id=ids.time_ordered(), wallet_account_id=w.account_id, program_id=w.program_id, at=w.at,
         kind=e.kind, points=e.points, stored_value=e.stored_value, store_id=w.store_id,
         transaction_id=tx_id, lot_id=e.lot_id, points_balance_after=e.points_after,
         stored_value_balance_after=e.stored_value_after) for e in w.effect.entries]

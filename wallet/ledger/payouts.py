@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 import asyncpg
 import msgspec
 
-from wallet.kernel import errors
+from wallet.kernel import errors, ids
 from wallet.kernel.db import Conn
 from wallet.kernel.hashing import Hasher
 from wallet.kernel.idempotency import (
@@ -84,7 +84,8 @@ async def till_payout(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID
                     return replay(state.stored, idem, PayoutResult)
                 effect = rules.payout(ctx.balances, amount)
                 tx = ledger.TxRow(
-                    id=uuid.uuid4(), program_id=ctx.program_id, wallet_account_id=ctx.account_id,
+                    id=ids.time_ordered(), program_id=ctx.program_id,
+                    wallet_account_id=ctx.account_id,
                     store_id=store_id, staff_id=caller.account_id, kind="payout",
                     receipt_id=None, amount=amount, currency=ctx.currency, at=now)
                 result = PayoutResult(transaction_id=tx.id, amount=amount, currency=ctx.currency,
@@ -116,7 +117,7 @@ async def operator_payout(pool: asyncpg.Pool, member_id: uuid.UUID, *, amount: i
             raise errors.RuleViolation("the member holds no stored value", field="amount")
         effect = rules.payout(locked.balances, how_much)
         tx = ledger.TxRow(
-            id=uuid.uuid4(), program_id=locked.program_id,
+            id=ids.time_ordered(), program_id=locked.program_id,
             wallet_account_id=member.account_id, store_id=None, staff_id=logged.actor.id,
             kind="payout", receipt_id=None, amount=how_much, currency=member.currency,
             reference=reference, at=at)

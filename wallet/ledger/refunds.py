@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 import asyncpg
 import msgspec
 
-from wallet.kernel import errors
+from wallet.kernel import errors, ids
 from wallet.kernel.idempotency import IdemKey, Outcome, encode, replay, retrying
 from wallet.ledger import account_repo, rules
 from wallet.ledger import ledger_repo as ledger
@@ -98,12 +98,12 @@ async def refund(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID,
                     p.refunded_amount + min(how_much, left))
                 lots = await cover_lots(conn, p.wallet_account_id, state.lots, owed, now)
                 done = rules.refund(locked.balances, lots, original, amount=how_much,
-                                    rules=locked.rules, now=now, return_lot_id=uuid.uuid4(),
+                                    rules=locked.rules, now=now, return_lot_id=ids.time_ordered(),
                                     limits=locked.limits)
                 restored = await voucher_redemption.restore(conn, p.id) if (
                     how_much == left or p.paid == 0) else []
                 tx = ledger.TxRow(
-                    id=uuid.uuid4(), program_id=p.program_id,
+                    id=ids.time_ordered(), program_id=p.program_id,
                     wallet_account_id=p.wallet_account_id, store_id=store_id,
                     staff_id=caller.account_id, kind="refund", receipt_id=None,
                     amount=how_much, currency=p.currency, original_transaction_id=p.id,

@@ -48,7 +48,7 @@ from datetime import UTC, datetime
 import asyncpg
 import msgspec
 
-from wallet.kernel import errors
+from wallet.kernel import errors, ids
 from wallet.kernel.db import Conn
 from wallet.kernel.hashing import Hasher
 from wallet.kernel.idempotency import (
@@ -195,7 +195,7 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
             await pin_.check(conn, ctx, hasher=hasher, now=now, field=pin_field,
                              spending=spending)
             lots = await cover_lots(conn, ctx.account_id, state.lots, redeem_points, now)
-            lot_id = uuid.uuid4()
+            lot_id = ids.time_ordered()
             gets = offer_redemption.NO_REWARDS
             if offer_ids:
                 gets = offer_redemption.rewards(
@@ -213,9 +213,9 @@ async def purchase(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, c
                 earn_lot_id=lot_id,
                 discount=min(amount, gets.discount + vouchers_discount(used)),
                 points_multiplier=gets.points_multiplier,
-                bonus_lots=[(uuid.uuid4(), p) for p in gets.bonus_points])
+                bonus_lots=[(ids.time_ordered(), p) for p in gets.bonus_points])
             tx = ledger.TxRow(
-                id=uuid.uuid4(), program_id=ctx.program_id, wallet_account_id=ctx.account_id,
+                id=ids.time_ordered(), program_id=ctx.program_id, wallet_account_id=ctx.account_id,
                 store_id=store_id, staff_id=caller.account_id, kind="purchase",
                 receipt_id=receipt_id, amount=amount, currency=currency,
                 points_earned=done.points_earned, points_redeemed=done.points_redeemed,
@@ -293,7 +293,8 @@ async def top_up(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID, car
                 limits.check_top_up(ctx.balances.stored_value, ctx.limits, amount)
                 effect = rules.top_up(ctx.balances, amount)
                 tx = ledger.TxRow(
-                    id=uuid.uuid4(), program_id=ctx.program_id, wallet_account_id=ctx.account_id,
+                    id=ids.time_ordered(), program_id=ctx.program_id,
+                    wallet_account_id=ctx.account_id,
                     store_id=store_id, staff_id=caller.account_id, kind="topup",
                     receipt_id=None, amount=amount, currency=currency, at=now)
                 result = TopUpResult(transaction_id=tx.id, amount=amount,

@@ -34,6 +34,7 @@ from typing import TypeVar
 import asyncpg
 import msgspec
 
+from wallet.kernel import ids
 from wallet.kernel.db import Conn, try_job_lock
 from wallet.kernel.errors import ClaimLimitReached, OutOfStock, StoredValueDisabled
 from wallet.kernel.idempotency import RETRIES, IdemKey, Outcome, encode, replay, retrying
@@ -190,7 +191,7 @@ async def expire_due(pool: asyncpg.Pool, *, now: datetime | None = None,
                         async with conn.transaction():
                             locked = await account_repo.lock_account(conn, account_id)
                             done = await vouchers_repo.expire(conn, account_id, now)
-                            back = [(uuid.uuid4(), e.points_returned) for e in done
+                            back = [(ids.time_ordered(), e.points_returned) for e in done
                                     if e.points_returned]
                             if back:
                                 effect = rules.return_effect(
