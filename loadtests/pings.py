@@ -255,7 +255,7 @@ class Batches:
 # --- which way the batches went ---------------------------------------------------------------
 
 ONE_TRIP = "WITH ctx AS ("  # geo/pings_repo.ONE_TRIP, as pg_stat_statements shows it
-REMEMBERED = "ctx.geo_version = $20"  # and in it, ONE_TRIP_REMEMBERED's check
+REMEMBERED = "WITH memory AS ("  # geo/pings_repo.ONE_TRIP_REMEMBERED
 WRITE = "WITH geo AS ("  # geo/pings_repo.WRITE: the write of a batch that fell back
 LOCKED = "SELECT 1 FROM members WHERE id = $1 FOR UPDATE"  # the locked transaction's lock
 
@@ -267,12 +267,12 @@ def paths(s: Step) -> None:
     if s.statements is None:  # the warm-up, or no pg_stat_statements
         return
 
-    def per_request(prefix: str, having: str = "") -> float:
+    def per_request(prefix: str) -> float:
         return float(sum(t["calls_per_request"] for t in s.top_statements
-                         if t["query"].startswith(prefix) and having in t["query"]))
+                         if t["query"].startswith(prefix)))
 
-    s.extra["one_trip_tried_pct"] = 100 * per_request(ONE_TRIP)
-    s.extra["remembered_tried_pct"] = 100 * per_request(ONE_TRIP, REMEMBERED)
+    s.extra["one_trip_tried_pct"] = 100 * (per_request(ONE_TRIP) + per_request(REMEMBERED))
+    s.extra["remembered_tried_pct"] = 100 * per_request(REMEMBERED)
     s.extra["fell_back_pct"] = 100 * per_request(WRITE)
     s.extra["one_trip_pct"] = max(0.0, 100 - s.extra["fell_back_pct"])
     s.extra["locked_pct"] = 100 * per_request(LOCKED)
