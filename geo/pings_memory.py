@@ -63,8 +63,10 @@ def written(program_id: uuid.UUID, version: str, last: core.Ping,
 
 class MemberMemory:
     """The members' states this worker last wrote (`Remembered`), the `limit` used last.
-    `count` (optional) is told each outcome: "hit" (a batch's member is remembered), "miss",
-    "stale" (a remembered state refused: another worker or path wrote since)."""
+    `count` (optional) is told what each batch found: "hit" (its member remembered with a
+    visit open: decided from that state), "idle" (remembered with none open: decided from
+    the empty state, whose checks hold whoever wrote last), "miss" (not remembered), and
+    "stale" for a hit the statement refused (another worker or path wrote since)."""
 
     def __init__(self, limit: int = 100_000,
                  count: Callable[[str], None] | None = None) -> None:
@@ -72,12 +74,21 @@ class MemberMemory:
         self._limit = limit
         self._count = count
 
-    def recall(self, member_id: uuid.UUID) -> Remembered | None:
+    def recall(self, member_id: uuid.UUID, program_id: uuid.UUID) -> Remembered | None:
+        """The member's state to decide its batch from: remembered, of this program, with a
+        visit open."""
         state = self._states.get(member_id)
         if state is not None:
             self._states.move_to_end(member_id)
+            if state.program_id != program_id or not state.open_visits:
+                state = None
+                outcome = "idle"
+            else:
+                outcome = "hit"
+        else:
+            outcome = "miss"
         if self._count is not None:
-            self._count("miss" if state is None else "hit")
+            self._count(outcome)
         return state
 
     def stale(self, member_id: uuid.UUID) -> None:

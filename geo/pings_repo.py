@@ -72,9 +72,12 @@ def _insert_visits(first: int, *, program: str, when: str) -> str:
                         last_seen_at, dwell_at, outside_since, exited_at)
     SELECT u.id, $1, {program}, u.store_id, u.entered_at, u.last_seen_at, u.dwell_at,
            u.outside_since, u.exited_at
-    FROM unnest({p[0]}::uuid[], {p[1]}::uuid[], {p[2]}::timestamptz[], {p[3]}::timestamptz[],
-                {p[4]}::timestamptz[], {p[5]}::timestamptz[], {p[6]}::timestamptz[])
-         AS u(id, store_id, entered_at, last_seen_at, dwell_at, outside_since, exited_at)
+    FROM (SELECT unnest({p[0]}::uuid[]) AS id, unnest({p[1]}::uuid[]) AS store_id,
+                 unnest({p[2]}::timestamptz[]) AS entered_at,
+                 unnest({p[3]}::timestamptz[]) AS last_seen_at,
+                 unnest({p[4]}::timestamptz[]) AS dwell_at,
+                 unnest({p[5]}::timestamptz[]) AS outside_since,
+                 unnest({p[6]}::timestamptz[]) AS exited_at) AS u
     WHERE {when}
     RETURNING 1"""
 
@@ -86,9 +89,10 @@ def _update_visits(first: int) -> str:
     return f"""UPDATE visits v
        SET last_seen_at = u.last_seen_at, dwell_at = u.dwell_at,
            outside_since = u.outside_since, exited_at = u.exited_at
-      FROM unnest({p[0]}::uuid[], {p[1]}::timestamptz[], {p[2]}::timestamptz[],
-                  {p[3]}::timestamptz[], {p[4]}::timestamptz[])
-           AS u(id, last_seen_at, dwell_at, outside_since, exited_at)
+      FROM (SELECT unnest({p[0]}::uuid[]) AS id, unnest({p[1]}::timestamptz[]) AS last_seen_at,
+                   unnest({p[2]}::timestamptz[]) AS dwell_at,
+                   unnest({p[3]}::timestamptz[]) AS outside_since,
+                   unnest({p[4]}::timestamptz[]) AS exited_at) AS u
      WHERE v.id = u.id AND v.member_id = $1 AND EXISTS (SELECT FROM geo)
     RETURNING 1"""
 

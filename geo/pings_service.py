@@ -253,10 +253,9 @@ async def ingest_batch(pool: asyncpg.Pool, member_id: uuid.UUID, pings: Sequence
     token's) lets it try `_one_trip` first (from the state `memory`, the worker's, holds for
     the member if a visit was open), then `_optimistic` (two round trips, no lock held but
     during its write), then the locked transaction."""
-    remembered = memory.recall(member_id) if memory is not None else None
-    if remembered is not None and (remembered.program_id != program_id
-                                   or not remembered.open_visits):
-        remembered = None  # no visit open: the empty state's checks hold after any writer
+    remembered = None
+    if memory is not None and program_id is not None:
+        remembered = memory.recall(member_id, program_id)
     spec, offers_due = _speculation(registry, campaigns, program_id, pings, now=now,
                                     rules=rules, memory=remembered)
     async with pool.acquire() as conn:

@@ -36,6 +36,7 @@ import random
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -282,6 +283,29 @@ def paths(s: Step) -> None:
           f"by the two-trip path, {s.extra['locked_pct']:.1f}% locked", flush=True)
 
 
+def memory_hits(port: int, run: Run) -> None:
+    """How often a batch found its member in the worker's memory (`geo/pings_memory.py`), over
+    the whole run (warm-up included), from the server's /metrics; kept in the last step."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    prefix = 'pings_memory_total{outcome="'
+    seen = {}
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            outcome, value = line[len(prefix):].split('"} ')
+            seen[outcome] = float(value)
+    if not seen or not run.steps:
+        return  # the one-trip path is off
+    hit, idle, miss, stale = (seen.get(k, 0.0) for k in ("hit", "idle", "miss", "stale"))
+    run.steps[-1].extra.update(memory_hit=hit, memory_idle=idle, memory_miss=miss,
+                               memory_stale=stale)
+    total = max(1.0, hit + idle + miss)
+    print(f"  worker memory (whole run, {total:.0f} batches): {100 * hit / total:.1f}% found "
+          f"their member with a visit open ({100 * stale / max(1.0, hit):.1f}% of those stale:"
+          f" another worker wrote since), {100 * idle / total:.1f}% with none open, "
+          f"{100 * miss / total:.1f}% not remembered", flush=True)
+
+
 # --- checks ------------------------------------------------------------------------------------
 
 CHECK = """
@@ -350,12 +374,16 @@ async def main_async(args: argparse.Namespace) -> int:
         problems: list[str] = []
         try:
             for i, workers in enumerate(args.workers):
-                with server(db.dsn, keys, workers, data_dir) as srv:
+                metrics_dir = data_dir / f"metrics-{workers}"  # /metrics sums the workers
+                metrics_dir.mkdir()
+                with server(db.dsn, keys, workers, data_dir,
+                            env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}) as srv:
                     runs.append(await series(
                         srv.port, make, workers=workers, plan=plan, target=target, rng=rng,
                         cpu=CpuMeter(server=srv.pid, postgres=db.pid, client=os.getpid()),
                         statements=statements, locks=locks, on_step=paths, header=i == 0,
                         prepare=make.prepare))
+                    memory_hits(srv.port, runs[-1])
                     if any(code >= 500 for code in stats.statuses):
                         print(f"server errors ({workers} workers):\n{srv.errors()}")
                 if not members and not make.ready:

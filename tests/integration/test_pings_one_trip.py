@@ -526,7 +526,7 @@ async def test_a_member_with_a_visit_open_is_one_statement_from_the_workers_memo
             ids_a, ids_b = Ids(), Ids()
             assert ((_answer(one, ids_a), await _rows(conn, a, ids_a, now))
                     == (_answer(two, ids_b), await _rows(conn, b, ids_b, now)))
-    assert (recalled := memory.recall(a)) is not None and recalled.open_visits
+    assert memory.recall(a, w.program_id) is not None  # a visit open
 
 
 async def test_a_write_by_another_worker_makes_the_memory_refused_and_the_answer_right(
@@ -547,7 +547,7 @@ async def test_a_write_by_another_worker_makes_the_memory_refused_and_the_answer
                           w.campaigns, pid, worker[1])
         assert not isinstance(left, BaseException)
         assert [e.event for e in left.result.ingest.events] == ["exit"]
-    assert (stale := mine.recall(a)) is not None and stale.open_visits
+    assert mine.recall(a, w.program_id) is not None  # a visit open, now stale
     later = _later(w.batch, 900)
     sent.clear()
     one = await _run(pool, a, later, w.now + timedelta(seconds=900), None, w.zones,
@@ -571,14 +571,19 @@ def test_the_memory_forgets_the_members_used_longest_ago_beyond_its_limit() -> N
     state = written(uuid.uuid4(), "7", last, [Track(
         id=uuid.uuid4(), store_id=uuid.uuid4(), new=True,
         state=core.VisitState(inside=True, entered_at=last.at, last_seen_at=last.at))])
+    pid = state.program_id
     memory.note(members[0], state)
     memory.note(members[1], state)
-    assert memory.recall(members[0]) == state  # used: now the most recent
+    assert memory.recall(members[0], pid) == state  # used: now the most recent
     memory.note(members[2], state)
-    assert [memory.recall(m) is not None for m in members] == [True, False, True]
+    assert [memory.recall(m, pid) is not None for m in members] == [True, False, True]
     memory.stale(members[0])
-    assert memory.recall(members[0]) is None and len(memory) == 1
-    assert counted == ["hit", "hit", "miss", "hit", "stale", "miss"]
+    assert memory.recall(members[0], pid) is None and len(memory) == 1
+    memory.note(members[2], msgspec.structs.replace(state, open_visits=()))
+    assert memory.recall(members[2], pid) is None  # no visit open: from the empty state
+    memory.note(members[1], state)
+    assert memory.recall(members[1], uuid.uuid4()) is None  # another program's
+    assert counted == ["hit", "hit", "miss", "hit", "stale", "miss", "idle", "idle"]
     assert state.last.accuracy_m == 0.0 and len(state.open_visits) == 1
 
 
