@@ -35,6 +35,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -105,28 +106,57 @@ async def _wal(conn: asyncpg.Connection, start: str, n: int) -> tuple[float, flo
     return row["bytes"] / n, row["fpi"] / n
 
 
-async def _block(pool: asyncpg.Pool, conn: asyncpg.Connection, backend: int,
-                 caller: till.Caller, store: uuid.UUID, members: list[fx.Member], n: int,
-                 cache: earn_fast.RulesCache | None, rng: random.Random,
-                 checkpoint: bool) -> list[float]:
+class Till(NamedTuple):
+    """A seeded database and the till's connection to it (see `setup`)."""
+
+    conn: asyncpg.Connection  # a side connection: checkpoints, WAL positions
+    pool: asyncpg.Pool  # one connection, the till's
+    backend: int  # the pid of the PostgreSQL backend serving the pool
+    caller: till.Caller
+    store: uuid.UUID
+    members: list[fx.Member]
+
+
+async def setup(dsn: str, members_n: int, history: int) -> Till:
+    """Migrate, seed the program (with tiers), a store, `members_n` members and `history`
+    earlier purchases; a one-connection pool released without a session reset, as the
+    server's pools are."""
+    await migrate(dsn)
+    conn = await asyncpg.connect(dsn)
+    await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
+    pid = await fx.program(conn, tiers=TIERS)
+    store = await fx.store(conn, pid)
+    members = [await fx.member(conn, pid) for _ in range(members_n)]
+    if history:
+        await _history(conn, pid, store, history)
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1, reset=keep_session)
+    async with pool.acquire() as c:
+        backend = c.get_server_pid()
+    return Till(conn, pool, backend, till.Caller(account_id=uuid.uuid4(), program_id=pid),
+                store, members)
+
+
+async def _block(t: Till, n: int, cache: earn_fast.RulesCache | None, rng: random.Random,
+                 checkpoint: bool, pool: asyncpg.Pool | None = None) -> list[float]:
     """[wall µs, client CPU µs, backend CPU µs, WAL bytes, of which full-page images] per
-    purchase of one block (`conn`: a side connection, for the checkpoint and the WAL)."""
+    purchase of one block (on `pool`, by default the till's)."""
+    conn, pool = t.conn, pool or t.pool
     hasher = Hasher(memory_kib=8, time_cost=1)
     policy = till.PinPolicy(max_attempts=5, lock_s=900)
     if checkpoint:
         await conn.execute("CHECKPOINT")
     lsn = await conn.fetchval("SELECT pg_current_wal_lsn()::text")
-    wall, cpu, pg = time.perf_counter(), time.process_time(), _cpu_s(backend)
+    wall, cpu, pg = time.perf_counter(), time.process_time(), _cpu_s(t.backend)
     for _ in range(n):
         receipt = uuid.uuid4().hex
         await till.purchase(
-            pool, caller, store_id=store, card=rng.choice(members).card_number,
+            pool, t.caller, store_id=t.store, card=rng.choice(t.members).card_number,
             receipt_id=receipt, amount=rng.randint(100, 20_000), currency="EUR",
-            idem=IdemKey(scope=str(caller.account_id), key=receipt,
+            idem=IdemKey(scope=str(t.caller.account_id), key=receipt,
                          request_hash=receipt.encode()),
             hasher=hasher, pin_policy=policy, rules_cache=cache)
     times = [(time.perf_counter() - wall) / n * 1e6, (time.process_time() - cpu) / n * 1e6,
-             (_cpu_s(backend) - pg) / n * 1e6]
+             (_cpu_s(t.backend) - pg) / n * 1e6]
     return times + list(await _wal(conn, lsn, n))
 
 
@@ -135,27 +165,15 @@ COLUMNS = ("wall µs", "client CPU µs", "PostgreSQL CPU µs", "WAL bytes", "of 
 
 async def main(purchases: int, rounds: int, members_n: int, history: int) -> None:
     with EmbeddedPostgres(fsync=True) as pg:
-        await migrate(pg.dsn)
-        conn = await asyncpg.connect(pg.dsn)
-        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
-        pid = await fx.program(conn, tiers=TIERS)
-        store = await fx.store(conn, pid)
-        members = [await fx.member(conn, pid) for _ in range(members_n)]
-        if history:
-            await _history(conn, pid, store, history)
-        pool = await asyncpg.create_pool(pg.dsn, min_size=1, max_size=1, reset=keep_session)
-        async with pool.acquire() as c:
-            backend = c.get_server_pid()
-        caller = till.Caller(account_id=uuid.uuid4(), program_id=pid)
+        t = await setup(pg.dsn, members_n, history)
         rng = random.Random(1)
         paths = {"one statement": earn_fast.RulesCache(), "two trips": None}
         for cache in paths.values():  # warm up: prepared statements, the rules cache
-            await _block(pool, conn, backend, caller, store, members, 100, cache, rng, False)
+            await _block(t, 100, cache, rng, False)
         got: dict[str, list[list[float]]] = {name: [] for name in paths}
         for _ in range(rounds):
             for name, cache in paths.items():
-                got[name].append(await _block(pool, conn, backend, caller, store, members,
-                                              purchases, cache, rng, history > 0))
+                got[name].append(await _block(t, purchases, cache, rng, history > 0))
         medians = {name: [statistics.median(r[i] for r in rows) for i in range(len(COLUMNS))]
                    for name, rows in got.items()}
         print(f"{purchases} earn-only purchases x {rounds} rounds per path, sequential, "
@@ -170,8 +188,8 @@ async def main(purchases: int, rounds: int, members_n: int, history: int) -> Non
             f"{label} {a / b:.2f}" for label, a, b in zip(COLUMNS, one, two, strict=True)
             if b))
         print(json.dumps({"rounds": got, "medians": medians}))
-        await pool.close()
-        await conn.close()
+        await t.pool.close()
+        await t.conn.close()
 
 
 if __name__ == "__main__":

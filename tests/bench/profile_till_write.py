@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import random
 import sys
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -34,13 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import asyncpg
-from bench_till_one_statement import TIERS, _block, _history
-from support import ledger_fixtures as fx
+from bench_till_one_statement import _block, setup
 
 from loadtests.common import database
-from migrations.runner import migrate
 from wallet.kernel.db import keep_session
-from wallet.ledger import earn_fast, till
+from wallet.ledger import earn_fast
 
 WAL_BY_TYPE = """
 SELECT "resource_manager/record_type" AS kind, count, record_size, fpi_size
@@ -74,27 +71,16 @@ EXPLAIN = ("LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; "
 
 async def main(purchases: int, members_n: int, history: int, explain: bool) -> None:
     with database() as db:
-        await migrate(db.dsn)
-        conn = await asyncpg.connect(db.dsn)
-        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect; "
-                           "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-        pid = await fx.program(conn, tiers=TIERS)
-        store = await fx.store(conn, pid)
-        members = [await fx.member(conn, pid) for _ in range(members_n)]
-        if history:
-            await _history(conn, pid, store, history)
-        pool = await asyncpg.create_pool(db.dsn, min_size=1, max_size=1, reset=keep_session)
-        async with pool.acquire() as c:
-            backend = c.get_server_pid()
-        caller = till.Caller(account_id=uuid.uuid4(), program_id=pid)
+        t = await setup(db.dsn, members_n, history)
+        conn, pool = t.conn, t.pool
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         rng, cache = random.Random(1), earn_fast.RulesCache()
-        await _block(pool, conn, backend, caller, store, members, 200, cache, rng, False)
+        await _block(t, 200, cache, rng, False)
         if history:
             await conn.execute("CHECKPOINT")
         await conn.execute("SELECT pg_stat_statements_reset(), pg_stat_reset()")
         start = await conn.fetchval("SELECT pg_current_wal_lsn()::text")
-        got = await _block(pool, conn, backend, caller, store, members, purchases, cache, rng,
-                           False)
+        got = await _block(t, purchases, cache, rng, False)
         end = await conn.fetchval("SELECT pg_current_wal_lsn()::text")
         await asyncio.sleep(1.1)  # a backend sends its table counts at most once a second
         async with pool.acquire() as c:
@@ -135,11 +121,9 @@ async def main(purchases: int, members_n: int, history: int, explain: bool) -> N
             explained = await asyncpg.create_pool(db.dsn, min_size=1, max_size=1,
                                                   reset=keep_session, init=load, setup=listen)
             # warm: past the plan cache's first custom plans and PL/pgSQL's compilation
-            await _block(explained, conn, backend, caller, store, members, 6, cache, rng,
-                         False)
+            await _block(t, 6, cache, rng, False, explained)
             plans.clear()
-            await _block(explained, conn, backend, caller, store, members, 1, cache, rng,
-                         False)
+            await _block(t, 1, cache, rng, False, explained)
             await explained.close()
             print("\nOne purchase, auto_explain:\n" + "\n".join(plans))
         await pool.close()
