@@ -59,6 +59,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     max_body_bytes: PositiveInt = 1_048_576
     max_json_depth: Annotated[int, Meta(ge=8, le=512)] = 32  # arrays/objects in a body
     db_pool_min: NonNegInt = 2
+    # A file prefix: each worker samples where its CPU goes and writes <prefix>.<pid> at
+    # shutdown (api/cpu_profile.py; `python -m loadtests.profile` reads them). Empty = off.
+    cpu_profile: str = ""
     # A periodic job holds two connections (its lock, its work): see wallet.kernel.db.try_job_lock
     db_pool_max: Annotated[int, Meta(ge=2)] = 10
     # --- geofencing -------------------------------------------------------------------------

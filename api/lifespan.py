@@ -25,6 +25,7 @@ from prometheus_client import multiprocess
 
 from api import metrics
 from api.config import PassesSetup, Settings, privacy_notice, webhook_config
+from api.cpu_profile import CpuSampler
 from api.jobs import PERIODIC, run_periodic
 from geo import outbox
 from geo.issuance import CampaignCache
@@ -230,6 +231,22 @@ async def publish_privacy_notice(app: Litestar) -> None:
     await notice_service.publish(app.state.pool, privacy_notice(app.state.settings))
 
 
+async def start_cpu_profile(app: Litestar) -> Stop | None:
+    """`LOYALTY_CPU_PROFILE`: sample this worker's CPU from here (start-up done) to its
+    shutdown (api/cpu_profile.py)."""
+    prefix = app.state.settings.cpu_profile
+    if not prefix:
+        return None
+    sampler = CpuSampler(prefix)
+    sampler.start()
+
+    async def stop() -> None:
+        sampler.stop()
+
+    return stop
+
+
 HOOKS: tuple[Hook, ...] = (publish_privacy_notice, start_zone_registry, start_campaign_cache,
                            start_till_rules, start_store_locator, start_periodic_jobs,
-                           start_offer_delivery, start_pool_sampler, start_pass_delivery)
+                           start_offer_delivery, start_pool_sampler, start_pass_delivery,
+                           start_cpu_profile)
