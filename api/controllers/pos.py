@@ -22,7 +22,7 @@ from msgspec import Meta
 
 from api import metrics
 from api.auth.tokens import Caller as Authenticated
-from api.auth.tokens import Principal, TokenService, roles
+from api.auth.tokens import Principal, TokenService, caller_of, roles
 from api.config import pin_policy
 from api.controllers import money_examples as money_ex
 from api.controllers import rewards_examples as ex
@@ -215,9 +215,10 @@ class PosController(Controller):
                       "`/problems/pin-check-in-progress` with `Retry-After: 1`, nothing "
                       "checked or counted: retry with the same Idempotency-Key.",
           responses=responses(403, 404, 409, 422, pin=True))
-    async def purchase(self, request: Request[Any, Any, Any], state: State,
-                       principal: Authenticated, data: JSONBody[PurchaseRequest],
+    async def purchase(self, request: Request[Any, Any, Any], data: JSONBody[PurchaseRequest],
                        idempotency_key: IdempotencyKey) -> Response[PurchaseResult]:
+        # The caller and the app's state straight from the request, as for ping batches.
+        principal, state = caller_of(request), request.app.state
         caller = _caller(principal, data.store_id)
         redeem = data.redeem or Redeem()
         card = _card(state.tokens, caller, data)
