@@ -23,7 +23,8 @@ from wallet.kernel import errors
 from wallet.kernel.db import keep_session
 from wallet.kernel.hashing import Hasher
 from wallet.kernel.idempotency_repo import IdemKey
-from wallet.ledger import account_repo, pin_claim_repo, till
+from wallet.ledger import account_repo, pin_check, pin_claim_repo, till
+from wallet.ledger.pin_claim_repo import PinAttempt
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 HASHER = Hasher(memory_kib=8, time_cost=1)
@@ -349,3 +350,14 @@ async def test_the_last_places_verification_settles_its_provisional_lock(
     assert await _pin_row(conn, m) == (0, until, None)
     with pytest.raises(errors.PinLocked):
         await _buy(pool, m, sid, pin=PIN, key="next")
+
+
+@pytest.mark.parametrize(("attempt", "folded"), [
+    (PinAttempt(number=1, pin_hash="h"), True),
+    (PinAttempt(number=2, pin_hash="h"), False),  # an earlier wrong PIN, or a check in flight
+    (PinAttempt(number=1, locks=True, pin_hash="h"), False),  # a limit of one attempt
+    (PinAttempt(locked_until=NOW), False),  # not counted: locked
+    (None, False)])  # nothing counted by the read (the check counts on its own)
+def test_only_an_attempt_at_the_counts_first_place_that_does_not_lock_folds_its_restart(
+        attempt: PinAttempt | None, folded: bool) -> None:
+    assert pin_check.folds(attempt) is folded

@@ -138,7 +138,8 @@ def _locked(until: datetime) -> str:
 def folds(attempt: PinAttempt | None) -> bool:
     """Whether a right PIN's restart may ride on the purchase's write: the attempt was counted
     and took the count's first place (no earlier wrong PIN, no other check on the card in
-    flight), so it did not lock (see the module docstring)."""
+    flight) without locking (it locks with a limit of one attempt): see the module
+    docstring."""
     return (attempt is not None and attempt.pin_hash is not None and attempt.number == 1
             and not attempt.locks)
 
