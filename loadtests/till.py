@@ -197,9 +197,11 @@ def purchases(token: str, store_id: uuid.UUID, cards: list[Card], stats: Stats,
 ONE_STATEMENT = "WITH stored AS ("  # wallet/ledger/earn_repo.EARN_BY_*: an earn-only purchase
 READ = "SELECT c.id AS card_id"  # account_repo.READ_STATE_BY_*: the two-trip path's read
 PIN_READ = "WITH st AS ("  # pin_claim_repo.CLAIM_BY_*: a PIN purchase's read, its count
-# pin_claim_repo.PIN_VERIFIED (its 0 normalised to a parameter): a right PIN's restart on its
-# own, not carried by the write (an earlier wrong PIN or another check on the card in flight)
-PIN_RESTART = "UPDATE members SET pin_failures = $"
+# pin_claim_repo.PIN_VERIFIED: a right PIN's restart on its own, not carried by the write (an
+# earlier wrong PIN or another check on the card in flight). Its 0 is normalised to a
+# parameter only when pg_stat_statements first sees it parsed, not when a statement prepared
+# before the step's reset runs again.
+PIN_RESTART = ("UPDATE members SET pin_failures = 0,", "UPDATE members SET pin_failures = $")
 
 
 def paths(s: Step) -> None:
@@ -208,7 +210,7 @@ def paths(s: Step) -> None:
     back; in the till mix also a PIN purchase's second attempt after a lost race), and the
     PIN purchases' read-and-count statements and the restarts of the count made on their
     own (the write carries the rest)."""
-    def per_request(prefix: str) -> float:
+    def per_request(prefix: str | tuple[str, ...]) -> float:
         return float(sum(t["calls_per_request"] for t in s.top_statements
                          if t["query"].startswith(prefix)))
 
