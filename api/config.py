@@ -76,10 +76,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     visit_default_dwell_s: PositiveInt = 300
     visit_lost_after_s: PositiveInt = 3600  # an open visit unseen this long is closed
     raw_ping_retention_s: NonNegInt = 0  # 0 = raw pings are never stored
-    # A batch first tries ONE statement that assumes the member has no open visit
-    # (geo/pings_speculation.py). Off by default: with the database on the same machine it
-    # saved no CPU and, when members are often in stores, cost a third of the sustained rate
-    # (README, "A ping batch in one statement"); it pays where a round trip is expensive.
+    # A batch first tries ONE statement that assumes the member has no open visit, or the
+    # state the worker last wrote for it (geo/pings_speculation.py, geo/pings_memory.py).
+    # Off by default: with the database on the same machine and several workers it saves no
+    # CPU when members are often in stores (README, "A member with a visit open"); it pays
+    # for members' first batches and where a round trip is expensive.
     pings_one_trip: bool = False
     # --- offers delivery ---------------------------------------------------------------------
     webhook_url: str = ""  # empty: offers are only returned in-app (no outbox rows)
