@@ -83,7 +83,8 @@ async def check_pin(conn: Conn, ctx: PinHolder, pin: str | None, *,
     Call it outside a transaction: the count is autocommitted by its own statement (it
     sticks although the request is refused), and no row lock is held while argon2 runs.
     `claimed`: the attempt already counted with the read (`pin_claim_repo`); `restart`
-    False: a right PIN's restart is the caller's (`PurchasePin`: its write carries it)."""
+    False: a right PIN's restart is the caller's (`PurchasePin`: its write carries it),
+    unless the attempt set the provisional lock."""
     attempt = claimed
     until = now + timedelta(seconds=policy.lock_s)
     if attempt is None:
@@ -106,7 +107,7 @@ async def check_pin(conn: Conn, ctx: PinHolder, pin: str | None, *,
         raise (_in_progress(field) if attempt.pending
                else _pin_locked(attempt.locked_until, now, field))
     if pin is not None and await hasher.verify_async(attempt.pin_hash, pin):
-        if restart:
+        if restart or attempt.locks:  # a provisional lock is lifted at once, always
             await pin_claim_repo.pin_verified(conn, ctx.member_id, attempt)
         return
     if attempt.locks:
