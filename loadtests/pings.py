@@ -1,12 +1,17 @@
 """Ping ingestion under load (PERFORMANCE.md target 2), open loop, against a real server.
 
     python -m loadtests.pings [--start 200] [--duration 6] [--workers 1 2] [--members 12000]
+                              [--campaigns 4]
 
 Starts a throwaway embedded PostgreSQL with fsync on and pg_stat_statements (or uses
 DATABASE_URL), migrates it and seeds one program with `--zones` store zones from the
 PERFORMANCE.md workload (`loadtests/workload.py`: clustered around ~50 European cities, 80%
-circles, 20% polygons, overlapping) and N members with current `location_offers` consent,
-each with an access token. Then it starts `uvicorn api.app:create_app --factory` with 1 and
+circles, 20% polygons, overlapping), N members with current `location_offers` consent,
+each with an access token, and `--campaigns` active drive-to-store campaigns (default: the
+realistic set of four in `loadtests/campaigns.py`, enter and dwell triggers, every store or a
+subset, one budget that runs out; 0 = none, the workload of the earlier figures), so that
+batches in or near a store take the locked transaction and plan offers, as PERFORMANCE.md
+target 2 says. Then it starts `uvicorn api.app:create_app --factory` with 1 and
 then 2 workers and offers `POST /v1/me/pings` with batches of `--batch` pings at fixed
 arrival rates (`loadtests/openloop.py`: Poisson arrivals, latency from the intended send
 time), stepping the rate up until p99 exceeds 100 ms or a request fails.
@@ -19,12 +24,14 @@ member), many members at once; its clock starts 50 minutes in the past (the serv
 pings older than an hour) and a member whose next batch would be in the future retires.
 
 Printed per step: offered and answered batches/s, pings/s, p50/p99/max latency, CPU ms per
-request of the server, PostgreSQL and the generator, PostgreSQL statements per request; per
-worker count the highest rate that held the target, with the most frequent statements.
-After each worker count it checks the database against what the server answered: every
-`enter` answered is one visit row, every `exit` one closed visit, every member that sent a
-ping has its last position stored, and no answer was a 5xx. Results and plot:
-`loadtests/report.py`.
+request of the server, PostgreSQL and the generator, PostgreSQL statements per request,
+which way the batches went (one statement, two trips, locked; offers planned) and the offers
+issued per second and per 100 batches; per worker count the highest rate that held the
+target, with the most frequent statements. After each worker count it checks the database
+against what the server answered: every `enter` answered is one visit row, every `exit` one
+closed visit, every member that sent a ping has its last position stored, no answer was a
+5xx, and the offers checks of `loadtests/campaigns.py` (each offer answered stored once,
+budgets held, one offer per campaign per visit). Results and plot: `loadtests/report.py`.
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ import msgspec
 import numpy as np
 
 from geo.zones import M_PER_DEG, Circle
-from loadtests import workload
+from loadtests import campaigns, workload
 from loadtests.common import (
     CpuMeter,
     Http,
@@ -80,17 +87,19 @@ class Store:
     radius_m: float
 
 
-async def seed(dsn: str, zones: int, members: int) -> tuple[uuid.UUID, list[Store],
-                                                               list[uuid.UUID]]:
-    """A program with `zones` store zones and `members` consenting members."""
+async def seed(dsn: str, zones: int, members: int, campaign_count: int, rng: random.Random
+               ) -> tuple[uuid.UUID, list[Store], list[uuid.UUID]]:
+    """A program with `zones` store zones, `members` consenting members and
+    `campaign_count` active campaigns (`loadtests/campaigns.py`)."""
     conn = await connect_migrated(dsn)
     try:
         pid = await insert_program(conn)
         shapes = workload.zones(zones)
+        store_ids = [uuid.uuid4() for _ in shapes]
         await conn.executemany(  # one row at a time: the trigger versions every zone
             "INSERT INTO stores (id, program_id, code, name, zone) VALUES ($1, $2, $3, $4,"
             " $5::jsonb)",
-            [(uuid.uuid4(), pid, f"S{i}", f"Store {i}",
+            [(store_ids[i], pid, f"S{i}", f"Store {i}",
               msgspec.json.encode(z, enc_hook=float).decode())  # numpy floats
              for i, z in enumerate(shapes)])
         ids = [m for m, _ in await insert_members(conn, pid, members)]
@@ -98,6 +107,7 @@ async def seed(dsn: str, zones: int, members: int) -> tuple[uuid.UUID, list[Stor
             "member_consents", columns=["member_id", "purpose", "granted", "policy_version",
                                         "source"],
             records=[(m, "location_offers", True, "2025-01", "app") for m in ids])
+        await campaigns.seed(conn, pid, store_ids, ids, count=campaign_count, rng=rng)
         stores = [Store(float(z.center[0]), float(z.center[1]), z.radius_m) for z in shapes
                   if isinstance(z, Circle)]
         return pid, stores, ids
@@ -180,8 +190,13 @@ class VisitOut(msgspec.Struct):
     event: str
 
 
+class OfferOut(msgspec.Struct):
+    id: uuid.UUID
+
+
 class PingsOut(msgspec.Struct):
     visits: list[VisitOut]
+    offers: list[OfferOut]
     accepted: int
     ignored: dict[str, int]
 
@@ -200,6 +215,7 @@ class Stats:
     events: dict[str, int] = field(default_factory=dict)
     retired: int = 0
     active: set[uuid.UUID] = field(default_factory=set)  # members with an accepted ping
+    offers: list[uuid.UUID] = field(default_factory=list)  # every offer answered, in order
 
 
 class Batches:
@@ -248,6 +264,7 @@ class Batches:
                 stats.ignored[reason] = stats.ignored.get(reason, 0) + n
             for v in out.visits:
                 stats.events[v.event] = stats.events.get(v.event, 0) + 1
+            stats.offers.extend(o.id for o in out.offers)
             return None
 
         return send
@@ -259,6 +276,7 @@ ONE_TRIP = "WITH ctx AS ("  # geo/pings_repo.ONE_TRIP, as pg_stat_statements sho
 REMEMBERED = "WITH memory AS ("  # geo/pings_repo.ONE_TRIP_REMEMBERED
 WRITE = "WITH geo AS ("  # geo/pings_repo.WRITE: the write of a batch that fell back
 LOCKED = "SELECT 1 FROM members WHERE id = $1 FOR UPDATE"  # the locked transaction's lock
+FACTS = "SELECT w.tier,"  # geo/issuance_repo.FACTS: a locked batch with campaigns to plan
 
 
 def paths(s: Step) -> None:
@@ -277,10 +295,31 @@ def paths(s: Step) -> None:
     s.extra["fell_back_pct"] = 100 * per_request(WRITE)
     s.extra["one_trip_pct"] = max(0.0, 100 - s.extra["fell_back_pct"])
     s.extra["locked_pct"] = 100 * per_request(LOCKED)
+    s.extra["planned_pct"] = 100 * per_request(FACTS)
     print(f"  batches: {s.extra['one_trip_pct']:.1f}% in one statement (tried for "
           f"{s.extra['one_trip_tried_pct']:.1f}%, from the worker's memory for "
           f"{s.extra['remembered_tried_pct']:.1f}%), {s.extra['fell_back_pct']:.1f}% written "
-          f"by the two-trip path, {s.extra['locked_pct']:.1f}% locked", flush=True)
+          f"by the two-trip path, {s.extra['locked_pct']:.1f}% locked (offers planned for "
+          f"{s.extra['planned_pct']:.1f}%)", flush=True)
+
+
+class StepFigures:
+    """`on_step`: `paths`, and the offers answered in the step, per second and per 100
+    batches (from the answers: a step waits for all of its own)."""
+
+    def __init__(self, stats: Stats) -> None:
+        self.stats, self.seen = stats, 0
+
+    def __call__(self, s: Step) -> None:
+        paths(s)
+        n = len(self.stats.offers) - self.seen
+        self.seen += n
+        if s.statements is None or not s.ok:  # the warm-up's figures count for nothing
+            return
+        s.extra["offers_per_s"] = n / s.seconds
+        s.extra["offers_per_100_batches"] = 100 * n / s.ok
+        print(f"  offers: {n} issued, {s.extra['offers_per_s']:.1f}/s, "
+              f"{s.extra['offers_per_100_batches']:.2f} per 100 batches", flush=True)
 
 
 def memory_hits(port: int, run: Run) -> None:
@@ -327,6 +366,7 @@ async def verify(dsn: str, program_id: uuid.UUID, stats: Stats) -> list[str]:
     conn = await asyncpg.connect(dsn)
     try:
         row = await conn.fetchrow(CHECK, program_id)
+        problems += await campaigns.verify(conn, program_id, stats.offers)
     finally:
         await conn.close()
     assert row is not None
@@ -353,7 +393,8 @@ async def main_async(args: argparse.Namespace) -> int:
         data_dir = Path(tmp)
         keys = new_keys(data_dir)
         t0 = time.perf_counter()
-        program_id, stores, ids = await seed(db.dsn, args.zones, args.members)
+        program_id, stores, ids = await seed(db.dsn, args.zones, args.members,
+                                             args.campaigns, random.Random(args.seed))
         tokens = token_service(keys)
         near = neighbours(stores)
         start = time.time() - START_AGO_S
@@ -362,12 +403,14 @@ async def main_async(args: argparse.Namespace) -> int:
                    stores=stores, near=near, rng=random.Random(rng.random()), start=start,
                    interval=args.interval)
             for m in ids)
-        print(f"seeded {args.zones} zones and {args.members} members in "
+        print(f"seeded {args.zones} zones, {args.members} members and {args.campaigns} "
+              f"active campaigns in "
               f"{time.perf_counter() - t0:.1f} s (PostgreSQL: {db.where}); open loop, Poisson "
               f"arrivals from {plan.start:g} batches/s, batches of {args.batch} pings, "
               f"{plan.duration:g} s per step, p99 target {target.p99_ms:g} ms")
         stats = Stats()
         make = Batches(members, stats, args.batch)
+        figures = StepFigures(stats)
         statements = await Statements.connect(db.dsn)
         locks = await LockWaits.connect(db.dsn)
         runs: list[Run] = []
@@ -381,7 +424,7 @@ async def main_async(args: argparse.Namespace) -> int:
                     runs.append(await series(
                         srv.port, make, workers=workers, plan=plan, target=target, rng=rng,
                         cpu=CpuMeter(server=srv.pid, postgres=db.pid, client=os.getpid()),
-                        statements=statements, locks=locks, on_step=paths, header=i == 0,
+                        statements=statements, locks=locks, on_step=figures, header=i == 0,
                         prepare=make.prepare))
                     memory_hits(srv.port, runs[-1])
                     if any(code >= 500 for code in stats.statuses):
@@ -401,7 +444,9 @@ async def main_async(args: argparse.Namespace) -> int:
             print("CHECK FAILED:\n  " + "\n  ".join(problems))
             return 1
         print("check: every enter answered is a visit row, every exit a closed visit, every "
-              "dwell a dwelt visit; every member that sent a ping is located; no 5xx")
+              "dwell a dwelt visit; every member that sent a ping is located; no 5xx; every "
+              "offer answered is stored once, each campaign within its budget and at most one "
+              "offer per campaign per visit")
     return 0
 
 
@@ -417,6 +462,8 @@ def main() -> int:
     p.add_argument("--interval", type=float, default=5.0, help="seconds between fixes")
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--campaigns", type=int, default=campaigns.REALISTIC,
+                   help="active campaigns (loadtests/campaigns.py); 0 = none")
     return run(main_async(p.parse_args()))
 
 
