@@ -199,7 +199,8 @@ def unique_errors() -> Iterator[None]:
     """Map a ledger write's constraint violations to their domain errors: a receipt already
     recorded in this store → Conflict (field `receipt_id`); a concurrent request that
     committed the same Idempotency-Key first → IdempotencyRace; refunds above the purchase
-    → RuleViolation (field `amount`)."""
+    → RuleViolation (field `amount`); the member erased while the write waited for the
+    account row (the access log's foreign key refuses their id) → NotFound."""
     try:
         yield
     except asyncpg.UniqueViolationError as exc:
@@ -208,6 +209,10 @@ def unique_errors() -> Iterator[None]:
                                   field="receipt_id") from exc
         if exc.constraint_name == "idempotency_keys_pkey":
             raise IdempotencyRace(str(exc)) from exc
+        raise
+    except asyncpg.ForeignKeyViolationError as exc:
+        if exc.constraint_name == "access_log_member_id_fkey":
+            raise errors.NotFound("no such member: erased while this request ran") from exc
         raise
     except asyncpg.CheckViolationError as exc:
         if exc.constraint_name == "transactions_refunded_amount_check":
