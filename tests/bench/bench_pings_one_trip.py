@@ -1,6 +1,6 @@
 """What a ping batch costs in one statement against the two-trip path (not a pass/fail test).
 
-    .venv/bin/python tests/bench/bench_pings_one_trip.py [--batches 400] [--rounds 5]
+    .venv/bin/python tests/bench/bench_pings_one_trip.py [--batches 400] [--rounds 5] [--workers 1]
 
 On a throwaway embedded PostgreSQL with fsync on, the ping load test's world
 (`loadtests/pings.py`: 1,000 store zones around European cities, members staying at stores
@@ -13,7 +13,10 @@ the same tracks, so both see the same batches from members with a history (open 
 last ping). Per batch: wall time, this process's CPU (the service, the pure cores, asyncpg),
 the CPU of the PostgreSQL backend serving the connection (from /proc) and statements sent;
 medians of the rounds, the ratio one-trip / two-trip measured in the same run, and the share
-of batches the one-trip statement was tried for and wrote.
+of batches the one-trip statement was tried for and wrote. `--workers N`: the one-trip path
+keeps N workers' memories and each batch goes to one of them at random, as a member's batches
+land on either worker behind one listening socket (what each worker remembers is then stale or
+missing for some batches).
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ class Counts:
 
 async def _block(pool: asyncpg.Pool, backend: int, members: list[Member], n: int,
                  program_id: uuid.UUID | None, zones: ZoneRegistry, campaigns: CampaignCache,
-                 counts: Counts, memory: MemberMemory | None = None
+                 counts: Counts, memories: list[MemberMemory] | None = None
                  ) -> tuple[float, float, float, float]:
     """(wall µs, client CPU µs, backend CPU µs, statements) per batch of one block."""
     batches = []
@@ -90,6 +93,7 @@ async def _block(pool: asyncpg.Pool, backend: int, members: list[Member], n: int
     sent = counts.statements
     wall, cpu, pg = time.perf_counter(), time.process_time(), _cpu_s(backend)
     for member_id, pings in batches:
+        memory = memories[WORKER.randrange(len(memories))] if memories else None
         await ingest_batch(pool, member_id, pings, registry=zones, campaigns=campaigns,
                            rules=RULES, issuing=ISSUING, now=datetime.now(UTC), idem=None,
                            program_id=program_id, memory=memory)
@@ -97,7 +101,10 @@ async def _block(pool: asyncpg.Pool, backend: int, members: list[Member], n: int
             (_cpu_s(backend) - pg) / n * 1e6, (counts.statements - sent) / n)
 
 
-async def main(batches: int, rounds: int, members: int) -> None:
+WORKER = random.Random(7)  # which worker's memory each batch meets
+
+
+async def main(batches: int, rounds: int, members: int, workers: int) -> None:
     with EmbeddedPostgres(fsync=True) as pg:
         program_id, stores, ids = await seed(pg.dsn, 1000, 2 * members)
         near, rng = neighbours(stores), random.Random(1)
@@ -134,7 +141,7 @@ async def main(batches: int, rounds: int, members: int) -> None:
         zones, campaigns = ZoneRegistry(pool), CampaignCache()
         paths = {"one trip": (program_id, crowd(ids[:members])),
                  "two trips": (None, crowd(ids[members:]))}
-        memory = MemberMemory()  # the one-trip path's, as a worker keeps it
+        memory = [MemberMemory() for _ in range(workers)]  # the one-trip path's, per worker
         for pid, who in paths.values():  # warm up: prepared statements, zones, campaigns
             await _block(pool, backend, who, min(100, batches), pid, zones, campaigns, counts,
                          memory if pid else None)
@@ -147,7 +154,8 @@ async def main(batches: int, rounds: int, members: int) -> None:
         medians = {name: [statistics.median(r[i] for r in rows) for i in range(4)]
                    for name, rows in got.items()}
         print(f"{batches} batches of 50 pings x {rounds} rounds per path ({members} members "
-              f"each), sequential, fsync on; load average {os.getloadavg()[0]:.1f}")
+              f"each, {workers} worker memories), sequential, fsync on; load average "
+              f"{os.getloadavg()[0]:.1f}")
         print(f"{'path':<10} {'wall µs':>9} {'client CPU µs':>14} {'PostgreSQL CPU µs':>18}"
               f" {'statements':>11}")
         for name, (wall, cpu, pgcpu, stmts) in medians.items():
@@ -168,5 +176,6 @@ if __name__ == "__main__":
     p.add_argument("--batches", type=int, default=400)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--members", type=int, default=300, help="per path")
+    p.add_argument("--workers", type=int, default=1, help="worker memories (one-trip path)")
     a = p.parse_args()
-    asyncio.run(main(a.batches, a.rounds, a.members))
+    asyncio.run(main(a.batches, a.rounds, a.members, a.workers))
