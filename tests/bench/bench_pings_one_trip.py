@@ -106,7 +106,7 @@ WORKER = random.Random(7)  # which worker's memory each batch meets
 
 async def main(batches: int, rounds: int, members: int, workers: int) -> None:
     with EmbeddedPostgres(fsync=True) as pg:
-        program_id, stores, ids = await seed(pg.dsn, 1000, 2 * members)
+        program_id, stores, ids = await seed(pg.dsn, 1000, 2 * members, 0, random.Random(1))
         near, rng = neighbours(stores), random.Random(1)
         # Members start 50 minutes back and send one batch (250 s) per turn: a round of
         # `batches` on `members` members stays in the past for rounds * batches / members turns.
