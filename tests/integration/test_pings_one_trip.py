@@ -10,7 +10,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
 import asyncpg
@@ -526,7 +526,58 @@ async def test_a_member_with_a_visit_open_is_one_statement_from_the_workers_memo
             ids_a, ids_b = Ids(), Ids()
             assert ((_answer(one, ids_a), await _rows(conn, a, ids_a, now))
                     == (_answer(two, ids_b), await _rows(conn, b, ids_b, now)))
-    assert memory.recall(a, w.program_id) is not None  # a visit open
+            assert _sorted(memory.recall(a, w.program_id)) == await _as_stored(conn, a,
+                                                                               w.program_id)
+
+
+def _sorted(state: Remembered | None) -> Remembered | None:
+    """`state` with its open visits in one order (the database's is unspecified)."""
+    if state is None:
+        return None
+    return msgspec.structs.replace(
+        state, open_visits=tuple(sorted(state.open_visits, key=lambda v: v.id)))
+
+
+async def _as_stored(conn: asyncpg.Connection, m: uuid.UUID, program_id: uuid.UUID
+                     ) -> Remembered | None:
+    """The member's state as the database holds it, in the form a worker remembers it."""
+    ctx = await pings_repo.read_context(conn, m)
+    assert ctx is not None and ctx["last_ping_at"] is not None
+    return _sorted(Remembered(program_id=program_id, version=ctx["geo_version"],
+                              last=core.Ping(at=ctx["last_ping_at"], lat=ctx["last_lat"],
+                                             lon=ctx["last_lon"], accuracy_m=0.0),
+                              open_visits=tuple(decode_open_visits(ctx["open_visits"]))))
+
+
+async def test_what_each_path_writes_is_what_the_worker_remembers(
+        counted_pool: tuple[asyncpg.Pool, list[str]]) -> None:
+    """After the locked transaction (offers may be due), the two-trip write (a stale memory
+    refused) and the one statement, the worker remembers exactly the stored state: its
+    version, last ping and open visits (times in UTC, as read back)."""
+    pool, _ = counted_pool
+    w = await _world(pool, COMMON._replace(last=None, key=False), ENTER)
+    m, memory = w.members[0], MemberMemory()
+    held = w.campaigns.peek(w.program_id)
+    assert held is not None
+    on = Scheduled(starts_at=w.now - timedelta(hours=1), ends_at=w.now + timedelta(hours=1),
+                   campaign=campaign())
+    w.campaigns._programs[w.program_id] = msgspec.structs.replace(held, campaigns=(on,))
+    paris = [msgspec.structs.replace(p, at=p.at.astimezone(timezone(timedelta(hours=1))))
+             for p in w.batch]  # sent with a +01:00 offset: remembered in UTC all the same
+    out = await _run(pool, m, paris, w.now, None, w.zones, w.campaigns, w.program_id, memory)
+    assert not isinstance(out, BaseException) and out.result.ingest.events  # locked: entered
+    async with pool.acquire() as conn:
+        assert _sorted(memory.recall(m, w.program_id)) == await _as_stored(conn, m,
+                                                                           w.program_id)
+    w.campaigns._programs[w.program_id] = held  # no campaign: the one statement again
+    for seconds, memory_now in ((300, MemberMemory()), (600, memory)):  # a stale memory too
+        memory_now.note(m, memory.recall(m, w.program_id) if memory_now is memory else None)
+        later = _later(w.batch, seconds)
+        await _run(pool, m, later, w.now + timedelta(seconds=seconds), None, w.zones,
+                   w.campaigns, w.program_id, memory_now)
+        async with pool.acquire() as conn:
+            assert _sorted(memory_now.recall(m, w.program_id)) == await _as_stored(
+                conn, m, w.program_id)
 
 
 async def test_a_write_by_another_worker_makes_the_memory_refused_and_the_answer_right(
