@@ -129,7 +129,7 @@ class ImportProblem(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _DESCRIPTIONS = {
-    400: "Malformed JSON, unknown or invalid fields (each named in `errors`)",
+    400: "Malformed JSON, unknown or invalid fields or parameters (each named in `errors`)",
     401: "Missing, invalid or expired token",
     403: "Wrong role or scope, or missing consent",
     404: "Not found (or not yours)",

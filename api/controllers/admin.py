@@ -262,7 +262,7 @@ class ProgramsController(Controller):
         return ProgramOut.of(await programs.create_program(state.pool, data.to_spec()))
 
     @get("/", guards=[roles("admin")], summary="List every program (admin), oldest first",
-         responses=responses(403, 422))
+         responses=responses(403))
     async def list_programs(self, state: State, limit: Limit = 50,
                             cursor: Cursor = None) -> Page[ProgramOut]:
         after = decode_cursor(cursor)

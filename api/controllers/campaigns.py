@@ -28,7 +28,7 @@ from api.auth.tokens import Caller, live_member, roles
 from api.boundary import day
 from api.controllers.admin import in_path_program
 from api.errors import responses
-from api.paging import Cursor, Limit, Page, decode_cursor, page_of
+from api.paging import Cursor, Limit, Page, decode_cursor, decode_number, page_of
 from geo import campaigns_service as service
 from geo.campaign_stats import CSV_HEADER, Stats, csv_rows
 from geo.campaigns import (
@@ -47,7 +47,6 @@ from geo.campaigns import (
 )
 from geo.campaigns_repo import Observation, Revision
 from geo.eligibility import Weather
-from wallet.kernel.errors import RuleViolation
 from wallet.kernel.text import Text
 from wallet.offers.model import Offer, OfferStatus
 
@@ -195,7 +194,7 @@ class CampaignsController(Controller):
                                                    by=principal.sub, now=_now()))
 
     @get("/", summary="List the program's campaigns (oldest first)",
-         responses=responses(403, 404, 422))
+         responses=responses(403, 404))
     async def list_campaigns(self, state: State, program_id: FromPath[uuid.UUID],
                              status: StatusFilter = None, limit: Limit = 50,
                              cursor: Cursor = None) -> Page[CampaignOut]:
@@ -262,14 +261,11 @@ class CampaignsController(Controller):
 
     @get("/{campaign_id:uuid}/revisions",
          summary="Every change of the campaign, newest first: who, when, before, after",
-         responses=responses(403, 404, 422))
+         responses=responses(403, 404))
     async def revisions(self, state: State, program_id: FromPath[uuid.UUID],
                         campaign_id: FromPath[uuid.UUID], limit: Limit = 50,
                         cursor: Cursor = None) -> RevisionsPage:
-        try:
-            before = int(cursor) if cursor else None
-        except ValueError as exc:
-            raise RuleViolation("malformed cursor", field="cursor") from exc
+        before = decode_number(cursor)
         rows = await service.revisions(state.pool, program_id, campaign_id, before=before,
                                        limit=limit + 1)
         more = len(rows) > limit
@@ -302,7 +298,7 @@ class MyOffersController(Controller):
     guards = [roles("member"), live_member]  # an erased member's token is 401 (#6)
 
     @get("/", summary="My offers, newest first (status computed now)",
-         responses=responses(403, 422))
+         responses=responses(403))
     async def my_offers(self, state: State, principal: Caller,
                         status: OfferStatusFilter = None, limit: Limit = 50,
                         cursor: Cursor = None) -> Page[Offer]:

@@ -7,8 +7,6 @@ keyed by the ledger's append order, so new entries never shift a page being read
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from datetime import datetime
 
@@ -20,8 +18,7 @@ from litestar.types import ControllerRouterHandler
 from api.auth.tokens import Caller as Authenticated
 from api.auth.tokens import roles
 from api.errors import responses
-from api.paging import Cursor, Limit, Page
-from wallet.kernel.errors import RuleViolation
+from api.paging import Cursor, Limit, Page, decode_number, encode_number
 from wallet.ledger import statement_service
 
 
@@ -42,31 +39,18 @@ class LedgerItem(msgspec.Struct, frozen=True, kw_only=True):
     balance_after: BalanceAfter
 
 
-def _encode(seq: int) -> str:
-    return base64.urlsafe_b64encode(str(seq).encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str | None) -> int | None:
-    if not cursor:
-        return None
-    try:
-        return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
-        raise RuleViolation("malformed cursor", field="cursor") from exc
-
-
 class MeWalletController(Controller):
     path = "/v1/me"
     tags = ["members"]
     guards = [roles("member")]
 
-    @get("/ledger", summary="My ledger entries, newest first", responses=responses(403, 422))
+    @get("/ledger", summary="My ledger entries, newest first", responses=responses(403))
     async def ledger(self, state: State, principal: Authenticated, limit: Limit = 50,
                      cursor: Cursor = None) -> Page[LedgerItem]:
         assert principal.program_id is not None  # members always belong to a program
         rows = await statement_service.statement_page(
-            state.pool, principal.sub, principal.program_id, before_seq=_decode(cursor),
-            limit=limit + 1)
+            state.pool, principal.sub, principal.program_id,
+            before_seq=decode_number(cursor, opaque=True), limit=limit + 1)
         items = [LedgerItem(id=r.id, at=r.at, kind=r.kind, points=r.points,
                             stored_value=r.stored_value, store_id=r.store_id,
                             store_name=r.store_name, transaction_id=r.transaction_id,
@@ -74,7 +58,8 @@ class MeWalletController(Controller):
                                                        stored_value=r.stored_value_balance_after))
                  for r in rows[:limit]]
         more = len(rows) > limit
-        return Page(items=items, next_cursor=_encode(rows[limit - 1].seq) if more else None)
+        return Page(items=items, next_cursor=(encode_number(rows[limit - 1].seq, opaque=True)
+                                              if more else None))
 
 
 ROUTES: list[ControllerRouterHandler] = [MeWalletController]

@@ -173,7 +173,7 @@ class NoticeController(Controller):
     @get("/privacy/notice/versions", summary="Every version of the privacy notice (public)",
          description="Newest first: each version ever served, and when it was first. "
                      "`current` is the one served now.",
-         responses={**responses(422), **ex.ok(
+         responses={**responses(), **ex.ok(
              200, Page[NoticeVersion], "The current version and an earlier one",
              ex.notice_versions())})
     async def notice_versions(self, state: State, limit: Limit = 50,
@@ -206,7 +206,7 @@ class MePrivacyController(Controller):
     guards = [roles("member")]
 
     @get("/access-log", summary="Who accessed my data, newest first",
-         responses=responses(403, 422))
+         responses=responses(403))
     async def access_log(self, state: State, principal: Caller, limit: Limit = 50,
                          cursor: Cursor = None) -> Page[AccessLogItem]:
         rows = await access_service.access_log_of(state.pool, principal.sub, before=_before(cursor),
@@ -276,7 +276,7 @@ class AdminPrivacyController(Controller):
     @get("/access-log", summary="Access-log entries in a window, e.g. one actor's (breaches)",
          description="Whose data an actor read between `from` and `to` (default: the last "
                      "72 hours), oldest first. `member_id` is null once a member is erased.",
-         responses=responses(403, 422))
+         responses=responses(403))
     async def search(self, state: State, *, actor_id: FromQuery[uuid.UUID | None] = None,
                      member_id: FromQuery[uuid.UUID | None] = None, from_: FromTime = None,
                      to: ToTime = None, limit: Limit = 50,

@@ -25,8 +25,15 @@ from api.controllers import rewards_examples as ex
 from api.controllers.admin import in_path_program
 from api.errors import responses
 from api.idempotency import OptionalIdempotencyKey, request_key, respond
-from api.paging import Cursor, Limit, Page, decode_cursor, encode_cursor, page_of
-from wallet.kernel.errors import RuleViolation
+from api.paging import (
+    Cursor,
+    Limit,
+    Page,
+    decode_cursor,
+    decode_number,
+    encode_cursor,
+    page_of,
+)
 from wallet.kernel.text import MultilineText, Text
 from wallet.rewards import claims_service, rewards_service
 from wallet.rewards.claims_service import ClaimResult
@@ -189,7 +196,7 @@ class RewardsController(Controller):
     @get("/", summary="List the program's rewards (oldest first)",
          description="Paged with `limit` and `cursor`; `status` keeps active or retired "
                      "rewards only.",
-         responses={**responses(403, 404, 422), **ex.ok(200, Page[RewardOut], "A page of rewards",
+         responses={**responses(403, 404), **ex.ok(200, Page[RewardOut], "A page of rewards",
                                                     {"items": [ex.REWARD_OUT],
                                                      "next_cursor": None})})
     async def list_rewards(self, state: State, program_id: FromPath[uuid.UUID],
@@ -240,15 +247,12 @@ class RewardsController(Controller):
          summary="Every change of the reward, newest first: who, when, before, after",
          description="`before` and `after` hold the reward's status, revision and "
                      "definition; the cursor is the last revision number of the page.",
-         responses={**responses(403, 404, 422),
+         responses={**responses(403, 404),
                     **ex.ok(200, RevisionsPage, "A page of revisions", ex.REVISIONS)})
     async def revisions(self, state: State, program_id: FromPath[uuid.UUID],
                         reward_id: FromPath[uuid.UUID], limit: Limit = 50,
                         cursor: Cursor = None) -> RevisionsPage:
-        try:
-            before = int(cursor) if cursor else None
-        except ValueError as exc:
-            raise RuleViolation("malformed cursor", field="cursor") from exc
+        before = decode_number(cursor)
         rows = await rewards_service.revisions(state.pool, program_id, reward_id,
                                                before=before, limit=limit + 1)
         more = len(rows) > limit
@@ -275,7 +279,7 @@ class MyRewardsController(Controller):
          description="Active rewards my tier sees whose claiming window has not closed, "
                      "oldest first. `affordable`: my points available now cover it; "
                      "`claimable`: a claim now would succeed.",
-         responses={**responses(403, 422), **ex.ok(200, MemberRewardsPage, "My catalogue",
+         responses={**responses(403), **ex.ok(200, MemberRewardsPage, "My catalogue",
                                                     ex.MEMBER_REWARDS)})
     async def my_rewards(self, state: State, principal: Caller, limit: Limit = 50,
                          cursor: Cursor = None) -> MemberRewardsPage:
@@ -308,7 +312,7 @@ class MyRewardsController(Controller):
 
     @get("/vouchers", summary="My vouchers, newest first",
          description="Status as of now: an unused voucher past its expiry is `expired`.",
-         responses={**responses(403, 422), **ex.ok(200, Page[MemberVoucher], "My vouchers",
+         responses={**responses(403), **ex.ok(200, Page[MemberVoucher], "My vouchers",
                                                     ex.MY_VOUCHERS)})
     async def my_vouchers(self, state: State, principal: Caller, status: VoucherFilter = None,
                           limit: Limit = 50, cursor: Cursor = None) -> Page[MemberVoucher]:

@@ -146,7 +146,7 @@ class StoresController(Controller):
     @get("/", summary="List the program's stores (oldest first)",
          description="Filter with `code` (exact) and `q` (text in the code or the name, "
                      "case-insensitive); paged with `limit` and `cursor`.",
-         responses=responses(403, 404, 422))
+         responses=responses(403, 404))
     async def list_stores(self, state: State, program_id: FromPath[uuid.UUID], *,
                           code: CodeFilter = None, q: TextQuery = None,
                           limit: Limit = 50, cursor: Cursor = None) -> Page[StoreOut]:

@@ -44,7 +44,7 @@ class TillReadsController(Controller):
     @get("/{store_id:uuid}/transactions", summary="A store's till transactions, newest first",
          description="Purchases, refunds and top-ups rung up in this store, without any "
                      "member identity. Staff only for their own stores (403 otherwise).",
-         responses=responses(403, 422))
+         responses=responses(403))
     async def transactions(self, state: State, principal: Caller,
                            store_id: FromPath[uuid.UUID], limit: Limit = 50,
                            cursor: Cursor = None) -> Page[StoreTransaction]:
