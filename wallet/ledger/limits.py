@@ -4,7 +4,7 @@ purse (stored value) balance, each a ceiling in minor units (`wallet.kernel.mode
 Each refusal is a `LimitExceeded` naming the limit, its value and the most the operation
 could be now (`allowed`), checked before anything is written or any PIN is verified. The
 purse's ceiling holds for every credit: a top-up or a stored-value reward beyond it is
-refused; a refund gives back in cash what the purse cannot take (`rules.refund`). Lowering
+refused; a refund gives back in cash what the purse cannot take (`refund_rules.refund`). Lowering
 a ceiling never takes money away: a purse above it keeps its balance and only cannot grow.
 """
 

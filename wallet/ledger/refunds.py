@@ -1,7 +1,7 @@
 """Refunds at the till, in what was paid: a purchase of 2,450 on which an offer took 490 off
 gives back at most 1,960, split into what goes back by card or in cash and what goes back to
 the purse (stored value), in the proportions the purchase was paid; the points it earned are
-taken back and the points it redeemed returned in the same proportion (`rules.refund`).
+taken back and the points it redeemed returned in the same proportion (`refund_rules.refund`).
 
 A purchase is named by its transaction id or by its receipt id in the store that rang it up
 (the till's, unless the refund names another). Refunds across the program's stores are allowed
@@ -24,7 +24,7 @@ import msgspec
 
 from wallet.kernel import errors, ids
 from wallet.kernel.idempotency import IdemKey, Outcome, encode, replay, retrying
-from wallet.ledger import account_repo, rules
+from wallet.ledger import account_repo, refund_rules
 from wallet.ledger import ledger_repo as ledger
 from wallet.ledger.till import LOTS_PAGE, Caller, cover_lots, till_access
 from wallet.vouchers import redemption as voucher_redemption
@@ -58,7 +58,7 @@ async def refund(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID,
                  now: datetime | None = None) -> Outcome[RefundResult]:
     """Refund `amount` (default: all that is left) of what was paid for a purchase, at
     `store_id`; the purchase is named by its transaction id or by its receipt id (`str`) in
-    `receipt_store_id` (default `store_id`); see `rules.refund`. The refund that completes it
+    `receipt_store_id` (default `store_id`); see `refund_rules.refund`. The refund that completes it
     makes the reward vouchers the purchase used usable again."""
     now = now or datetime.now(UTC)
     field = "transaction_id" if isinstance(purchase, uuid.UUID) else "receipt_id"
@@ -89,15 +89,15 @@ async def refund(pool: asyncpg.Pool, caller: Caller, *, store_id: uuid.UUID,
                     raise errors.RuleViolation("this purchase is already fully refunded",
                                                field=field)
                 how_much = (left if p.paid else 0) if amount is None else amount
-                original = rules.Original(
+                original = refund_rules.Original(
                     amount=p.paid, refunded_amount=p.refunded_amount,
                     points_earned=p.points_earned, points_redeemed=p.points_redeemed,
                     stored_value_spent=p.stored_value_spent, earn_lot_id=p.earn_lot_id)
-                owed = p.points_earned if p.paid == 0 else rules.share(
+                owed = p.points_earned if p.paid == 0 else refund_rules.share(
                     p.points_earned, p.paid, p.refunded_amount,
                     p.refunded_amount + min(how_much, left))
                 lots = await cover_lots(conn, p.wallet_account_id, state.lots, owed, now)
-                done = rules.refund(locked.balances, lots, original, amount=how_much,
+                done = refund_rules.refund(locked.balances, lots, original, amount=how_much,
                                     rules=locked.rules, now=now, return_lot_id=ids.time_ordered(),
                                     limits=locked.limits)
                 restored = await voucher_redemption.restore(conn, p.id) if (

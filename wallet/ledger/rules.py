@@ -20,23 +20,7 @@ Rounding (all integer arithmetic, never floats; every division floors):
 * **tiers**: the multiplier of a purchase is that of the tier reached *before* it, from the
   points earned over the trailing 12 months (365 UTC days including today, net of refunds); the
   account's tier is then recomputed with the purchase's points.
-* **refunds are in what was paid, and cumulative**: A is what the member paid for the
-  purchase (its amount less the discount of offers and vouchers; stored value is part of it,
-  the rest went by card or cash), so a refund gives back at most A. After refunds totalling R,
-  the points taken back and the points and stored value returned are floor(X * R / A) for
-  each X the purchase earned, redeemed or spent. A refund moves the difference between that
-  figure after and before it, so partial refunds that sum to the whole move exactly X, never
-  more, and the same refunds give the same figures in any split; what is not stored value is
-  cash or card back, and so is stored value the purse cannot take under its ceiling
-  (`Limits.max_stored_value_balance`, see `wallet/ledger/limits.py`). A purchase nothing
-  was paid for (A = 0: a free product voucher, a 100% offer) is refunded whole, once, with
-  an amount of 0 (the caller knows whether it was).
-
-Refund after the earned points were spent: the refund first returns the redeemed points (a new
-lot with the program's full expiry period) and stored value, then takes back the earned
-points: from the purchase's own lot first, then from the other lots oldest first, but never
-more than the balance holds. What could not be taken back is recorded on the refund as
-`points_shortfall` and never collected later: no balance goes below zero.
+* **refunds** are in what was paid, and cumulative: `wallet/ledger/refund_rules.py`.
 """
 
 from __future__ import annotations
@@ -49,9 +33,8 @@ from typing import Literal
 import msgspec
 
 from wallet.kernel.errors import InsufficientBalance, RuleViolation
-from wallet.kernel.model import Limits, Tier
 from wallet.kernel.model import Lot as Lot  # noqa: PLC0414 - the rules take lots: re-exported
-from wallet.ledger.limits import purse_room
+from wallet.kernel.model import Tier
 
 EntryKind = Literal[
     "earn", "redeem", "expire", "refund_earn", "refund_redeem", "stored_value_topup",
@@ -119,33 +102,12 @@ class PurchaseEffect(msgspec.Struct, frozen=True, kw_only=True):
     points_bonus: int = 0  # offer bonus points (not counted towards tiers)
 
 
-class Original(msgspec.Struct, frozen=True, kw_only=True):
-    """The purchase a refund refers to, with what its refunds have moved so far."""
-
-    amount: int  # what was paid: the purchase's amount less its discount
-    refunded_amount: int
-    points_earned: int
-    points_redeemed: int
-    stored_value_spent: int
-    earn_lot_id: uuid.UUID | None
-
-
-class RefundEffect(msgspec.Struct, frozen=True, kw_only=True):
-    effect: Effect
-    amount: int
-    points_taken_back: int
-    points_shortfall: int
-    points_returned: int
-    stored_value_returned: int
-    cash_back: int  # what of `amount` goes back by card or in cash (the rest: stored value)
-    tier_points_delta: int  # to subtract from the trailing-12-month earned points
-
-
 # --- building blocks --------------------------------------------------------------------------
 
 
-class _Book:
-    """Accumulates entries and lot changes, carrying the running balances (internal)."""
+class Book:
+    """Accumulates entries and lot changes, carrying the running balances (the building block
+    of every ledger rule, here and in `wallet.ledger.refund_rules`)."""
 
     def __init__(self, balances: Balances) -> None:
         self.points = balances.points
@@ -195,7 +157,7 @@ def tier_for(tiers: Sequence[Tier], points_12m: int) -> Tier | None:
     return best
 
 
-def _expire_due(book: _Book, lots: Sequence[Lot], now: datetime) -> dict[uuid.UUID, int]:
+def expire_due(book: Book, lots: Sequence[Lot], now: datetime) -> dict[uuid.UUID, int]:
     """Expire exactly the remainder of every lot due at `now`; returns the lots still open."""
     remaining: dict[uuid.UUID, int] = {}
     for lot in fifo(lots):
@@ -207,7 +169,7 @@ def _expire_due(book: _Book, lots: Sequence[Lot], now: datetime) -> dict[uuid.UU
     return remaining
 
 
-def _take(book: _Book, kind: EntryKind, order: Sequence[Lot], open_: dict[uuid.UUID, int],
+def take_points(book: Book, kind: EntryKind, order: Sequence[Lot], open_: dict[uuid.UUID, int],
           points: int) -> list[Lot]:
     """Take `points` from the lots in `order` (skipping closed ones); returns the lots used."""
     used: list[Lot] = []
@@ -234,20 +196,20 @@ def _take(book: _Book, kind: EntryKind, order: Sequence[Lot], open_: dict[uuid.U
 def expire(balances: Balances, lots: Sequence[Lot], now: datetime) -> Effect:
     """Expire the lots due at `now` (expires_at <= now): one `expire` entry per lot, taking
     exactly its remainder. Lots not due are untouched; no due lot gives an empty effect."""
-    book = _Book(balances)
-    _expire_due(book, lots, now)
+    book = Book(balances)
+    expire_due(book, lots, now)
     return book.effect()
 
 
 def redeem(balances: Balances, lots: Sequence[Lot], points: int, now: datetime) -> Effect:
     """Redeem `points`, oldest lots first (after expiring due ones). Raises InsufficientBalance
     naming `redeem.points` if the balance (or the lots given) cannot cover it."""
-    book = _Book(balances)
-    open_ = _expire_due(book, lots, now)
+    book = Book(balances)
+    open_ = expire_due(book, lots, now)
     if points > book.points:
         raise InsufficientBalance(f"{points} points requested, {book.points} available",
                                   field="redeem.points")
-    _take(book, "redeem", fifo(lots), open_, points)
+    take_points(book, "redeem", fifo(lots), open_, points)
     return book.effect()
 
 
@@ -273,12 +235,12 @@ def purchase(balances: Balances, lots: Sequence[Lot], rules: EarnRules, *, amoun
         raise InsufficientBalance(
             f"{stored_value} of stored value requested, {balances.stored_value} available",
             field="stored_value.amount")
-    book = _Book(balances)
-    open_ = _expire_due(book, lots, now)
+    book = Book(balances)
+    open_ = expire_due(book, lots, now)
     if redeem_points > book.points:
         raise InsufficientBalance(f"{redeem_points} points requested, {book.points} available",
                                   field="redeem.points")
-    _take(book, "redeem", fifo(lots), open_, redeem_points)
+    take_points(book, "redeem", fifo(lots), open_, redeem_points)
     before = tier_for(rules.tiers, points_12m)
     earned = points_for(amount - discount, rules,
                         before.multiplier_milli if before else 1000) * points_multiplier
@@ -305,7 +267,7 @@ def top_up(balances: Balances, amount: int) -> Effect:
     limits are checked first: `wallet.ledger.limits.check_top_up`)."""
     if amount <= 0:
         raise RuleViolation("a top-up amount must be positive", field="amount")
-    book = _Book(balances)
+    book = Book(balances)
     book.add("stored_value_topup", value=amount)
     return book.effect()
 
@@ -320,7 +282,7 @@ def payout(balances: Balances, amount: int) -> Effect:
         raise InsufficientBalance(
             f"{amount} of stored value requested, {balances.stored_value} available",
             field="amount")
-    book = _Book(balances)
+    book = Book(balances)
     book.add("stored_value_payout", value=-amount)
     return book.effect()
 
@@ -328,7 +290,7 @@ def payout(balances: Balances, amount: int) -> Effect:
 def adjust(balances: Balances, *, points: int, stored_value: int, now: datetime,
            lot_id: uuid.UUID, expiry_days: int, lots: Sequence[Lot] = ()) -> Effect:
     """An operator's correction: credits open a lot, debits take FIFO from `lots`."""
-    book = _Book(balances)
+    book = Book(balances)
     open_ = {lot.id: lot.remaining for lot in lots if lot.remaining > 0}
     if points > 0:
         book.new_lots.append(NewLot(id=lot_id, source="adjust", earned_at=now, points=points,
@@ -350,68 +312,3 @@ def adjust(balances: Balances, *, points: int, stored_value: int, now: datetime,
     if stored_value:
         book.add("adjust", value=stored_value)
     return book.effect()
-
-
-def share(total: int, amount: int, before: int, after: int) -> int:
-    """The part of `total` a refund moves when refunds of a purchase of `amount` go from
-    `before` to `after`: floor(total * after / amount) - floor(total * before / amount)."""
-    return total * after // amount - total * before // amount
-
-
-def refund(balances: Balances, lots: Sequence[Lot], original: Original, *, amount: int,
-           rules: EarnRules, now: datetime, return_lot_id: uuid.UUID,
-           limits: Limits | None = None) -> RefundEffect:
-    """Refund `amount` of what was paid for `original` (see the module docstring).
-
-    With `limits`, the stored value going back never takes the purse above
-    `max_stored_value_balance`: what the purse cannot take goes back by card or in cash
-    (`cash_back`), so the member gets all of it and the ceiling holds.
-
-    `original.amount` is what was paid (amount - discount). `lots` must hold every due lot,
-    the purchase's own earn lot if still open, and enough open lots oldest first to cover the
-    take-back. Entries: expire…, refund_redeem, refund_earn…, stored_value_refund. Raises
-    RuleViolation (field `amount`) when `amount` exceeds what is left to refund, or is not 0
-    for a purchase nothing was paid for (refunded whole).
-    """
-    if original.amount == 0:  # nothing paid: the whole purchase goes back, with no money
-        if amount != 0:
-            raise RuleViolation("nothing was paid for this purchase: it is refunded whole, "
-                                "without an amount", field="amount")
-        base, before, after = 1, 0, 1
-    else:
-        left = original.amount - original.refunded_amount
-        if amount <= 0 or amount > left:
-            raise RuleViolation(f"at most {max(left, 0)} of what was paid for this purchase "
-                                "can still be refunded", field="amount")
-        base = original.amount
-        before, after = original.refunded_amount, original.refunded_amount + amount
-    owed = share(original.points_earned, base, before, after)
-    returned = share(original.points_redeemed, base, before, after)
-    value_back = share(original.stored_value_spent, base, before, after)
-    if limits is not None:
-        value_back = min(value_back, purse_room(balances.stored_value, limits))
-    book = _Book(balances)
-    open_ = _expire_due(book, lots, now)
-    if returned:
-        book.new_lots.append(NewLot(
-            id=return_lot_id, source="refund_redeem", earned_at=now, points=returned,
-            remaining=returned, expires_at=now + timedelta(days=rules.points_expiry_days)))
-        open_[return_lot_id] = returned
-        book.add("refund_redeem", points=returned, lot_id=return_lot_id)
-    take = min(owed, book.points)
-    own = [lot for lot in lots if lot.id == original.earn_lot_id]
-    fresh = Lot(id=return_lot_id, earned_at=now, points=returned, remaining=returned,
-                expires_at=now + timedelta(days=rules.points_expiry_days))
-    others = fifo([*(lot for lot in lots if lot.id != original.earn_lot_id),
-                   *([fresh] if returned else [])])
-    _take(book, "refund_earn", [*own, *others], open_, take)
-    if return_lot_id in book.updates:
-        # The new lot was partly taken back at once: it is created with what is left (a row
-        # cannot be inserted and updated by one statement).
-        book.new_lots[-1] = msgspec.structs.replace(
-            book.new_lots[-1], remaining=book.updates.pop(return_lot_id))
-    book.add("stored_value_refund", value=value_back)
-    return RefundEffect(effect=book.effect(), amount=amount, points_taken_back=take,
-                        points_shortfall=owed - take, points_returned=returned,
-                        stored_value_returned=value_back, cash_back=amount - value_back,
-                        tier_points_delta=-owed)

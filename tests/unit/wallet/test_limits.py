@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from wallet.kernel.errors import LimitExceeded
 from wallet.kernel.model import Limits
-from wallet.ledger import limits, rules
+from wallet.ledger import limits, refund_rules, rules
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 RATE = rules.EarnRules(earn_points=1, earn_per_amount=100, points_expiry_days=365)
@@ -54,9 +54,9 @@ def test_a_purse_above_a_lowered_ceiling_keeps_its_money_and_can_take_nothing_mo
 def test_a_refund_never_takes_the_purse_above_its_ceiling_and_pays_the_rest_in_cash(
         purse: int, paid: int, share: int) -> None:
     spent = paid * share // 100
-    original = rules.Original(amount=paid, refunded_amount=0, points_earned=0,
+    original = refund_rules.Original(amount=paid, refunded_amount=0, points_earned=0,
                               points_redeemed=0, stored_value_spent=spent, earn_lot_id=None)
-    done = rules.refund(rules.Balances(points=0, stored_value=purse), [], original,
+    done = refund_rules.refund(rules.Balances(points=0, stored_value=purse), [], original,
                         amount=paid, rules=RATE, now=NOW, return_lot_id=uuid.uuid4(),
                         limits=LIMITS)
     assert done.stored_value_returned == min(spent, max(0, 15_000 - purse))

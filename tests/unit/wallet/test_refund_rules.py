@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wallet.kernel.errors import InsufficientBalance, RuleViolation
-from wallet.ledger import rules
+from wallet.ledger import refund_rules, rules
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 RATE = rules.EarnRules(earn_points=1, earn_per_amount=100, points_expiry_days=365)
@@ -28,9 +28,9 @@ def test_refunds_summing_to_what_was_paid_give_back_the_stored_value_and_the_res
     parts = [b - a for a, b in zip([0, *bounds], [*bounds, paid], strict=True)]
     refunded, cash, value = 0, 0, 0
     for part in parts:
-        original = rules.Original(amount=paid, refunded_amount=refunded, points_earned=0,
+        original = refund_rules.Original(amount=paid, refunded_amount=refunded, points_earned=0,
                                   points_redeemed=0, stored_value_spent=spent, earn_lot_id=None)
-        done = rules.refund(RICH, [], original, amount=part, rules=RATE, now=NOW,
+        done = refund_rules.refund(RICH, [], original, amount=part, rules=RATE, now=NOW,
                             return_lot_id=uuid.uuid4())
         assert done.cash_back >= 0 and done.stored_value_returned >= 0
         assert done.cash_back + done.stored_value_returned == part
@@ -38,20 +38,21 @@ def test_refunds_summing_to_what_was_paid_give_back_the_stored_value_and_the_res
             value + done.stored_value_returned)
     assert (value, cash) == (spent, paid - spent)
     with pytest.raises(RuleViolation):
-        rules.refund(RICH, [], rules.Original(
+        refund_rules.refund(RICH, [], refund_rules.Original(
             amount=paid, refunded_amount=refunded, points_earned=0, points_redeemed=0,
             stored_value_spent=spent, earn_lot_id=None), amount=1, rules=RATE, now=NOW,
             return_lot_id=uuid.uuid4())
 
 
 def test_a_purchase_nothing_was_paid_for_is_refunded_whole_with_no_money() -> None:
-    free = rules.Original(amount=0, refunded_amount=0, points_earned=0, points_redeemed=40,
+    free = refund_rules.Original(amount=0, refunded_amount=0, points_earned=0, points_redeemed=40,
                           stored_value_spent=0, earn_lot_id=None)
-    done = rules.refund(rules.Balances(points=0, stored_value=0), [], free, amount=0,
+    done = refund_rules.refund(rules.Balances(points=0, stored_value=0), [], free, amount=0,
                         rules=RATE, now=NOW, return_lot_id=uuid.uuid4())
     assert (done.amount, done.cash_back, done.points_returned) == (0, 0, 40)
     with pytest.raises(RuleViolation):
-        rules.refund(RICH, [], free, amount=1, rules=RATE, now=NOW, return_lot_id=uuid.uuid4())
+        refund_rules.refund(RICH, [], free, amount=1, rules=RATE, now=NOW,
+                            return_lot_id=uuid.uuid4())
 
 
 @given(purse=st.integers(0, 10**6), amount=st.integers(-5, 10**6))

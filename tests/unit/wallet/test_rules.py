@@ -9,7 +9,7 @@ import pytest
 
 from wallet.kernel.errors import InsufficientBalance, RuleViolation
 from wallet.kernel.model import Tier
-from wallet.ledger import rules
+from wallet.ledger import refund_rules, rules
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 RATE = rules.EarnRules(earn_points=1, earn_per_amount=100, points_expiry_days=365)
@@ -75,11 +75,11 @@ def test_expiry_takes_exactly_the_remainder_of_due_lots() -> None:
 
 
 def test_a_refund_after_the_points_were_spent_takes_what_remains_and_records_the_rest() -> None:
-    original = rules.Original(amount=5000, refunded_amount=0, points_earned=50,
+    original = refund_rules.Original(amount=5000, refunded_amount=0, points_earned=50,
                               points_redeemed=0, stored_value_spent=0, earn_lot_id=uuid.uuid4())
     left = rules.Lot(id=original.earn_lot_id, earned_at=NOW, expires_at=NOW + timedelta(1),
                      points=50, remaining=5)
-    done = rules.refund(rules.Balances(points=5, stored_value=0), [left], original,
+    done = refund_rules.refund(rules.Balances(points=5, stored_value=0), [left], original,
                         amount=5000, rules=RATE, now=NOW, return_lot_id=uuid.uuid4())
     assert (done.points_taken_back, done.points_shortfall) == (5, 45)
     assert done.effect.balances.points == 0
@@ -87,19 +87,19 @@ def test_a_refund_after_the_points_were_spent_takes_what_remains_and_records_the
 
 
 def test_refund_amounts_are_bounded_by_what_is_left() -> None:
-    original = rules.Original(amount=100, refunded_amount=60, points_earned=1,
+    original = refund_rules.Original(amount=100, refunded_amount=60, points_earned=1,
                               points_redeemed=0, stored_value_spent=0, earn_lot_id=None)
     with pytest.raises(RuleViolation):
-        rules.refund(EMPTY, [], original, amount=41, rules=RATE, now=NOW,
+        refund_rules.refund(EMPTY, [], original, amount=41, rules=RATE, now=NOW,
                      return_lot_id=uuid.uuid4())
 
 
 def test_a_refund_returns_redeemed_points_before_taking_back_earned_ones() -> None:
     """Returned first: a member with nothing left still nets redeemed - earned."""
     earn_lot = uuid.uuid4()
-    original = rules.Original(amount=1000, refunded_amount=0, points_earned=10,
+    original = refund_rules.Original(amount=1000, refunded_amount=0, points_earned=10,
                               points_redeemed=50, stored_value_spent=0, earn_lot_id=earn_lot)
-    done = rules.refund(EMPTY, [], original, amount=1000, rules=RATE, now=NOW,
+    done = refund_rules.refund(EMPTY, [], original, amount=1000, rules=RATE, now=NOW,
                         return_lot_id=uuid.uuid4())
     assert (done.points_returned, done.points_taken_back, done.points_shortfall) == (50, 10, 0)
     assert done.effect.balances.points == 40

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from wallet.kernel.errors import InsufficientBalance, RuleViolation
 from wallet.kernel.model import Tier
-from wallet.ledger import rules
+from wallet.ledger import refund_rules, rules
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TIERS = (Tier(name="base", min_points_12m=0, multiplier_milli=1000),
@@ -30,7 +30,7 @@ class Wallet:
         self.balances = rules.Balances(points=0, stored_value=0)
         self.lots: dict[uuid.UUID, rules.Lot] = {}
         self.entries: list[rules.Entry] = []
-        self.purchases: list[tuple[rules.Original, datetime]] = []
+        self.purchases: list[tuple[refund_rules.Original, datetime]] = []
 
     def apply(self, effect: rules.Effect) -> None:
         points, value = self.balances.points, self.balances.stored_value
@@ -83,7 +83,7 @@ def test_any_sequence_keeps_balances_equal_to_the_sum_of_entries_and_never_negat
                                       redeem_points=b, stored_value=c, points_12m=0, now=now,
                                       earn_lot_id=lot_id)
                 w.apply(done.effect)
-                w.purchases.append((rules.Original(
+                w.purchases.append((refund_rules.Original(
                     amount=a, refunded_amount=0, points_earned=done.points_earned,
                     points_redeemed=b, stored_value_spent=c,
                     earn_lot_id=lot_id if done.points_earned else None), now))
@@ -94,13 +94,13 @@ def test_any_sequence_keeps_balances_equal_to_the_sum_of_entries_and_never_negat
                 original, at = w.purchases[i]
                 left = original.amount - original.refunded_amount
                 amount = max(1, left * b // 100)
-                done_r = rules.refund(w.balances, list(w.lots.values()), original,
+                done_r = refund_rules.refund(w.balances, list(w.lots.values()), original,
                                       amount=amount, rules=rate, now=now,
                                       return_lot_id=uuid.uuid4())
                 w.apply(done_r.effect)
                 assert done_r.points_taken_back + done_r.points_shortfall == -(
                     done_r.tier_points_delta)
-                w.purchases[i] = (rules.Original(
+                w.purchases[i] = (refund_rules.Original(
                     amount=original.amount, refunded_amount=original.refunded_amount + amount,
                     points_earned=original.points_earned,
                     points_redeemed=original.points_redeemed,
@@ -187,10 +187,10 @@ def test_a_full_refund_with_nothing_spent_in_between_restores_the_balances(
     if amount == 0:
         assert done.points_earned == 0
         return
-    original = rules.Original(amount=amount, refunded_amount=0,
+    original = refund_rules.Original(amount=amount, refunded_amount=0,
                               points_earned=done.points_earned, points_redeemed=redeem,
                               stored_value_spent=spend, earn_lot_id=earn_lot)
-    back = rules.refund(w.balances, list(w.lots.values()), original, amount=amount,
+    back = refund_rules.refund(w.balances, list(w.lots.values()), original, amount=amount,
                         rules=rate, now=T0, return_lot_id=uuid.uuid4())
     w.apply(back.effect)
     assert w.balances == before
@@ -203,11 +203,11 @@ def test_partial_refunds_summing_to_the_whole_move_exactly_the_total(
         total: int, amount: int, cuts: list[int]) -> None:
     points = sorted({c % amount for c in cuts} - {0})
     bounds = [0, *points, amount]
-    moved = [rules.share(total, amount, a, b) for a, b in itertools.pairwise(bounds)]
+    moved = [refund_rules.share(total, amount, a, b) for a, b in itertools.pairwise(bounds)]
     assert sum(moved) == total
     assert all(m >= 0 for m in moved)
     # Stable: the share of a refund depends only on where it starts and ends.
-    assert rules.share(total, amount, 0, amount) == total
+    assert refund_rules.share(total, amount, 0, amount) == total
 
 
 @given(rate=rates, a=st.integers(0, 10**6), b=st.integers(0, 10**6),
