@@ -63,7 +63,8 @@ OUTBOX_BACKLOG = Gauge("offer_outbox_backlog", "Offers waiting for webhook deliv
 OUTBOX_OLDEST = Gauge("offer_outbox_oldest_age_seconds",
                       "Age of the oldest offer not yet delivered (0 when none waits)",
                       multiprocess_mode="mostrecent")
-PIN_LOCKED = Gauge("pin_locked_members", "Members whose stored-value PIN is locked now",
+PIN_LOCKED = Gauge("pin_locked_members",
+                   "Members whose stored-value PIN is locked now (confirmed locks)",
                    multiprocess_mode="mostrecent")
 
 # Background jobs and loops (api/lifespan.py): each round of each.

@@ -1,6 +1,8 @@
 """Figures an operator watches, read when `/metrics` is scraped: the offers waiting for
 webhook delivery (and how long the oldest has waited) and the members whose stored-value PIN
-is locked now. One statement, on indexed rows only (pending outbox rows, members ever
+is locked now: confirmed locks only, not the provisional lock of an attempt whose PIN is still
+being verified (`pin_lock_pending_until` ahead, migration 0019: it lasts milliseconds and a
+right PIN lifts it). One statement, on indexed rows only (pending outbox rows, members ever
 locked), so a scrape stays cheap however large the tables grow."""
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import msgspec
 FIGURES = """
 SELECT (SELECT count(*) FROM offer_outbox WHERE state = 'pending') AS backlog,
        (SELECT min(created_at) FROM offer_outbox WHERE state = 'pending') AS oldest,
-       (SELECT count(*) FROM members WHERE pin_locked_until > $1) AS pin_locked
+       (SELECT count(*) FROM members WHERE pin_locked_until > $1
+          AND (pin_lock_pending_until IS NULL OR pin_lock_pending_until <= $1)) AS pin_locked
 """
 
 

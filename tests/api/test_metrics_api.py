@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import asyncpg
 import pytest
@@ -80,6 +81,24 @@ async def test_purchases_are_counted_once_and_pin_lockouts_are_reported(
     after = await scrape(client)
     assert value(after, "pin_lockouts_total") == value(mid, "pin_lockouts_total") + 1
     assert value(after, "pin_locked_members") == 1
+
+
+async def test_the_pin_locked_figure_counts_confirmed_locks_only(
+        client: Client, conn: asyncpg.Connection) -> None:
+    """A lock is provisional while the PIN attempt that set it is verified (migration 0019,
+    milliseconds): not a locked member yet. A lock whose verification never reported is
+    confirmed once its bound passes, as the till treats it."""
+    pid = await fx.program(conn)
+    minute = timedelta(minutes=1)
+    states = {"provisional": (15 * minute, minute), "confirmed": (15 * minute, None),
+              "never reported": (15 * minute, -minute), "over": (-minute, None)}
+    for locked, pending in states.values():
+        m = await fx.member(conn, pid, pin_hash="x")
+        await conn.execute(
+            "UPDATE members SET pin_failures = 5, pin_locked_until = now() + $2, "
+            "pin_lock_pending_until = now() + $3 WHERE id = $1",
+            m.id, locked, pending)
+    assert value(await scrape(client), "pin_locked_members") == 2  # confirmed, never reported
 
 
 async def test_the_database_pool_is_reported(client: Client) -> None:
