@@ -5,6 +5,7 @@ account) fails it until the export covers it."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -99,6 +100,32 @@ async def test_the_export_is_the_members_own_data_without_secrets(
     text = str(export)
     assert "hash" not in text.replace("pin_set", "") and "password" not in text
     assert all("actor_id" not in e for e in export["access_log"])
+
+
+async def test_the_export_shows_the_pin_lock_and_whether_it_is_provisional(
+        client: Client, tokens: TokenService, conn: asyncpg.Connection) -> None:
+    """The member's security state: a lock set by an attempt whose PIN is still being
+    verified (`pin_lock_pending_until`, migration 0019) is shown with its bound, and the
+    OpenAPI document describes both fields."""
+    r = await rich_member(client, tokens)
+    member_id = uuid.UUID(r.member_id)
+    held = await conn.fetchrow(
+        "UPDATE members SET pin_failures = 5, pin_locked_until = now() + interval '15 minutes',"
+        " pin_lock_pending_until = now() + interval '5 seconds' WHERE id = $1 "
+        "RETURNING pin_locked_until, pin_lock_pending_until", member_id)
+    member = (await client.get("/v1/me/export", headers=r.headers)).json()["member"]
+    exported = {k: datetime.fromisoformat(member[k])
+                for k in ("pin_locked_until", "pin_lock_pending_until")}
+    assert exported == dict(held) and member["pin_failures"] == 5
+    await conn.execute("UPDATE members SET pin_lock_pending_until = NULL WHERE id = $1",
+                       member_id)  # the wrong PIN confirmed it
+    member = (await client.get(f"/v1/admin/members/{member_id}/export",
+                               headers=admin(tokens))).json()["member"]
+    assert member["pin_lock_pending_until"] is None and member["pin_locked_until"] is not None
+    doc = (await client.get("/schema/openapi.json")).json()
+    fields = doc["components"]["schemas"]["MemberRecord"]["properties"]
+    assert "verified" in str(fields["pin_lock_pending_until"])
+    assert "wrong PIN" in str(fields["pin_locked_until"])
 
 
 async def test_an_admin_export_of_an_unknown_member_is_404_and_logs_nothing(

@@ -63,7 +63,13 @@ class MemberRecord(msgspec.Struct, frozen=True, kw_only=True):
     last_active_at: datetime
     pin_set: bool  # the PIN itself is stored only as a hash, never exported
     pin_failures: int
-    pin_locked_until: datetime | None
+    pin_locked_until: Annotated[datetime | None, msgspec.Meta(
+        description="stored-value spending is locked until then, after too many wrong PINs "
+                    "(null: not locked)")]
+    pin_lock_pending_until: Annotated[datetime | None, msgspec.Meta(
+        description="the lock is provisional until then: the PIN of the attempt that set it "
+                    "is being verified (a right PIN lifts it, a wrong one confirms it; one "
+                    "never verified is confirmed once this passes); null: not provisional")]
 
 
 class WalletRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -253,7 +259,7 @@ SELECT json_build_object(
   'member', (SELECT row_to_json(x) FROM (
       SELECT m.id, m.program_id, m.email, m.first_name, m.locale, m.created_at, m.updated_at,
              m.last_active_at, m.pin_hash IS NOT NULL AS pin_set, m.pin_failures,
-             m.pin_locked_until) x),
+             m.pin_locked_until, m.pin_lock_pending_until) x),
   'wallet', (SELECT row_to_json(x) FROM (
       SELECT w.id, w.program_id, p.currency, w.tier, w.points_balance, w.stored_value_balance,
              w.created_at) x),
