@@ -23,8 +23,16 @@ _RULES = msgspec.json.Decoder(CampaignRules)
 _TIERS = msgspec.json.Decoder(list[Tier])
 _json = msgspec.json.Encoder()
 
-COLUMNS = ("id, program_id, name, status, store_ids, rules::text AS rules, issued, revision, "
-           "created_at, updated_at")
+# `issued`, "offers issued so far": a budgeted campaign counts them in its row (the unit of
+# budget each offer takes, `issuance_repo.TAKE_BUDGET`); a campaign without a budget keeps no
+# counter (its offers take no lock on the row) and counts its offers, an index-only count on
+# `offers_campaign_visit` (campaign_id, visit_id). Offers are never deleted but with their
+# campaign (erasure only clears member_id), so both are the same number.
+ISSUED = ("CASE WHEN max_issued IS NULL THEN (SELECT count(*) FROM offers o "
+          "WHERE o.campaign_id = campaigns.id)::integer ELSE issued END")
+STORED_COLUMNS = ("id, program_id, name, status, store_ids, rules::text AS rules, issued, "
+                  "revision, created_at, updated_at")  # `issued` as stored (stale if no budget)
+COLUMNS = STORED_COLUMNS.replace(" issued,", f" {ISSUED} AS issued,")
 
 
 def campaign_of(row: asyncpg.Record) -> Campaign:
@@ -109,9 +117,14 @@ async def page(conn: Conn, program_id: uuid.UUID, *, status: Status | None,
     return [campaign_of(r) for r in rows]
 
 
+# A campaign given a budget starts its counter at its offers so far (the row is locked by
+# then, so no offer is in flight: issuers without a budget hold it FOR SHARE).
 UPDATE = f"""
 UPDATE campaigns SET name = $2, store_ids = $3::uuid[], rules = $4::jsonb, starts_at = $5,
-       ends_at = $6, max_issued = $7, revision = revision + 1, updated_at = $8
+       ends_at = $6, max_issued = $7, revision = revision + 1, updated_at = $8,
+       issued = CASE WHEN max_issued IS NULL AND $7::integer IS NOT NULL
+                     THEN (SELECT count(*) FROM offers o WHERE o.campaign_id = $1)::integer
+                     ELSE issued END
 WHERE id = $1
 RETURNING {COLUMNS}
 """

@@ -11,13 +11,16 @@ us. Steps:
    next ping, and a program without active campaigns costs no query at all; none → done;
 2. one query reads the member's facts (tier, consent, preferences, recent offers, open visits,
    offers already made for these visits), the campaigns' budget counts (`issued`, never
-   cached) and the latest weather of the stores concerned;
+   cached; only a budgeted campaign's counts) and the latest weather of the stores concerned;
 3. the pure `geo.eligibility.plan` decides;
 4. one statement per offer (in campaign id order, so concurrent batches lock campaign rows in
-   one order and cannot deadlock) takes one unit of the campaign's budget *and* inserts the
-   offer and its outbox row. The budget is `UPDATE campaigns SET issued = issued + 1 WHERE
-   issued < max_issued`: concurrent issuers queue on the campaign row and re-check the
-   condition on the row as committed, so the budget is never exceeded (a CHECK backs it).
+   one order and cannot deadlock) takes the campaign *and* inserts the offer and its outbox
+   row. A budgeted campaign gives one unit of its budget: `UPDATE campaigns SET issued =
+   issued + 1 WHERE issued < max_issued`: concurrent issuers queue on the campaign row and
+   re-check the condition on the row as committed, so the budget is never exceeded (a CHECK
+   backs it). A campaign without a budget is only locked `FOR SHARE` (no write, no queue
+   between issuers; a pause or edit waits for the offers in flight, and offers that come
+   after it see it), and its `issued` is the count of its offers (`geo.issuance_repo`).
    One offer per campaign per visit is guaranteed by the member lock and backed by
    UNIQUE (campaign_id, visit_id).
 
@@ -165,7 +168,8 @@ async def issue_for_batch(conn: Conn, member_id: uuid.UUID, program_id: uuid.UUI
         issued = await repo.issue_one(
             conn, offer.id, c.id, program_id, member_id, d.moment.visit_id, offer.store_id,
             offer.title, offer.body, offer.reward.kind, offer.reward.value, now,
-            offer.expires_at, state, _json.encode(payload).decode())
+            offer.expires_at, state, _json.encode(payload).decode(),
+            budgeted=c.rules.caps.max_issued is not None)
         if issued is not None:  # the SQL put the store's name in the outbox payload too
             out.append(msgspec.structs.replace(offer, store_name=issued.store_name))
     return out

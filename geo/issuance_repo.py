@@ -12,7 +12,7 @@ import asyncpg
 import msgspec
 
 from geo.campaigns import Campaign, CampaignRules
-from geo.campaigns_repo import COLUMNS
+from geo.campaigns_repo import STORED_COLUMNS
 from geo.eligibility import PastOffer, Weather
 from geo.visits_repo import OPEN_VISITS, open_visit_column
 from wallet.kernel.db import Conn
@@ -23,7 +23,7 @@ from wallet.members.consents_repo import current_consent
 ACTIVE = f"""
 SELECT p.timezone, p.campaigns_version,
        ARRAY(SELECT row_to_json(x)::text FROM (
-               SELECT {COLUMNS}, starts_at, ends_at FROM campaigns
+               SELECT {STORED_COLUMNS}, starts_at, ends_at FROM campaigns
                 WHERE program_id = p.id AND status = 'active') x) AS campaigns
 FROM programs p WHERE p.id = $1
 """
@@ -157,40 +157,61 @@ async def member_facts(conn: Conn, member_id: uuid.UUID, since: datetime, *,
     return await conn.fetchrow(FACTS, member_id, since, campaign_ids, visit_ids, store_ids)
 
 
-ISSUE = """
-WITH budget AS (
+# How an offer takes its campaign: `ISSUE` runs one of these as its `take` CTE, chosen by the
+# campaign's budget as cached; each re-checks its own case on the row, so a campaign whose
+# budget changed since (the version moved) issues nothing this batch and is re-planned.
+# * A budget: one unit of it, `issued + 1` under the row's exclusive lock: concurrent issuers
+#   queue on the row and re-check `issued < max_issued` on the row as committed, so the budget
+#   is never exceeded (the CHECK `campaigns_budget` backs it).
+# * No budget: nothing to count, so no exclusive lock and no write on the campaign: `FOR SHARE`
+#   does not conflict with other issuers, only with a change of the campaign (pause, edit,
+#   delete), so a pause waits for the offers in flight and an issuer that comes after the
+#   pause re-checks `status` on the paused row and issues nothing. Its `issued` is the count
+#   of its offers (`campaigns_repo.ISSUED`).
+TAKE_BUDGET = """
     UPDATE campaigns SET issued = issued + 1
-     WHERE id = $2 AND status = 'active' AND (max_issued IS NULL OR issued < max_issued)
+     WHERE id = $2 AND status = 'active' AND max_issued IS NOT NULL AND issued < max_issued
        AND NOT EXISTS (SELECT 1 FROM offers WHERE campaign_id = $2 AND visit_id = $5)
     RETURNING revision
-), offer AS (
+"""
+TAKE_OPEN = """
+    SELECT revision FROM campaigns
+     WHERE id = $2 AND status = 'active' AND max_issued IS NULL
+       AND NOT EXISTS (SELECT 1 FROM offers WHERE campaign_id = $2 AND visit_id = $5)
+       FOR SHARE
+"""
+ISSUE = """
+WITH take AS ({take}), offer AS (
     INSERT INTO offers (id, program_id, campaign_id, campaign_revision, member_id, visit_id,
                         store_id, title, body, reward_kind, reward_value, issued_at,
                         expires_at)
-    SELECT $1, $3, $2, b.revision, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM budget b
+    SELECT $1, $3, $2, t.revision, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM take t
     RETURNING id
 ), store AS (
     SELECT name FROM stores WHERE id = $6
 ), outbox AS (
     INSERT INTO offer_outbox (offer_id, campaign_id, state, payload, next_attempt_at)
     SELECT o.id, $2, $13::text,
-           jsonb_set($14::jsonb, '{offer,store_name}',
+           jsonb_set($14::jsonb, '{{offer,store_name}}',
                      coalesce((SELECT to_jsonb(name) FROM store), 'null'::jsonb)), $11
       FROM offer o WHERE $13::text IS NOT NULL
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM offer) > 0 AS issued, (SELECT name FROM store) AS store_name
 """
+ISSUE_BUDGETED = ISSUE.format(take=TAKE_BUDGET)
+ISSUE_OPEN = ISSUE.format(take=TAKE_OPEN)
 
 
 class Issued(msgspec.Struct, frozen=True, kw_only=True):
     store_name: str | None  # the store's name, for the member's offer and its push message
 
 
-async def issue_one(conn: Conn, *args: object) -> Issued | None:
-    """Run `ISSUE` with its 14 parameters; the issued offer's facts, or None when it was not
-    issued (no budget left)."""
-    row = await conn.fetchrow(ISSUE, *args)
+async def issue_one(conn: Conn, *args: object, budgeted: bool) -> Issued | None:
+    """Run `ISSUE` (with the budget's `take` when `budgeted`) with its 14 parameters; the
+    issued offer's facts, or None when it was not issued (no budget left, paused, or the
+    budget changed since the campaigns were cached)."""
+    row = await conn.fetchrow(ISSUE_BUDGETED if budgeted else ISSUE_OPEN, *args)
     if row is None or not row["issued"]:
         return None
     return Issued(store_name=row["store_name"])
