@@ -3,10 +3,12 @@ pass/fail test).
 
     .venv/bin/python tests/bench/bench_campaign_row.py [--seconds 5] [--clients 1 8 32]
 
-Every issued offer takes a unit of its campaign's budget with `UPDATE campaigns SET issued =
-issued + 1` (`geo/issuance_repo.ISSUE`) and holds that row lock until its transaction commits,
-so all offers of one campaign take turns. On a throwaway embedded PostgreSQL (fsync on),
-`--clients` connections each run transactions of BEGIN, that UPDATE, COMMIT for `--seconds`:
+Every offer of a budgeted campaign takes a unit of its budget with `UPDATE campaigns SET
+issued = issued + 1` (`geo/issuance_repo.TAKE_BUDGET`) and holds that row lock until its
+transaction commits, so all offers of one campaign take turns (a campaign without a budget
+takes its row FOR SHARE and writes nothing, `TAKE_OPEN`). On a throwaway embedded
+PostgreSQL (fsync on), `--clients` connections each run transactions of BEGIN, that
+UPDATE, COMMIT for `--seconds`:
 - one row: every client updates the same campaign (one campaign's offers);
 - own rows: each client updates its own campaign (the same work, nothing shared).
 Printed: transactions per second and their p50/p99 latency, per case, interleaved.
