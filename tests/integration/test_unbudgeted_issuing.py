@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import pytest
@@ -73,12 +74,14 @@ async def _issued(conn: asyncpg.Connection, w: World) -> tuple[int, int]:
     return shown, await conn.fetchval("SELECT issued FROM campaigns WHERE id = $1", w.campaign)
 
 
-async def _waits_for_a_lock(conn: asyncpg.Connection, pid: int) -> None:
-    """Returns once backend `pid` is waiting for a lock (asks the server until it is)."""
+async def _waits_for_a_lock(conn: asyncpg.Connection, pid: int,
+                            statement: asyncio.Future[Any]) -> None:
+    """Returns once backend `pid`, running `statement`, waits for a lock (asks the server
+    until it does); fails if the statement finished without waiting."""
     while await conn.fetchval(
             "SELECT wait_event_type IS DISTINCT FROM 'Lock' FROM pg_stat_activity"
             " WHERE pid = $1", pid):
-        pass
+        assert not statement.done(), "it did not wait for the lock"
 
 
 async def test_unbudgeted_offers_in_open_transactions_do_not_wait_for_each_other(
@@ -125,7 +128,7 @@ async def test_a_pause_waits_for_the_offer_in_flight_and_later_issues_see_it(
         assert await _issue(issuer, w)
         pause = asyncio.ensure_future(manager.execute(
             "UPDATE campaigns SET status = 'paused' WHERE id = $1", w.campaign))
-        await _waits_for_a_lock(conn, manager.get_server_pid())
+        await _waits_for_a_lock(conn, manager.get_server_pid(), pause)
         await tx.commit()
         await pause
         assert not await _issue(issuer, w)
@@ -145,7 +148,7 @@ async def test_an_issue_that_comes_after_a_pause_began_waits_and_issues_nothing(
         await manager.execute("UPDATE campaigns SET status = 'paused' WHERE id = $1",
                               w.campaign)
         issue = asyncio.ensure_future(_issue(issuer, w))
-        await _waits_for_a_lock(conn, issuer.get_server_pid())
+        await _waits_for_a_lock(conn, issuer.get_server_pid(), issue)
         await tx.commit()
         assert not await issue
     finally:
