@@ -76,6 +76,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     visit_default_dwell_s: PositiveInt = 300
     visit_lost_after_s: PositiveInt = 3600  # an open visit unseen this long is closed
     raw_ping_retention_s: NonNegInt = 0  # 0 = raw pings are never stored
+    # The zone listener (geo/registry.py) is asked to answer every N s; no answer within the
+    # timeout is a lost connection (a silent partition): it listens again and catches up.
+    zone_listener_heartbeat_s: Annotated[float, Meta(ge=0)] = 30.0  # 0 disables it
+    zone_listener_heartbeat_timeout_s: Annotated[float, Meta(gt=0)] = 5.0
     # A batch first tries ONE statement that assumes the member has no open visit, or the
     # state the worker last wrote for it (geo/pings_speculation.py, geo/pings_memory.py).
     # Off by default: with the database on the same machine and several workers it saves no

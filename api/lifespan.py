@@ -46,8 +46,9 @@ Hook = Callable[[Litestar], Awaitable[Stop | None]]
 
 async def start_zone_registry(app: Litestar) -> Stop:
     """One zone registry per worker, listening for zone changes."""
-    registry = ZoneRegistry(app.state.pool)
     settings: Settings = app.state.settings
+    registry = ZoneRegistry(app.state.pool, heartbeat_s=settings.zone_listener_heartbeat_s,
+                            heartbeat_timeout_s=settings.zone_listener_heartbeat_timeout_s)
     await registry.start(settings.database_url)
     app.state.zones = registry
     return registry.stop

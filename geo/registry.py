@@ -17,6 +17,11 @@ is lost (a database restart, a proxy's idle timeout, pg_terminate_backend) the r
 connects again, retrying with a growing delay while the database is away, then refreshes every
 program it holds: the changes made while nobody listened are caught up without waiting for a
 ping to find them (which would rebuild the snapshot while a member waits).
+
+A silent partition (a NAT or proxy that drops the connection's state, a host gone without a
+reset) reports no loss: the socket just stops delivering. So every `heartbeat_s` the registry
+sends the listener a `SELECT 1` bounded by `heartbeat_timeout_s`; no answer in time is a lost
+connection, which it ends itself and then goes through the same listen-again-and-refresh.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "zones_changed"
 LISTENER_NAME = "loyalty zone listener"
 RETRY_MAX_S = 5.0  # the longest wait between two attempts to listen again
+HEARTBEAT = "SELECT 1"
 Connect = Callable[..., Awaitable[asyncpg.Connection]]
 _NO_LIMIT = float("inf")  # stored zones were validated against the extent limit on write
 
@@ -106,13 +112,16 @@ class ZoneRegistry:
     """The worker's snapshots, one per program, loaded lazily and refreshed on change."""
 
     def __init__(self, pool: asyncpg.Pool, *, connect: Connect = asyncpg.connect,
-                 retry_s: float = 0.1) -> None:
+                 retry_s: float = 0.1, heartbeat_s: float = 0.0,
+                 heartbeat_timeout_s: float = 5.0) -> None:
+        """`heartbeat_s`: how often the listener is asked to answer (0: never)."""
         self._pool = pool
         self._programs: dict[uuid.UUID, ProgramZones] = {}
         self._locks: dict[uuid.UUID, asyncio.Lock] = {}
         self._listener: asyncpg.Connection | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._connect, self._retry_s = connect, retry_s
+        self._heartbeat_s, self._heartbeat_timeout_s = heartbeat_s, heartbeat_timeout_s
         self._dsn = ""
         self._stopping = False
 
@@ -159,6 +168,8 @@ class ZoneRegistry:
         """LISTEN for zone changes; each notification refreshes its program if loaded."""
         self._dsn = dsn
         await self._listen()
+        if self._heartbeat_s > 0:
+            self._spawn(self._heartbeat())
 
     async def _listen(self) -> None:
         conn = await self._connect(self._dsn,
@@ -172,7 +183,7 @@ class ZoneRegistry:
         self._listener = conn
 
     def _on_lost(self, _conn: object) -> None:
-        if self._stopping:
+        if self._stopping or self._listener is None:  # None: already listening again
             return
         log.warning("zone listener lost its connection; listening again")
         self._listener = None
@@ -196,6 +207,24 @@ class ZoneRegistry:
                     len(self._programs))
         for program_id in list(self._programs):
             await self._refresh_quietly(program_id)
+
+    async def _heartbeat(self) -> None:
+        """Ask the listener to answer every `heartbeat_s`; a silence longer than
+        `heartbeat_timeout_s` ends the connection, whose loss listens again (`_on_lost`)."""
+        while True:
+            await asyncio.sleep(self._heartbeat_s)
+            conn = self._listener
+            if conn is None or conn.is_closed():
+                continue  # being replaced
+            try:
+                await conn.fetchval(HEARTBEAT, timeout=self._heartbeat_timeout_s)
+            except (TimeoutError, OSError, asyncpg.PostgresError,
+                    asyncpg.InterfaceError) as exc:
+                if conn is self._listener and not conn.is_closed():
+                    log.warning("zone listener: no answer to the heartbeat (%s within %.1f s); "
+                                "listening again", type(exc).__name__,
+                                self._heartbeat_timeout_s)
+                    conn.terminate()  # its termination listener (`_on_lost`) listens again
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -226,5 +255,7 @@ class ZoneRegistry:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self._listener is not None:
-            await self._listener.close()
+            # bounded: over a silent partition a graceful close would wait for ever
+            with contextlib.suppress(TimeoutError):
+                await self._listener.close(timeout=self._heartbeat_timeout_s)
             self._listener = None

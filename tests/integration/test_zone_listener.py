@@ -3,6 +3,9 @@ proxy's idle timeout, an operator's pg_terminate_backend), and the worker catche
 changes it could not hear meanwhile. Without it every later zone change would reach the worker
 only through the ping path, which then rebuilds the snapshot while a member waits.
 
+A silent partition (the connection's path stops delivering, without a reset) is noticed by the
+registry's heartbeat, which then goes through the same listen-again-and-refresh.
+
 Each test waits on what it can observe (the listener's backend, the snapshot's version), never
 on a timer."""
 
@@ -18,6 +21,7 @@ import pytest
 from litestar import Litestar
 from support.faults import until
 from support.helpers import INSIDE, Client, ago, create_program, create_store, ping, signup
+from support.tcp_proxy import FreezableProxy
 
 from api.auth.tokens import TokenService
 from geo.registry import LISTENER_NAME, ZoneRegistry
@@ -118,3 +122,43 @@ async def test_after_reconnecting_the_registry_catches_up_with_changes_it_missed
     heard = await create_store(client, tokens, program_id, code="C")  # the new LISTEN hears it
     await until(lambda: uuid.UUID(heard) in _keys(registry, program_id))
     assert set(_keys(registry, program_id)) == {uuid.UUID(s) for s in (first, missed, heard)}
+
+
+@pytest.fixture
+async def partitioned(db_url: str) -> AsyncIterator[tuple[ZoneRegistry, FreezableProxy]]:
+    """A registry listening through a proxy the test can partition silently; heartbeats
+    every 50 ms, a silence of 0.5 s is a lost connection."""
+    proxy = FreezableProxy(db_url)
+    await proxy.start()
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
+    registry = ZoneRegistry(pool, retry_s=0.01, heartbeat_s=0.05, heartbeat_timeout_s=0.5)
+    await registry.start(proxy.dsn())
+    try:
+        yield registry, proxy
+    finally:
+        await registry.stop()
+        await pool.close()
+        await proxy.stop()
+
+
+async def test_a_silent_partition_of_the_listener_is_caught_by_the_heartbeat(
+        client: Client, tokens: TokenService,
+        partitioned: tuple[ZoneRegistry, FreezableProxy]) -> None:
+    registry, proxy = partitioned
+    program_id = await create_program(client, tokens)
+    first = await create_store(client, tokens, program_id, code="A")
+    assert set((await registry.current(uuid.UUID(program_id), 0)).keys) == {uuid.UUID(first)}
+    heard = await create_store(client, tokens, program_id, code="B")
+    await until(lambda: uuid.UUID(heard) in _keys(registry, program_id))  # through the proxy
+    listening = proxy.connections
+
+    proxy.freeze()  # the listener's path goes silent: no reset, no close, nothing reported
+    missed = await create_store(client, tokens, program_id, code="C")  # its NOTIFY is lost
+    # No ping: only the heartbeat's silence, the new LISTEN and its catch-up can bring it.
+    await until(lambda: uuid.UUID(missed) in _keys(registry, program_id))
+    assert proxy.connections > listening  # it connected again
+
+    after = await create_store(client, tokens, program_id, code="D")  # the new LISTEN hears it
+    await until(lambda: uuid.UUID(after) in _keys(registry, program_id))
+    assert set(_keys(registry, program_id)) == {
+        uuid.UUID(s) for s in (first, heard, missed, after)}
