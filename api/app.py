@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         # UTC as a connection parameter, not a SET: no session state on pooled connections.
         pool = await asyncpg.create_pool(
-            settings.database_url, min_size=settings.db_pool_min,
+            settings.database_url, min_size=min(settings.db_pool_min, settings.db_pool_max),
             max_size=settings.db_pool_max, server_settings={"timezone": "UTC"},
             reset=keep_session)
         app.state.pool = pool

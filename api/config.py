@@ -58,7 +58,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # --- HTTP -------------------------------------------------------------------------------
     max_body_bytes: PositiveInt = 1_048_576
     max_json_depth: Annotated[int, Meta(ge=8, le=512)] = 32  # arrays/objects in a body
-    db_pool_min: NonNegInt = 2
+    # Opened at start (capped at db_pool_max): a pool that grows under load makes requests
+    # wait while each new connection starts (measured in README Performance, "The pool").
+    db_pool_min: NonNegInt = 10
     # A file prefix: each worker samples where its CPU goes and writes <prefix>.<pid> at
     # shutdown (api/cpu_profile.py; `python -m loadtests.profile` reads them). Empty = off.
     cpu_profile: str = ""
