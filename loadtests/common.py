@@ -282,7 +282,12 @@ def _cpu_s(pids: Sequence[int]) -> float:
 
 
 class CpuMeter:
-    """Cores used by named process trees between `start()` and `stop()` (0 if unknown)."""
+    """Cores used by named process trees between `start()` and `stop()` (0 if unknown).
+
+    A process that joins a tree meanwhile (a PostgreSQL backend for a connection the server's
+    pool opened during the step) is counted with all its CPU, which it used since it started:
+    reading the trees only at `start()` missed it, and a step that grew the pool showed less
+    PostgreSQL CPU per request than it used."""
 
     def __init__(self, **roots: int | None) -> None:
         self.roots = {name: pid for name, pid in roots.items() if pid is not None}
@@ -292,19 +297,28 @@ class CpuMeter:
         self.cores: dict[str, float] = {}
         self.seconds: dict[str, float] = {}  # CPU seconds per tree
 
-    def start(self) -> None:
+    def _trees(self) -> dict[str, list[int]]:
+        """Each root's processes; a root inside another's tree counts only as itself."""
         trees = {name: _tree(pid) for name, pid in self.roots.items()}
-        for name, pids in trees.items():  # a root inside another's tree counts only as itself
+        out = {}
+        for name, pids in trees.items():
             nested = {p for other, root in self.roots.items() if other != name
                       and root in pids for p in trees[other]}
-            self._pids[name] = [p for p in pids if p not in nested]
+            out[name] = [p for p in pids if p not in nested]
+        return out
+
+    def start(self) -> None:
+        self._pids = self._trees()
         self._cpu0 = {name: _cpu_s(pids) for name, pids in self._pids.items()}
         self._t0 = time.perf_counter()
 
     def stop(self) -> None:
         wall = time.perf_counter() - self._t0
-        self.seconds = {name: _cpu_s(pids) - self._cpu0[name]
-                        for name, pids in self._pids.items()}
+        now = self._trees()
+        self.seconds = {
+            name: _cpu_s(pids) - self._cpu0[name]
+            + _cpu_s([p for p in now.get(name, []) if p not in set(pids)])
+            for name, pids in self._pids.items()}
         self.cores = {name: cpu / wall for name, cpu in self.seconds.items()}
 
 
