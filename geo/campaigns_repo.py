@@ -28,11 +28,16 @@ _json = msgspec.json.Encoder()
 # counter (its offers take no lock on the row) and counts its offers, an index-only count on
 # `offers_campaign_visit` (campaign_id, visit_id). Offers are never deleted but with their
 # campaign (erasure only clears member_id), so both are the same number.
-ISSUED = ("CASE WHEN max_issued IS NULL THEN (SELECT count(*) FROM offers o "
-          "WHERE o.campaign_id = campaigns.id)::integer ELSE issued END")
-STORED_COLUMNS = ("id, program_id, name, status, store_ids, rules::text AS rules, issued, "
-                  "revision, created_at, updated_at")  # `issued` as stored (stale if no budget)
-COLUMNS = STORED_COLUMNS.replace(" issued,", f" {ISSUED} AS issued,")
+def _offers_of(campaign: str) -> str:
+    """SQL: how many offers the campaign `campaign` (an expression) has issued."""
+    return f"(SELECT count(*) FROM offers o WHERE o.campaign_id = {campaign})::integer"
+
+
+ISSUED = f"CASE WHEN max_issued IS NULL THEN {_offers_of('campaigns.id')} ELSE issued END"
+_HEAD = "id, program_id, name, status, store_ids, rules::text AS rules"
+_TAIL = "revision, created_at, updated_at"
+STORED_COLUMNS = f"{_HEAD}, issued, {_TAIL}"  # `issued` as stored (stale if no budget)
+COLUMNS = f"{_HEAD}, {ISSUED} AS issued, {_TAIL}"
 
 
 def campaign_of(row: asyncpg.Record) -> Campaign:
@@ -123,8 +128,7 @@ UPDATE = f"""
 UPDATE campaigns SET name = $2, store_ids = $3::uuid[], rules = $4::jsonb, starts_at = $5,
        ends_at = $6, max_issued = $7, revision = revision + 1, updated_at = $8,
        issued = CASE WHEN max_issued IS NULL AND $7::integer IS NOT NULL
-                     THEN (SELECT count(*) FROM offers o WHERE o.campaign_id = $1)::integer
-                     ELSE issued END
+                     THEN {_offers_of("$1")} ELSE issued END
 WHERE id = $1
 RETURNING {COLUMNS}
 """
