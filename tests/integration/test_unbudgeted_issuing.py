@@ -13,13 +13,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import asyncpg
 import pytest
 from support import ledger_fixtures as fx
+from support.locks import wait_until_blocked
 
 from geo import campaigns_repo, issuance_repo
 from geo.campaigns import (
@@ -74,29 +76,25 @@ async def _issued(conn: asyncpg.Connection, w: World) -> tuple[int, int]:
     return shown, await conn.fetchval("SELECT issued FROM campaigns WHERE id = $1", w.campaign)
 
 
-async def _waits_for_a_lock(conn: asyncpg.Connection, pid: int,
-                            statement: asyncio.Future[Any]) -> None:
-    """Returns once backend `pid`, running `statement`, waits for a lock (asks the server
-    until it does); fails if the statement finished without waiting."""
-    while await conn.fetchval(
-            "SELECT wait_event_type IS DISTINCT FROM 'Lock' FROM pg_stat_activity"
-            " WHERE pid = $1", pid):
-        assert not statement.done(), "it did not wait for the lock"
+@contextlib.asynccontextmanager
+async def _two(db_url: str) -> AsyncIterator[tuple[asyncpg.Connection, asyncpg.Connection]]:
+    """Two connections of their own (each its own backend), closed after."""
+    first, second = await asyncpg.connect(db_url), await asyncpg.connect(db_url)
+    try:
+        yield first, second
+    finally:
+        await first.close()
+        await second.close()
 
 
 async def test_unbudgeted_offers_in_open_transactions_do_not_wait_for_each_other(
         conn: asyncpg.Connection, db_url: str) -> None:
     w = await _world(conn)
-    first, second = await asyncpg.connect(db_url), await asyncpg.connect(db_url)
-    try:
-        async with first.transaction(), second.transaction():
-            assert await _issue(first, w)
-            # a wait on the first's lock would be an error here, not a hang
-            await second.execute("SET LOCAL lock_timeout = '10s'")
-            assert await _issue(second, w)
-    finally:
-        await first.close()
-        await second.close()
+    async with _two(db_url) as (first, second), first.transaction(), second.transaction():
+        assert await _issue(first, w)
+        # a wait on the first's lock would be an error here, not a hang
+        await second.execute("SET LOCAL lock_timeout = '10s'")
+        assert await _issue(second, w)
     assert await _issued(conn, w) == (2, 0)
 
 
@@ -121,39 +119,33 @@ async def test_200_unbudgeted_offers_from_8_connections_are_each_counted_once(
 async def test_a_pause_waits_for_the_offer_in_flight_and_later_issues_see_it(
         conn: asyncpg.Connection, db_url: str) -> None:
     w = await _world(conn)
-    issuer, manager = await asyncpg.connect(db_url), await asyncpg.connect(db_url)
-    try:
+    async with _two(db_url) as (issuer, manager):
         tx = issuer.transaction()
         await tx.start()
         assert await _issue(issuer, w)
         pause = asyncio.ensure_future(manager.execute(
             "UPDATE campaigns SET status = 'paused' WHERE id = $1", w.campaign))
-        await _waits_for_a_lock(conn, manager.get_server_pid(), pause)
+        await wait_until_blocked(conn, manager.get_server_pid(), issuer.get_server_pid(),
+                                 running=pause)
         await tx.commit()
         await pause
         assert not await _issue(issuer, w)
-    finally:
-        await issuer.close()
-        await manager.close()
     assert await _issued(conn, w) == (1, 0)
 
 
 async def test_an_issue_that_comes_after_a_pause_began_waits_and_issues_nothing(
         conn: asyncpg.Connection, db_url: str) -> None:
     w = await _world(conn)
-    issuer, manager = await asyncpg.connect(db_url), await asyncpg.connect(db_url)
-    try:
+    async with _two(db_url) as (issuer, manager):
         tx = manager.transaction()
         await tx.start()
         await manager.execute("UPDATE campaigns SET status = 'paused' WHERE id = $1",
                               w.campaign)
         issue = asyncio.ensure_future(_issue(issuer, w))
-        await _waits_for_a_lock(conn, issuer.get_server_pid(), issue)
+        await wait_until_blocked(conn, issuer.get_server_pid(), manager.get_server_pid(),
+                                 running=issue)
         await tx.commit()
         assert not await issue
-    finally:
-        await issuer.close()
-        await manager.close()
     assert await _issued(conn, w) == (0, 0)
 
 
