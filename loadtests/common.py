@@ -272,7 +272,8 @@ def _tree(root: int) -> list[int]:
     return out
 
 
-def _cpu_s(pids: Sequence[int]) -> float:
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """utime + stime of the processes `pids`, in seconds (Linux /proc)."""
     total = 0
     for pid in pids:
         with contextlib.suppress(OSError, IndexError, ValueError):
@@ -309,15 +310,15 @@ class CpuMeter:
 
     def start(self) -> None:
         self._pids = self._trees()
-        self._cpu0 = {name: _cpu_s(pids) for name, pids in self._pids.items()}
+        self._cpu0 = {name: cpu_seconds(pids) for name, pids in self._pids.items()}
         self._t0 = time.perf_counter()
 
     def stop(self) -> None:
         wall = time.perf_counter() - self._t0
         now = self._trees()
         self.seconds = {
-            name: _cpu_s(pids) - self._cpu0[name]
-            + _cpu_s([p for p in now.get(name, []) if p not in set(pids)])
+            name: cpu_seconds(pids) - self._cpu0[name]
+            + cpu_seconds([p for p in now.get(name, []) if p not in set(pids)])
             for name, pids in self._pids.items()}
         self.cores = {name: cpu / wall for name, cpu in self.seconds.items()}
 

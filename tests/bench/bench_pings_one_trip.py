@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
 import asyncpg
 import msgspec
 
@@ -45,10 +44,10 @@ from geo.pings import Ping, PingRules
 from geo.pings_memory import MemberMemory
 from geo.pings_service import ingest_batch
 from geo.registry import ZoneRegistry
+from loadtests.common import cpu_seconds
 from loadtests.pings import START_AGO_S, Member, neighbours, seed
 from wallet.kernel.db import keep_session
 
-TICK = os.sysconf("SC_CLK_TCK")
 RULES = PingRules(max_age_s=3600, max_future_s=60, max_accuracy_m=100, max_speed_mps=50,
                   exit_after_s=120, dwell_s=300, lost_after_s=3600, raw_retention_s=0)
 ISSUING = IssueSettings(weather_max_age_s=3600, push_enabled=False)
@@ -68,10 +67,6 @@ class _Batch(msgspec.Struct):
 _decode = msgspec.json.Decoder(_Batch).decode
 
 
-def _cpu_s(pid: int) -> float:
-    """utime + stime of a process, in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 class Counts:
@@ -91,14 +86,14 @@ async def _block(pool: asyncpg.Pool, backend: int, members: list[Member], n: int
         batches.append((m.id, [Ping(lon=f.lon, lat=f.lat, accuracy_m=f.accuracy_m,
                                     at=f.at.astimezone(UTC)) for f in raw.pings]))
     sent = counts.statements
-    wall, cpu, pg = time.perf_counter(), time.process_time(), _cpu_s(backend)
+    wall, cpu, pg = time.perf_counter(), time.process_time(), cpu_seconds([backend])
     for member_id, pings in batches:
         memory = memories[WORKER.randrange(len(memories))] if memories else None
         await ingest_batch(pool, member_id, pings, registry=zones, campaigns=campaigns,
                            rules=RULES, issuing=ISSUING, now=datetime.now(UTC), idem=None,
                            program_id=program_id, memory=memory)
     return ((time.perf_counter() - wall) / n * 1e6, (time.process_time() - cpu) / n * 1e6,
-            (_cpu_s(backend) - pg) / n * 1e6, (counts.statements - sent) / n)
+            (cpu_seconds([backend]) - pg) / n * 1e6, (counts.statements - sent) / n)
 
 
 WORKER = random.Random(7)  # which worker's memory each batch meets

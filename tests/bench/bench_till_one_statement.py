@@ -39,11 +39,11 @@ from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import asyncpg
 from support import ledger_fixtures as fx
 
 from api.runtime.embedded_pg import EmbeddedPostgres
+from loadtests.common import cpu_seconds
 from migrations.runner import migrate
 from wallet.kernel.db import keep_session
 from wallet.kernel.hashing import Hasher
@@ -52,13 +52,8 @@ from wallet.ledger import earn_fast, till
 
 TIERS = [{"name": "blue", "min_points_12m": 0, "multiplier_milli": 1000},
          {"name": "gold", "min_points_12m": 20_000, "multiplier_milli": 1500}]
-TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_s(pid: int) -> float:
-    """utime + stime of a process, in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 # Earlier purchases on accounts of their own, one of each row per purchase (see the docstring).
@@ -146,7 +141,7 @@ async def _block(t: Till, n: int, cache: earn_fast.RulesCache | None, rng: rando
     if checkpoint:
         await conn.execute("CHECKPOINT")
     lsn = await conn.fetchval("SELECT pg_current_wal_lsn()::text")
-    wall, cpu, pg = time.perf_counter(), time.process_time(), _cpu_s(t.backend)
+    wall, cpu, pg = time.perf_counter(), time.process_time(), cpu_seconds([t.backend])
     for _ in range(n):
         receipt = uuid.uuid4().hex
         await till.purchase(
@@ -156,7 +151,7 @@ async def _block(t: Till, n: int, cache: earn_fast.RulesCache | None, rng: rando
                          request_hash=receipt.encode()),
             hasher=hasher, pin_policy=policy, rules_cache=cache)
     times = [(time.perf_counter() - wall) / n * 1e6, (time.process_time() - cpu) / n * 1e6,
-             (_cpu_s(t.backend) - pg) / n * 1e6]
+             (cpu_seconds([t.backend]) - pg) / n * 1e6]
     return times + list(await _wal(conn, lsn, n))
 
 

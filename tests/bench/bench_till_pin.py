@@ -25,12 +25,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path.cwd()))
 sys.path.insert(0, str(Path.cwd() / "tests"))
-
 import asyncpg
 from support import ledger_fixtures as fx
 from support.counting import Counting
 
 from api.runtime.embedded_pg import EmbeddedPostgres
+from loadtests.common import cpu_seconds
 from migrations.runner import migrate
 from wallet.kernel.db import keep_session
 from wallet.kernel.hashing import Hasher
@@ -38,12 +38,8 @@ from wallet.kernel.idempotency_repo import IdemKey
 from wallet.ledger import till
 
 PIN = "13579"
-TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 
@@ -71,7 +67,7 @@ async def main(purchases: int, rounds: int) -> None:
 
         async def block(n: int) -> tuple[float, float, float, float]:
             Counting.sent = 0
-            wall, cpu, pgcpu = time.perf_counter(), time.process_time(), _cpu_s(backend)
+            wall, cpu, pgcpu = time.perf_counter(), time.process_time(), cpu_seconds([backend])
             for _ in range(n):
                 receipt = uuid.uuid4().hex
                 await till.purchase(
@@ -81,7 +77,8 @@ async def main(purchases: int, rounds: int) -> None:
                                           request_hash=receipt.encode()),
                     hasher=hasher, pin_policy=policy)
             return (Counting.sent / n, (time.perf_counter() - wall) / n * 1e6,
-                    (time.process_time() - cpu) / n * 1e6, (_cpu_s(backend) - pgcpu) / n * 1e6)
+                    (time.process_time() - cpu) / n * 1e6,
+                    (cpu_seconds([backend]) - pgcpu) / n * 1e6)
 
         await block(100)  # warm up
         got = [await block(purchases) for _ in range(rounds)]
