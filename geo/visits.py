@@ -160,7 +160,7 @@ def screen_pings(
     accepted: list[Ping] = []
     ref = prev_position
     for p in kept:
-        if ref is not None and _too_fast(ref, p, max_speed_mps):
+        if ref is not None and too_fast(ref, p, max_speed_mps):
             counts["impossible_speed"] += 1
             continue
         accepted.append(p)
@@ -219,10 +219,6 @@ def _static_reason(
 def too_fast(a: Ping, b: Ping, max_speed_mps: float) -> bool:
     """Whether moving from `a` to `b` is faster than `max_speed_mps`, after granting both
     pings' accuracy radii: ``screen_pings``'s ``impossible_speed`` test."""
-    return _too_fast(a, b, max_speed_mps)
-
-
-def _too_fast(a: Ping, b: Ping, max_speed_mps: float) -> bool:
     gap = max(0.0, distance_m(a.lon, a.lat, b.lon, b.lat) - a.accuracy_m - b.accuracy_m)
     dt = (b.at - a.at).total_seconds()
     if dt <= 0:
