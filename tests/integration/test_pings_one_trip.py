@@ -445,6 +445,14 @@ async def _until_waiting_for_a_lock(watch: asyncpg.Connection, pid: int) -> None
     raise AssertionError("the statement never waited for the row")
 
 
+async def _refused_whole(conn: asyncpg.Connection, late: asyncio.Task[asyncpg.Record | None],
+                         m: uuid.UUID) -> None:
+    """The statement that waited refuses as a whole: no visit of the member written."""
+    with pytest.raises(asyncpg.SerializationError):
+        await late
+    assert await conn.fetchval("SELECT count(*) FROM visits WHERE member_id = $1", m) == 0
+
+
 async def test_a_batch_committed_while_the_statement_runs_makes_it_write_nothing(
         counted_pool: tuple[asyncpg.Pool, list[str]], conn: asyncpg.Connection,
         db_url: str) -> None:
@@ -462,9 +470,7 @@ async def test_a_batch_committed_while_the_statement_runs_makes_it_write_nothing
             await _until_waiting_for_a_lock(conn, mine.get_server_pid())
     finally:
         await holder.close()
-    with pytest.raises(asyncpg.SerializationError):
-        await late
-    assert await conn.fetchval("SELECT count(*) FROM visits WHERE member_id = $1", m) == 0
+    await _refused_whole(conn, late, m)
     assert await conn.fetchval(
         "SELECT last_ping_at FROM member_geo_state WHERE member_id = $1", m) == other
 
@@ -657,9 +663,7 @@ async def test_the_statement_takes_the_member_row_before_the_last_position(
                 "UPDATE member_geo_state SET last_ping_at = $2 WHERE member_id = $1", m, other)
     finally:
         await holder.close()
-    with pytest.raises(asyncpg.SerializationError):
-        await late
-    assert await conn.fetchval("SELECT count(*) FROM visits WHERE member_id = $1", m) == 0
+    await _refused_whole(conn, late, m)
     assert await conn.fetchval(
         "SELECT last_active_at < $2 FROM members WHERE id = $1", m, w.now)
 
