@@ -54,10 +54,9 @@ def written(program_id: uuid.UUID, version: str, last: core.Ping,
         visits.append(OpenVisit(id=t.id, store_id=t.store_id, entered_at=entered,
                                 last_seen_at=seen, dwell_at=_utc(t.dwell_at),
                                 outside_since=_utc(t.state.outside_since)))
-    at = _utc(last.at)
-    assert at is not None
     return Remembered(program_id=program_id, version=version,
-                      last=core.Ping(at=at, lat=last.lat, lon=last.lon, accuracy_m=0.0),
+                      last=core.Ping(at=last.at.astimezone(UTC), lat=last.lat, lon=last.lon,
+                                     accuracy_m=0.0),
                       open_visits=tuple(visits))
 
 
