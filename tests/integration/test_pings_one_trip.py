@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from support import ledger_fixtures as fx
+from support.locks import wait_until_blocked
 from support.offer_fixtures import campaign
 
 from geo import pings_repo
@@ -435,16 +436,6 @@ async def _statement(conn: Any, m: uuid.UUID, spec: Speculation, now: datetime
                                      now=now, idem=None, response=b"")
 
 
-async def _until_waiting_for_a_lock(watch: asyncpg.Connection, pid: int) -> None:
-    """Returns once backend `pid` waits for a lock (polls pg_stat_activity, a state change)."""
-    query = "SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1"
-    for _ in range(6000):  # a minute at most: never returns early, only fails late
-        if await watch.fetchval(query, pid) == "Lock":
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the statement never waited for the row")
-
-
 async def _refused_whole(conn: asyncpg.Connection, late: asyncio.Task[asyncpg.Record | None],
                          m: uuid.UUID) -> None:
     """The statement that waited refuses as a whole: no visit of the member written."""
@@ -467,7 +458,8 @@ async def test_a_batch_committed_while_the_statement_runs_makes_it_write_nothing
             await holder.execute(
                 "UPDATE member_geo_state SET last_ping_at = $2 WHERE member_id = $1", m, other)
             late = asyncio.create_task(_statement(mine, m, spec, w.now))
-            await _until_waiting_for_a_lock(conn, mine.get_server_pid())
+            await wait_until_blocked(conn, mine.get_server_pid(), holder.get_server_pid(),
+                                     running=late)
     finally:
         await holder.close()
     await _refused_whole(conn, late, m)
@@ -658,7 +650,8 @@ async def test_the_statement_takes_the_member_row_before_the_last_position(
         async with pool.acquire() as mine, holder.transaction():
             await holder.execute("SELECT 1 FROM members WHERE id = $1 FOR UPDATE", m)
             late = asyncio.create_task(_statement(mine, m, spec, w.now))
-            await _until_waiting_for_a_lock(conn, mine.get_server_pid())
+            await wait_until_blocked(conn, mine.get_server_pid(), holder.get_server_pid(),
+                                     running=late)
             await holder.execute(
                 "UPDATE member_geo_state SET last_ping_at = $2 WHERE member_id = $1", m, other)
     finally:
